@@ -1,0 +1,9 @@
+"""kzoo: a Keras 3 model zoo for where ReLUs belong in a CNN (EraseReLU, the
+proportional module, FReLU), with builders shaped like keras.applications."""
+
+__version__ = "0.1.0"
+
+from kzoo import layers, placement  # noqa: F401
+from kzoo.models import *  # noqa: F401,F403
+from kzoo.models import ModelInfo, create_model, list_models, load_model, model_info, trainable_params  # noqa: F401
+from kzoo.placement import activation_layers  # noqa: F401

@@ -1,0 +1,125 @@
+"""Custom Keras layers of kzoo: FReLU and the parameter-free option-A shortcut.
+
+Both are registered under the ``kzoo`` package so a ``.keras`` file that uses them
+reloads wherever ``kzoo`` is imported.
+"""
+
+import keras
+from keras import ops
+
+
+def _initializer(value, argname):
+    """A float becomes a constant initializer; anything else goes through keras."""
+    if isinstance(value, bool):
+        raise TypeError(f"`{argname}` must be a float or a keras initializer, got {value!r}")
+    if isinstance(value, (int, float)):
+        return keras.initializers.Constant(float(value))
+    try:
+        return keras.initializers.get(value)
+    except (ValueError, TypeError) as err:
+        raise ValueError(
+            f"`{argname}` must be a float or a keras initializer, got {value!r}"
+        ) from err
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class FReLU(keras.layers.Layer):
+    """Flexible ReLU (Qiu & Cai): ``relu(x) + b`` with a learnable rectified point.
+
+    The paper (and its official Torch code) uses **one scalar per layer**, initialised
+    to -1; ``per_channel=True`` learns one value per channel of the last axis instead.
+    The bias is created without a dtype, so under a mixed-precision policy it stays
+    float32 and is cast to the compute dtype inside ``call``.
+
+    Not to be confused with the 2020 "funnel activation", also called FReLU.
+    """
+
+    def __init__(self, per_channel=False, bias_initializer=-1.0, bias_regularizer=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(per_channel, bool):
+            raise TypeError(f"`per_channel` must be a bool, got {per_channel!r}")
+        self.per_channel = per_channel
+        self.bias_initializer = _initializer(bias_initializer, "bias_initializer")
+        try:
+            self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        except (ValueError, TypeError) as err:
+            raise ValueError(
+                f"`bias_regularizer` must be a keras regularizer, got {bias_regularizer!r}"
+            ) from err
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        if self.per_channel:
+            channels = input_shape[-1]
+            if channels is None:
+                raise ValueError(
+                    "FReLU(per_channel=True) needs a known last dimension, got input "
+                    f"shape {input_shape}"
+                )
+            shape = (channels,)
+        else:
+            shape = ()
+        self.bias = self.add_weight(
+            name="bias",
+            shape=shape,
+            initializer=self.bias_initializer,
+            regularizer=self.bias_regularizer,
+            trainable=True,
+        )
+
+    def call(self, inputs):
+        return ops.relu(inputs) + ops.cast(self.bias, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            per_channel=self.per_channel,
+            bias_initializer=keras.initializers.serialize(self.bias_initializer),
+            bias_regularizer=keras.regularizers.serialize(self.bias_regularizer),
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class ZeroPadShortcut(keras.layers.Layer):
+    """He et al.'s option-A shortcut: subsample by ``strides`` and append zero channels.
+
+    It adds no parameter, which is why the published CIFAR ResNet counts (0.27M for
+    ResNet-20) use it. The zeros go after the input channels, as in fb.resnet.torch.
+    """
+
+    def __init__(self, filters, strides=1, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.strides = int(strides)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels is not None and channels > self.filters:
+            raise ValueError(
+                f"ZeroPadShortcut cannot shrink {channels} channels to {self.filters}"
+            )
+
+    def call(self, inputs):
+        x = inputs
+        if self.strides > 1:
+            x = x[:, :: self.strides, :: self.strides, :]
+        extra = self.filters - x.shape[-1]
+        if extra:
+            x = ops.pad(x, [[0, 0], [0, 0], [0, 0], [0, extra]])
+        return x
+
+    def compute_output_shape(self, input_shape):
+        def out(size):
+            return None if size is None else -(-size // self.strides)
+
+        return (input_shape[0], out(input_shape[1]), out(input_shape[2]), self.filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=self.filters, strides=self.strides)
+        return config

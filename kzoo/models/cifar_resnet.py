@@ -1,0 +1,268 @@
+"""CIFAR ResNets: He et al. (2016) post-activation nets of depth 6n+2 and the
+pre-activation nets of He et al. (2016b), basic (6n+2) or bottleneck (9n+2).
+
+One builder, ``CifarResNet``, covers all of them; the named builders (``ResNet20`` ...
+``ResNet1202``, ``ResNet164``, ``ResNet1001``) fix its depth and block. Activations go
+through ``kzoo.placement``, so EraseReLU, the proportional module and FReLU are
+arguments, not other blocks. Layers are named ``stage{s}_block{b}_conv1`` etc.; the
+activation in slot ``first`` of that block is ``stage{s}_block{b}_first_relu``.
+"""
+
+import functools
+
+from keras import layers
+
+from kzoo.layers import ZeroPadShortcut
+from kzoo.models import common
+from kzoo.models.registry import register_model
+from kzoo.placement import (
+    POST_BASIC,
+    POST_BOTTLENECK,
+    PRE_BASIC,
+    PRE_BOTTLENECK,
+    ActivationPlacement,
+)
+
+WIDTHS = (16, 32, 64)
+MIN_SIZE = 8
+SHORTCUTS = ("A", "B")
+
+# Torch's BN (momentum 0.1, eps 1e-5) as the papers' code used it; MSRA conv init.
+_bn = functools.partial(layers.BatchNormalization, momentum=0.9, epsilon=1e-5)
+_conv = functools.partial(
+    layers.Conv2D, padding="same", use_bias=False, kernel_initializer="he_normal"
+)
+
+
+def _shortcut(x, source, filters, stride, kind, prefix, with_bn):
+    """Identity when shapes agree; else option A (zero-pad ``x``) or B (1x1 projection
+    of ``source``, followed by BN in post-activation blocks)."""
+    if x.shape[-1] == filters and stride == 1:
+        return x
+    if kind == "A":
+        return ZeroPadShortcut(filters, stride, name=f"{prefix}_shortcut_pad")(x)
+    s = _conv(filters, 1, strides=stride, name=f"{prefix}_shortcut_conv")(source)
+    return _bn(name=f"{prefix}_shortcut_bn")(s) if with_bn else s
+
+
+def _post_basic(x, filters, stride, act, block, prefix, shortcut):
+    s = _shortcut(x, x, filters, stride, shortcut, prefix, with_bn=True)
+    y = _conv(filters, 3, strides=stride, name=f"{prefix}_conv1")(x)
+    y = _bn(name=f"{prefix}_bn1")(y)
+    y = act(y, f"{prefix}_first_{{kind}}", block, "first")
+    y = _conv(filters, 3, name=f"{prefix}_conv2")(y)
+    y = _bn(name=f"{prefix}_bn2")(y)
+    y = layers.Add(name=f"{prefix}_add")([s, y])
+    return act(y, f"{prefix}_last_{{kind}}", block, "last")
+
+
+def _post_bottleneck(x, filters, stride, act, block, prefix, shortcut):
+    s = _shortcut(x, x, 4 * filters, stride, shortcut, prefix, with_bn=True)
+    y = _conv(filters, 1, name=f"{prefix}_conv1")(x)
+    y = _bn(name=f"{prefix}_bn1")(y)
+    y = act(y, f"{prefix}_first_{{kind}}", block, "first")
+    y = _conv(filters, 3, strides=stride, name=f"{prefix}_conv2")(y)
+    y = _bn(name=f"{prefix}_bn2")(y)
+    y = act(y, f"{prefix}_second_{{kind}}", block, "second")
+    y = _conv(4 * filters, 1, name=f"{prefix}_conv3")(y)
+    y = _bn(name=f"{prefix}_bn3")(y)
+    y = layers.Add(name=f"{prefix}_add")([s, y])
+    return act(y, f"{prefix}_last_{{kind}}", block, "last")
+
+
+def _pre_basic(x, filters, stride, act, block, prefix, shortcut):
+    p = _bn(name=f"{prefix}_bn1")(x)
+    p = act(p, f"{prefix}_first_{{kind}}", block, "first")
+    s = _shortcut(x, p, filters, stride, shortcut, prefix, with_bn=False)
+    y = _conv(filters, 3, strides=stride, name=f"{prefix}_conv1")(p)
+    y = _bn(name=f"{prefix}_bn2")(y)
+    y = act(y, f"{prefix}_second_{{kind}}", block, "second")
+    y = _conv(filters, 3, name=f"{prefix}_conv2")(y)
+    return layers.Add(name=f"{prefix}_add")([s, y])
+
+
+def _pre_bottleneck(x, filters, stride, act, block, prefix, shortcut):
+    p = _bn(name=f"{prefix}_bn1")(x)
+    p = act(p, f"{prefix}_first_{{kind}}", block, "first")
+    s = _shortcut(x, p, 4 * filters, stride, shortcut, prefix, with_bn=False)
+    y = _conv(filters, 1, name=f"{prefix}_conv1")(p)
+    y = _bn(name=f"{prefix}_bn2")(y)
+    y = act(y, f"{prefix}_second_{{kind}}", block, "second")
+    y = _conv(filters, 3, strides=stride, name=f"{prefix}_conv2")(y)
+    y = _bn(name=f"{prefix}_bn3")(y)
+    y = act(y, f"{prefix}_third_{{kind}}", block, "third")
+    y = _conv(4 * filters, 1, name=f"{prefix}_conv3")(y)
+    return layers.Add(name=f"{prefix}_add")([s, y])
+
+
+_BLOCKS = {
+    (False, False): (_post_basic, POST_BASIC),
+    (False, True): (_post_bottleneck, POST_BOTTLENECK),
+    (True, False): (_pre_basic, PRE_BASIC),
+    (True, True): (_pre_bottleneck, PRE_BOTTLENECK),
+}
+
+
+def blocks_per_stage(depth, bottleneck):
+    """n for a depth of 6n+2 (basic) or 9n+2 (bottleneck), or a ValueError."""
+    if isinstance(depth, bool) or not isinstance(depth, int):
+        raise TypeError(f"`depth` must be an integer, got {depth!r}")
+    per_block = 9 if bottleneck else 6
+    if depth < per_block + 2 or (depth - 2) % per_block:
+        form = "9n+2 (e.g. 164, 1001)" if bottleneck else "6n+2 (e.g. 20, 56, 110)"
+        raise ValueError(
+            f"`depth`={depth} is not of the form {form} for a "
+            f"{'bottleneck' if bottleneck else 'basic-block'} CIFAR ResNet"
+        )
+    return (depth - 2) // per_block
+
+
+def CifarResNet(
+    depth,
+    bottleneck=False,
+    preact=False,
+    shortcut=None,
+    activation="relu",
+    erase=None,
+    proportion=None,
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name=None,
+):
+    """A CIFAR ResNet of any depth, in any of its four forms.
+
+    Args:
+        depth: weighted layers, 6n+2 for basic blocks, 9n+2 for bottlenecks.
+        bottleneck: 1x1-3x3-1x1 blocks with 4x expansion (stage outputs 64/128/256).
+        preact: pre-activation blocks (He et al. 2016b): BN-act-conv, with a final
+            BN-act before pooling. With ``erase="last"`` the net is first converted to
+            the post-activation structure, as EraseReLU does.
+        shortcut: "A" zero-pads the identity (no parameters, as published for basic
+            nets; the default for basic blocks) or "B" projects with a 1x1 conv (the
+            default for bottlenecks).
+        activation, erase, proportion: see ``kzoo.placement``. Slots: post-activation
+            blocks "first" (alias "middle"), ["second",] "last"; pre-activation blocks
+            "first", "second" (alias "middle"), ["third"].
+        include_top, weights, input_tensor, input_shape, pooling, classes,
+        classifier_activation, name: as in ``keras.applications``; the default input
+            is (32, 32, 3) and the smallest accepted size is 8.
+    """
+    if not isinstance(bottleneck, bool):
+        raise TypeError(f"`bottleneck` must be True or False, got {bottleneck!r}")
+    n = blocks_per_stage(depth, bottleneck)
+    if not isinstance(preact, bool):
+        raise TypeError(f"`preact` must be True or False, got {preact!r}")
+    if shortcut is None:
+        shortcut = "B" if bottleneck else "A"
+    if shortcut not in SHORTCUTS:
+        raise ValueError(f"`shortcut` must be 'A' (zero-pad identity) or 'B' (projection), got {shortcut!r}")
+    if name is None:
+        name = f"{'preact_' if preact else ''}resnet{depth}"
+    common.check_common_args(include_top, weights, pooling, classes, classifier_activation, name)
+    act = ActivationPlacement(activation, erase, proportion)
+    if preact and act.erase == "last":
+        preact = False  # EraseReLU on a pre-activation net: after-activation first.
+    block_fn, slots = _BLOCKS[(preact, bottleneck)]
+    act.bind(3 * n, slots)
+    img_input, source = common.resolve_input(
+        input_tensor, input_shape, include_top, default_size=32, min_size=MIN_SIZE
+    )
+
+    x = _conv(WIDTHS[0], 3, name="stem_conv")(img_input)
+    if not preact:
+        x = _bn(name="stem_bn")(x)
+        x = act(x, "stem_{kind}")
+    block = 0
+    for stage, filters in enumerate(WIDTHS, start=1):
+        for b in range(1, n + 1):
+            block += 1
+            stride = 2 if stage > 1 and b == 1 else 1
+            x = block_fn(x, filters, stride, act, block, f"stage{stage}_block{b}", shortcut)
+    if preact:
+        x = _bn(name="post_bn")(x)
+        x = act(x, "post_{kind}")
+    x = common.top(x, include_top, pooling, classes, classifier_activation)
+    return common.finish(img_input, source, x, name, weights)
+
+
+def _named(depth, bottleneck, preact_default, model_name, summary):
+    def builder(
+        include_top=True,
+        weights=None,
+        input_tensor=None,
+        input_shape=None,
+        pooling=None,
+        classes=10,
+        classifier_activation="softmax",
+        name=model_name,
+        *,
+        preact=preact_default,
+        shortcut=None,
+        activation="relu",
+        erase=None,
+        proportion=None,
+    ):
+        return CifarResNet(
+            depth, bottleneck=bottleneck, preact=preact, shortcut=shortcut,
+            activation=activation, erase=erase, proportion=proportion,
+            include_top=include_top, weights=weights, input_tensor=input_tensor,
+            input_shape=input_shape, pooling=pooling, classes=classes,
+            classifier_activation=classifier_activation, name=name,
+        )
+
+    builder.__name__ = builder.__qualname__ = model_name.replace("resnet", "ResNet")
+    builder.__doc__ = f"{summary}\n\nSee ``kzoo.CifarResNet`` for the arguments."
+    return builder
+
+
+HE_2016 = "He et al. 2016, Deep Residual Learning for Image Recognition"
+HE_2016B = "He et al. 2016b, Identity Mappings in Deep Residual Networks"
+
+ResNet20 = _named(20, False, False, "resnet20", "ResNet-20 for CIFAR (He et al. 2016), 3 basic blocks per stage.")
+ResNet32 = _named(32, False, False, "resnet32", "ResNet-32 for CIFAR (He et al. 2016), 5 basic blocks per stage.")
+ResNet44 = _named(44, False, False, "resnet44", "ResNet-44 for CIFAR (He et al. 2016), 7 basic blocks per stage.")
+ResNet56 = _named(56, False, False, "resnet56", "ResNet-56 for CIFAR (He et al. 2016), 9 basic blocks per stage.")
+ResNet110 = _named(110, False, False, "resnet110", "ResNet-110 for CIFAR (He et al. 2016), 18 basic blocks per stage.")
+ResNet1202 = _named(1202, False, False, "resnet1202", "ResNet-1202 for CIFAR (He et al. 2016), 200 basic blocks per stage.")
+ResNet164 = _named(164, True, True, "resnet164", "Pre-activation ResNet-164 for CIFAR (He et al. 2016b), 18 bottlenecks per stage.")
+ResNet1001 = _named(1001, True, True, "resnet1001", "Pre-activation ResNet-1001 for CIFAR (He et al. 2016b), 111 bottlenecks per stage.")
+
+# Trainable counts with option-A shortcuts: 16*27 stem + 3n blocks + BN + 64*10+10 head.
+for _builder, _depth, _params, _exact in (
+    (ResNet20, 20, 0.27e6, 269_722), (ResNet32, 32, 0.46e6, 464_154),
+    (ResNet44, 44, 0.66e6, 658_586), (ResNet56, 56, 0.85e6, 853_018),
+    (ResNet110, 110, 1.7e6, 1_727_962), (ResNet1202, 1202, 19.4e6, 19_421_274),
+):
+    register_model(
+        f"resnet{_depth}", _builder, family="cifar_resnet", paper=HE_2016,
+        published_params=_params, expected_params=_exact, input_shape=(32, 32, 3),
+        classes=10, dataset="CIFAR-10",
+        params_note=("published 1.7M is rounded; 1.728M is 1.6% above it, within its rounding"
+                     if _depth == 110 else ""),
+    )
+register_model(
+    "resnet164", ResNet164, family="cifar_preact_resnet", paper=HE_2016B,
+    published_params=1.7e6, input_shape=(32, 32, 3), classes=10, dataset="CIFAR-10",
+    expected_params=1_703_258,
+    params_note="published 1.7M; hand count 1.703M (projection shortcuts in the first block of each stage)",
+)
+register_model(
+    "resnet1001", ResNet1001, family="cifar_preact_resnet", paper=HE_2016B,
+    published_params=10.2e6, input_shape=(32, 32, 3), classes=10, dataset="CIFAR-10",
+    expected_params=10_327_706,
+    params_note=("published 10.2M; the architecture the paper describes has 10.33M (hand count), "
+                 "1.3% more: kzoo builds the described architecture"),
+)
+for _depth in (62, 110):
+    register_model(
+        f"preact_resnet{_depth}", CifarResNet, family="cifar_preact_resnet",
+        paper="Zhao et al., Rethinking ReLU to Train Better CNNs (pre-activation building block)",
+        published_params=None, expected_params={62: 950_234, 110: 1_727_962}[_depth],
+        input_shape=(32, 32, 3), classes=10, dataset="CIFAR-10",
+        kwargs={"depth": _depth, "preact": True, "name": f"preact_resnet{_depth}"},
+    )

@@ -1,0 +1,172 @@
+"""What every kzoo builder shares with keras.applications: the input, the top, the
+weights. Checked strictly, so a bad argument fails with a message naming it before
+any layer is built."""
+
+import contextlib
+import math
+import os
+import sys
+
+import keras
+from keras import layers
+
+POOLINGS = (None, "avg", "max")
+
+
+def check_common_args(include_top, weights, pooling, classes, classifier_activation, name):
+    """Validate the keras.applications arguments that do not depend on the input."""
+    if not isinstance(include_top, bool):
+        raise TypeError(f"`include_top` must be True or False, got {include_top!r}")
+    if weights is not None:
+        if not isinstance(weights, (str, os.PathLike)):
+            raise TypeError(
+                f"`weights` must be None or a path to a weights file, got {weights!r}"
+            )
+        if not os.path.isfile(weights):
+            raise ValueError(
+                f"`weights` must be None (random initialisation) or the path of an existing "
+                f"weights file; kzoo ships no downloadable weights. No file at {os.fspath(weights)!r}"
+            )
+    if pooling not in POOLINGS:
+        raise ValueError(f"`pooling` must be None, 'avg' or 'max', got {pooling!r}")
+    if isinstance(classes, bool) or not isinstance(classes, int):
+        raise TypeError(f"`classes` must be a positive integer, got {classes!r}")
+    if classes < 1:
+        raise ValueError(f"`classes` must be a positive integer, got {classes}")
+    if classifier_activation is not None:
+        try:
+            keras.activations.get(classifier_activation)
+        except (ValueError, TypeError) as err:
+            raise ValueError(
+                f"Unknown `classifier_activation`={classifier_activation!r}; expected None, "
+                "'softmax' or another keras activation"
+            ) from err
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"`name` must be a non-empty string, got {name!r}")
+
+
+def resolve_input(input_tensor, input_shape, include_top, default_size, min_size,
+                  default_channels=3):
+    """Return the model's input tensor, after checking its shape as keras.applications does.
+
+    Without ``include_top`` the spatial size may be left unspecified (None); with it,
+    kzoo asks for a fixed size, so a model's top always sees the size it was built for.
+    """
+    if keras.config.image_data_format() != "channels_last":
+        raise ValueError(
+            "kzoo models are channels_last; keras.config.image_data_format() is "
+            f"{keras.config.image_data_format()!r}"
+        )
+    if input_tensor is not None:
+        if not hasattr(input_tensor, "shape"):
+            raise TypeError(f"`input_tensor` must be a tensor, got {input_tensor!r}")
+        tensor_shape = tuple(input_tensor.shape)[1:]
+        if input_shape is None:
+            input_shape = tensor_shape
+    if input_shape is None:
+        input_shape = (
+            (default_size, default_size, default_channels)
+            if include_top else (None, None, default_channels)
+        )
+    if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
+        raise ValueError(
+            f"`input_shape` must be a tuple (height, width, channels), got {input_shape!r}"
+        )
+    input_shape = tuple(input_shape)
+    for dim in input_shape:
+        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
+            raise ValueError(
+                f"`input_shape` entries must be positive integers or None, got {input_shape!r}"
+            )
+    if input_shape[2] is None:
+        raise ValueError(f"`input_shape` must give the number of channels, got {input_shape!r}")
+    height, width = input_shape[:2]
+    if include_top and (height is None or width is None):
+        raise ValueError(
+            "With `include_top=True` the spatial size must be given, got "
+            f"input_shape={input_shape!r}; pass e.g. input_shape=({default_size}, "
+            f"{default_size}, {input_shape[2]}) or include_top=False"
+        )
+    for dim in (height, width):
+        if dim is not None and dim < min_size:
+            raise ValueError(
+                f"`input_shape`={input_shape!r} is too small: this model needs height and "
+                f"width of at least {min_size}"
+            )
+    if input_tensor is None:
+        return layers.Input(shape=input_shape, name="image"), None
+    if input_tensor is not None and tuple(input_tensor.shape)[1:] != input_shape:
+        raise ValueError(
+            f"`input_shape`={input_shape!r} disagrees with `input_tensor` of shape "
+            f"{tuple(input_tensor.shape)}"
+        )
+    if keras.backend.is_keras_tensor(input_tensor):
+        return input_tensor, input_tensor
+    return layers.Input(tensor=input_tensor, shape=input_shape, name="image"), None
+
+
+def top(x, include_top, pooling, classes, classifier_activation):
+    """The classifier or pooling head, named as in keras.applications.
+
+    Under a mixed-precision policy the classifier computes in float32, so the model's
+    output is float32 (TF Serving's JSON codec and numerically safe softmax).
+    """
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        mixed = keras.config.dtype_policy().compute_dtype != "float32"
+        return layers.Dense(
+            classes,
+            activation=classifier_activation,
+            name="predictions",
+            **({"dtype": "float32"} if mixed else {}),
+        )(x)
+    if pooling == "avg":
+        return layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if pooling == "max":
+        return layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return x
+
+
+@contextlib.contextmanager
+def deep_graphs(limit=20000):
+    """Let keras map graphs of thousands of layers (ResNet-1202 has ~4,000): its
+    functional graph walk recurses once per layer, past Python's default limit."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def finish(img_input, source_tensor, outputs, name, weights):
+    """Create the functional model and load ``weights`` if a path was given."""
+    if source_tensor is not None:
+        from keras.src.ops import operation_utils
+
+        inputs = operation_utils.get_source_inputs(source_tensor)
+    else:
+        inputs = img_input
+    with deep_graphs():
+        model = keras.Model(inputs, outputs, name=name)
+    if weights is not None:
+        try:
+            model.load_weights(os.fspath(weights))
+        except Exception as err:  # keras raises many types for a mismatched file
+            raise ValueError(
+                f"Could not load `weights` from {os.fspath(weights)!r} into {name}: {err}"
+            ) from err
+    return model
+
+
+def trainable_params(model):
+    """The number of trainable parameters, the figure papers print (BN's moving
+    statistics, which ``count_params`` includes, are not learned)."""
+    return sum(math.prod(v.shape) for v in model.trainable_weights)
+
+
+def load_model(filepath, **kwargs):
+    """``keras.models.load_model`` with kzoo's layers registered and room for very deep
+    graphs (a ResNet-1202 ``.keras`` file exceeds Python's recursion limit otherwise)."""
+    with deep_graphs():
+        return keras.models.load_model(filepath, **kwargs)
