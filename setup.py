@@ -14,6 +14,6 @@ setup(
         "tensorflow-datasets",
         "keras-tuner",
     ],
-    extras_require={"dev": ["pytest", "pytest-timeout"]},
+    extras_require={"dev": ["pytest"]},
     entry_points={"console_scripts": ["kzoo=kzoo.cli:main"]},
 )

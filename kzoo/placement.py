@@ -212,10 +212,6 @@ class ActivationPlacement:
         self.erased_blocks = ()
         self._erase_slot = None
 
-    @property
-    def default_kind(self):
-        return self._by_slot["default"].kind
-
     def bind(self, num_blocks, slots):
         """Fix the network this placement serves: ``num_blocks`` blocks of kind ``slots``."""
         self.num_blocks = num_blocks
@@ -255,16 +251,6 @@ class ActivationPlacement:
             return x
         act = self._by_slot.get(slot, self._by_slot["default"]) if slot else self._by_slot["default"]
         return act(x, name.format(kind=act.kind))
-
-    def describe(self):
-        """A short, human-readable account of the placement (for summaries)."""
-        act = self.activation if isinstance(self.activation, str) else repr(self.activation)
-        if self.erase is None:
-            return f"activation={act}, nothing erased"
-        return (
-            f"activation={act}, erase={self.erase!r} in {len(self.erased_blocks)} of "
-            f"{self.num_blocks} blocks"
-        )
 
 
 def activation_layers(model):

@@ -111,6 +111,8 @@ def test_weights_file_round_trip(tmp_path):
     (kzoo.ResNet20, {"classifier_activation": "softmaxx"}, ValueError, "classifier_activation"),
     (kzoo.ResNet20, {"name": ""}, TypeError, "name"),
     (kzoo.ResNet20, {"input_tensor": [1, 2]}, TypeError, "input_tensor"),
+    (kzoo.ResNet20, {"depht": 3}, TypeError, "depht"),
+    (kzoo.ResNet50, {"shortcut": "A"}, TypeError, "shortcut"),
 ])
 def test_bad_arguments(builder, kwargs, err, match):
     with pytest.raises(err, match=match):

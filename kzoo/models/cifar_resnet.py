@@ -190,34 +190,13 @@ def CifarResNet(
     return common.finish(img_input, source, x, name, weights)
 
 
-def _named(depth, bottleneck, preact_default, model_name, summary):
-    def builder(
-        include_top=True,
-        weights=None,
-        input_tensor=None,
-        input_shape=None,
-        pooling=None,
-        classes=10,
-        classifier_activation="softmax",
-        name=model_name,
-        *,
-        preact=preact_default,
-        shortcut=None,
-        activation="relu",
-        erase=None,
-        proportion=None,
-    ):
-        return CifarResNet(
-            depth, bottleneck=bottleneck, preact=preact, shortcut=shortcut,
-            activation=activation, erase=erase, proportion=proportion,
-            include_top=include_top, weights=weights, input_tensor=input_tensor,
-            input_shape=input_shape, pooling=pooling, classes=classes,
-            classifier_activation=classifier_activation, name=name,
-        )
-
-    builder.__name__ = builder.__qualname__ = model_name.replace("resnet", "ResNet")
-    builder.__doc__ = f"{summary}\n\nSee ``kzoo.CifarResNet`` for the arguments."
-    return builder
+def _named(depth, bottleneck, preact, model_name, summary):
+    return common.named_builder(
+        CifarResNet, model_name, summary, classes=10,
+        fixed={"depth": depth, "bottleneck": bottleneck},
+        options={"preact": preact, "shortcut": None, "activation": "relu", "erase": None,
+                 "proportion": None},
+    )
 
 
 HE_2016 = "He et al. 2016, Deep Residual Learning for Image Recognition"

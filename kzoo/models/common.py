@@ -3,6 +3,7 @@ weights. Checked strictly, so a bad argument fails with a message naming it befo
 any layer is built."""
 
 import contextlib
+import inspect
 import math
 import os
 import sys
@@ -170,3 +171,36 @@ def load_model(filepath, **kwargs):
     graphs (a ResNet-1202 ``.keras`` file exceeds Python's recursion limit otherwise)."""
     with deep_graphs():
         return keras.models.load_model(filepath, **kwargs)
+
+
+def named_builder(family, model_name, summary, classes, fixed, options):
+    """A keras.applications-style builder for one member of a family.
+
+    ``fixed`` are family arguments the name decides (depth, block); ``options`` the
+    keyword-only placement arguments and their defaults. The builder carries an explicit
+    signature, so ``help()`` and ``inspect`` show keras.applications' arguments first.
+    """
+    P = inspect.Parameter
+    params = [
+        P("include_top", P.POSITIONAL_OR_KEYWORD, default=True),
+        P("weights", P.POSITIONAL_OR_KEYWORD, default=None),
+        P("input_tensor", P.POSITIONAL_OR_KEYWORD, default=None),
+        P("input_shape", P.POSITIONAL_OR_KEYWORD, default=None),
+        P("pooling", P.POSITIONAL_OR_KEYWORD, default=None),
+        P("classes", P.POSITIONAL_OR_KEYWORD, default=classes),
+        P("classifier_activation", P.POSITIONAL_OR_KEYWORD, default="softmax"),
+        P("name", P.POSITIONAL_OR_KEYWORD, default=model_name),
+    ] + [P(key, P.KEYWORD_ONLY, default=value) for key, value in options.items()]
+    signature = inspect.Signature(params)
+
+    def builder(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return family(**fixed, **bound.arguments)
+
+    builder.__signature__ = signature
+    builder.__name__ = builder.__qualname__ = (
+        model_name.replace("preact_", "PreAct").replace("resnet", "ResNet").replace("v2", "V2")
+    )
+    builder.__doc__ = f"{summary}\n\nSee ``kzoo.{family.__name__}`` for the arguments."
+    return builder

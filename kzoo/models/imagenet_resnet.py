@@ -137,32 +137,11 @@ def ImageNetResNet(
     return common.finish(img_input, source, x, name, weights)
 
 
-def _named(depth, preact_default, model_name, summary):
-    def builder(
-        include_top=True,
-        weights=None,
-        input_tensor=None,
-        input_shape=None,
-        pooling=None,
-        classes=1000,
-        classifier_activation="softmax",
-        name=model_name,
-        *,
-        preact=preact_default,
-        activation="relu",
-        erase=None,
-        proportion=None,
-    ):
-        return ImageNetResNet(
-            depth, preact=preact, activation=activation, erase=erase,
-            proportion=proportion, include_top=include_top, weights=weights,
-            input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-            classes=classes, classifier_activation=classifier_activation, name=name,
-        )
-
-    builder.__name__ = builder.__qualname__ = model_name.replace("resnet", "ResNet").replace("v2", "V2")
-    builder.__doc__ = f"{summary}\n\nSee ``kzoo.ImageNetResNet`` for the arguments."
-    return builder
+def _named(depth, preact, model_name, summary):
+    return common.named_builder(
+        ImageNetResNet, model_name, summary, classes=1000, fixed={"depth": depth},
+        options={"preact": preact, "activation": "relu", "erase": None, "proportion": None},
+    )
 
 
 ResNet50 = _named(50, False, "resnet50", "ResNet-50 v1 for ImageNet; keras.applications.ResNet50 layer for layer.")

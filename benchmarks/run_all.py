@@ -1,0 +1,29 @@
+"""Run every benchmark, print one JSON document and keep it in benchmarks/results/."""
+
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import frelu_overhead  # noqa: E402
+import resnet50_vs_keras  # noqa: E402
+
+
+def main():
+    results = {"date": time.strftime("%Y-%m-%d %H:%M:%S"),
+               "resnet50_vs_keras": resnet50_vs_keras.run(),
+               "frelu_overhead": frelu_overhead.run()}
+    text = json.dumps(results, indent=2)
+    out = os.path.join(os.path.dirname(__file__), "results", "latest.json")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    tmp = out + ".tmp"
+    with open(tmp, "w") as fh:
+        fh.write(text + "\n")
+    os.replace(tmp, out)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

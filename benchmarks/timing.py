@@ -1,0 +1,64 @@
+"""Interleaved timing of several Keras models in one process, so a ratio between them
+is measured under the same machine load (the rounds alternate the models)."""
+
+import platform
+import statistics
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def machine():
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": len(__import__("os").sched_getaffinity(0)),
+        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }
+
+
+def _step_fn(model, mode):
+    if mode == "inference":
+        return lambda x, y: model.predict_on_batch(x)
+    return lambda x, y: model.train_on_batch(x, y)
+
+
+def compare(models, mode, batch, input_shape, classes, rounds=5, steps=5, warmup=2, seed=0):
+    """Images per second of each named model, median over ``rounds`` interleaved rounds
+    of ``steps`` steps each. ``models`` maps a label to a built model."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 1, (batch,) + tuple(input_shape)).astype("float32")
+    y = rng.integers(0, classes, (batch,))
+    fns = {}
+    for label, model in models.items():
+        if mode == "train":
+            model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+                          loss="sparse_categorical_crossentropy", jit_compile=False)
+        fns[label] = _step_fn(model, mode)
+        for _ in range(warmup):
+            fns[label](x, y)
+    samples = {label: [] for label in models}
+    order = list(fns)
+    for r in range(rounds):
+        # Alternate the order each round, so neither model always runs first.
+        for label in (order if r % 2 == 0 else order[::-1]):
+            start = time.perf_counter()
+            for _ in range(steps):
+                fns[label](x, y)
+            samples[label].append(batch * steps / (time.perf_counter() - start))
+    return {
+        label: {"images_per_s": round(statistics.median(v), 2), "rounds": [round(s, 2) for s in v]}
+        for label, v in samples.items()
+    }
+
+
+def paired_ratio(timings, a, b):
+    """Median and range of the per-round throughput ratios a/b: pairing each round
+    cancels the machine's drift between rounds; 1.0 inside the range is 'within noise'."""
+    ratios = sorted(x / y for x, y in zip(timings[a]["rounds"], timings[b]["rounds"]))
+    return {"median": round(statistics.median(ratios), 3),
+            "min": round(ratios[0], 3), "max": round(ratios[-1], 3)}
