@@ -32,7 +32,7 @@ def main():
     for label, kwargs in variants:
         start = time.perf_counter()
         model = kzoo.ResNet20(input_shape=(28, 28, 1), classes=10, **kwargs)
-        probs = model.predict(images, verbose=0)
+        probs = np.asarray(model(images, training=False))
         acts = kzoo.activation_layers(model)
         print(
             f"  {label:<38} params {kzoo.trainable_params(model):>8,}  activations kept "

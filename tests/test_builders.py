@@ -111,6 +111,9 @@ def test_weights_file_round_trip(tmp_path):
     (kzoo.ResNet20, {"classifier_activation": "softmaxx"}, ValueError, "classifier_activation"),
     (kzoo.ResNet20, {"name": ""}, TypeError, "name"),
     (kzoo.ResNet20, {"input_tensor": [1, 2]}, TypeError, "input_tensor"),
+    (kzoo.ResNet20, {"input_tensor": np.zeros((1, 32, 32, 3))}, TypeError, "input_tensor.*Keras tensor"),
+    (kzoo.ResNet20, {"input_tensor": keras.Input((32, 32, 3)), "input_shape": (16, 16, 3)},
+     ValueError, "disagrees"),
     (kzoo.ResNet20, {"depht": 3}, TypeError, "depht"),
     (kzoo.ResNet50, {"shortcut": "A"}, TypeError, "shortcut"),
 ])

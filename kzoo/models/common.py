@@ -59,8 +59,11 @@ def resolve_input(input_tensor, input_shape, include_top, default_size, min_size
             f"{keras.config.image_data_format()!r}"
         )
     if input_tensor is not None:
-        if not hasattr(input_tensor, "shape"):
-            raise TypeError(f"`input_tensor` must be a tensor, got {input_tensor!r}")
+        if not keras.backend.is_keras_tensor(input_tensor):
+            raise TypeError(
+                "`input_tensor` must be a Keras tensor (from keras.Input or a layer), got "
+                f"a {type(input_tensor).__name__}"
+            )
         tensor_shape = tuple(input_tensor.shape)[1:]
         if input_shape is None:
             input_shape = tensor_shape
@@ -96,14 +99,12 @@ def resolve_input(input_tensor, input_shape, include_top, default_size, min_size
             )
     if input_tensor is None:
         return layers.Input(shape=input_shape, name="image"), None
-    if input_tensor is not None and tuple(input_tensor.shape)[1:] != input_shape:
+    if tuple(input_tensor.shape)[1:] != input_shape:
         raise ValueError(
             f"`input_shape`={input_shape!r} disagrees with `input_tensor` of shape "
             f"{tuple(input_tensor.shape)}"
         )
-    if keras.backend.is_keras_tensor(input_tensor):
-        return input_tensor, input_tensor
-    return layers.Input(tensor=input_tensor, shape=input_shape, name="image"), None
+    return input_tensor, input_tensor
 
 
 def top(x, include_top, pooling, classes, classifier_activation):
