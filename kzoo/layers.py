@@ -123,3 +123,40 @@ class ZeroPadShortcut(keras.layers.Layer):
         config = super().get_config()
         config.update(filters=self.filters, strides=self.strides)
         return config
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class StochasticDepth(keras.layers.Layer):
+    """The residual addition of a block with stochastic depth (Huang et al. 2016).
+
+    Called on ``[shortcut, residual]``. In training the residual branch survives the
+    whole mini-batch with probability ``survival_probability`` and is dropped otherwise;
+    at inference it is always there, scaled by that probability (the paper's
+    recalibration), so predictions are deterministic.
+    """
+
+    def __init__(self, survival_probability, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(survival_probability, bool) or not isinstance(survival_probability, (int, float)):
+            raise TypeError(f"`survival_probability` must be a number in (0, 1], got {survival_probability!r}")
+        if not 0.0 < survival_probability <= 1.0:
+            raise ValueError(f"`survival_probability` must be in (0, 1], got {survival_probability!r}")
+        self.survival_probability = float(survival_probability)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=False):
+        shortcut, residual = inputs
+        p = self.survival_probability
+        if training:
+            keep = keras.random.uniform((), seed=self.seed_generator) < p
+            return shortcut + ops.cast(keep, residual.dtype) * residual
+        return shortcut + ops.cast(p, residual.dtype) * residual
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(survival_probability=self.survival_probability, seed=self.seed)
+        return config

@@ -13,12 +13,13 @@ import pytest
 
 import kzoo
 
-SLOW = {"resnet1202", "resnet1001", "resnet200", "resnet200v2"}
+SLOW = {"resnet1202", "resnet1001", "resnet200", "resnet200v2", "resnext152_32x4d"}
 # Extra variants whose custom layers must survive serialization too.
 VARIANTS = {
     "resnet20-frelu-erase": ("resnet20", {"activation": "frelu", "erase": "last", "proportion": 0.5}),
     "resnet164-type1-prelu": ("resnet164", {"erase": "first", "activation": "prelu"}),
     "resnet50v2-erase-last": ("resnet50v2", {"erase": "last", "activation": "frelu"}),
+    "wrn16_8-D-erase-sd": ("wrn16_8", {"dropout_rate": 0.3, "erase": "last", "stochastic_depth": 0.5}),
 }
 SHAPE = (32, 32, 3)
 CASES = [pytest.param(n, n, {}, marks=[pytest.mark.slow] if n in SLOW else [])
@@ -72,7 +73,10 @@ def test_model_contract(case, name, kwargs, tmp_path):
                          capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     got = np.load(spec["out"])
-    for mode in ("infer", "train"):
+    # Dropout and stochastic depth draw from seed-generator state keras does not save:
+    # their training-mode outputs differ between processes by design.
+    stochastic = kwargs.get("dropout_rate") or kwargs.get("stochastic_depth")
+    for mode in ("infer",) if stochastic else ("infer", "train"):
         np.testing.assert_array_equal(got[mode], expected[mode], err_msg=mode)
 
 

@@ -22,5 +22,22 @@ from kzoo.models.imagenet_resnet import (  # noqa: F401
     ResNet200,
     ResNet200V2,
 )
+from kzoo.models.resnext import (  # noqa: F401
+    CifarResNeXt,
+    ImageNetResNeXt,
+    ResNeXt29_8x64d,
+    ResNeXt29_16x64d,
+    ResNeXt50_32x4d,
+    ResNeXt101_32x4d,
+    ResNeXt152_32x4d,
+)
+from kzoo.models.wide_resnet import (  # noqa: F401
+    WideResNet,
+    WideResNet16_8,
+    WideResNet28_10,
+    WideResNet40_4,
+    WideResNet52_1,
+    WideResNet52_10,
+)
 from kzoo.models.common import load_model, trainable_params  # noqa: F401
 from kzoo.models.registry import ModelInfo, create_model, list_models, model_info  # noqa: F401

@@ -8,99 +8,20 @@ arguments, not other blocks. Layers are named ``stage{s}_block{b}_conv1`` etc.; 
 activation in slot ``first`` of that block is ``stage{s}_block{b}_first_relu``.
 """
 
-import functools
-
-from keras import layers
-
-from kzoo.layers import ZeroPadShortcut
-from kzoo.models import common
+from kzoo.models import common, residual
 from kzoo.models.registry import register_model
-from kzoo.placement import (
-    POST_BASIC,
-    POST_BOTTLENECK,
-    PRE_BASIC,
-    PRE_BOTTLENECK,
-    ActivationPlacement,
-)
 
 WIDTHS = (16, 32, 64)
 MIN_SIZE = 8
-SHORTCUTS = ("A", "B")
-
-# Torch's BN (momentum 0.1, eps 1e-5) as the papers' code used it; MSRA conv init.
-_bn = functools.partial(layers.BatchNormalization, momentum=0.9, epsilon=1e-5)
-_conv = functools.partial(
-    layers.Conv2D, padding="same", use_bias=False, kernel_initializer="he_normal"
-)
 
 
-def _shortcut(x, source, filters, stride, kind, prefix, with_bn):
-    """Identity when shapes agree; else option A (zero-pad ``x``) or B (1x1 projection
-    of ``source``, followed by BN in post-activation blocks)."""
-    if x.shape[-1] == filters and stride == 1:
-        return x
-    if kind == "A":
-        return ZeroPadShortcut(filters, stride, name=f"{prefix}_shortcut_pad")(x)
-    s = _conv(filters, 1, strides=stride, name=f"{prefix}_shortcut_conv")(source)
-    return _bn(name=f"{prefix}_shortcut_bn")(s) if with_bn else s
-
-
-def _post_basic(x, filters, stride, act, block, prefix, shortcut):
-    s = _shortcut(x, x, filters, stride, shortcut, prefix, with_bn=True)
-    y = _conv(filters, 3, strides=stride, name=f"{prefix}_conv1")(x)
-    y = _bn(name=f"{prefix}_bn1")(y)
-    y = act(y, f"{prefix}_first_{{kind}}", block, "first")
-    y = _conv(filters, 3, name=f"{prefix}_conv2")(y)
-    y = _bn(name=f"{prefix}_bn2")(y)
-    y = layers.Add(name=f"{prefix}_add")([s, y])
-    return act(y, f"{prefix}_last_{{kind}}", block, "last")
-
-
-def _post_bottleneck(x, filters, stride, act, block, prefix, shortcut):
-    s = _shortcut(x, x, 4 * filters, stride, shortcut, prefix, with_bn=True)
-    y = _conv(filters, 1, name=f"{prefix}_conv1")(x)
-    y = _bn(name=f"{prefix}_bn1")(y)
-    y = act(y, f"{prefix}_first_{{kind}}", block, "first")
-    y = _conv(filters, 3, strides=stride, name=f"{prefix}_conv2")(y)
-    y = _bn(name=f"{prefix}_bn2")(y)
-    y = act(y, f"{prefix}_second_{{kind}}", block, "second")
-    y = _conv(4 * filters, 1, name=f"{prefix}_conv3")(y)
-    y = _bn(name=f"{prefix}_bn3")(y)
-    y = layers.Add(name=f"{prefix}_add")([s, y])
-    return act(y, f"{prefix}_last_{{kind}}", block, "last")
-
-
-def _pre_basic(x, filters, stride, act, block, prefix, shortcut):
-    p = _bn(name=f"{prefix}_bn1")(x)
-    p = act(p, f"{prefix}_first_{{kind}}", block, "first")
-    s = _shortcut(x, p, filters, stride, shortcut, prefix, with_bn=False)
-    y = _conv(filters, 3, strides=stride, name=f"{prefix}_conv1")(p)
-    y = _bn(name=f"{prefix}_bn2")(y)
-    y = act(y, f"{prefix}_second_{{kind}}", block, "second")
-    y = _conv(filters, 3, name=f"{prefix}_conv2")(y)
-    return layers.Add(name=f"{prefix}_add")([s, y])
-
-
-def _pre_bottleneck(x, filters, stride, act, block, prefix, shortcut):
-    p = _bn(name=f"{prefix}_bn1")(x)
-    p = act(p, f"{prefix}_first_{{kind}}", block, "first")
-    s = _shortcut(x, p, 4 * filters, stride, shortcut, prefix, with_bn=False)
-    y = _conv(filters, 1, name=f"{prefix}_conv1")(p)
-    y = _bn(name=f"{prefix}_bn2")(y)
-    y = act(y, f"{prefix}_second_{{kind}}", block, "second")
-    y = _conv(filters, 3, strides=stride, name=f"{prefix}_conv2")(y)
-    y = _bn(name=f"{prefix}_bn3")(y)
-    y = act(y, f"{prefix}_third_{{kind}}", block, "third")
-    y = _conv(4 * filters, 1, name=f"{prefix}_conv3")(y)
-    return layers.Add(name=f"{prefix}_add")([s, y])
-
-
-_BLOCKS = {
-    (False, False): (_post_basic, POST_BASIC),
-    (False, True): (_post_bottleneck, POST_BOTTLENECK),
-    (True, False): (_pre_basic, PRE_BASIC),
-    (True, True): (_pre_bottleneck, PRE_BOTTLENECK),
-}
+def stem(img_input, width, spec, act):
+    """A 3x3 convolution, then BN-act unless the blocks pre-activate their input."""
+    x = residual.conv(width, 3, name="stem_conv")(img_input)
+    if not spec.preact:
+        x = residual.bn(name="stem_bn")(x)
+        x = act(x, "stem_{kind}")
+    return x
 
 
 def blocks_per_stage(depth, bottleneck):
@@ -125,6 +46,7 @@ def CifarResNet(
     activation="relu",
     erase=None,
     proportion=None,
+    stochastic_depth=None,
     include_top=True,
     weights=None,
     input_tensor=None,
@@ -148,6 +70,8 @@ def CifarResNet(
         activation, erase, proportion: see ``kzoo.placement``. Slots: post-activation
             blocks "first" (alias "middle"), ["second",] "last"; pre-activation blocks
             "first", "second" (alias "middle"), ["third"].
+        stochastic_depth: None, or the survival probability of the last block (0.5 in
+            Huang et al.), decaying linearly from 1; combinable with ``erase``.
         include_top, weights, input_tensor, input_shape, pooling, classes,
         classifier_activation, name: as in ``keras.applications``; the default input
             is (32, 32, 3) and the smallest accepted size is 8.
@@ -159,35 +83,21 @@ def CifarResNet(
         raise TypeError(f"`preact` must be True or False, got {preact!r}")
     if shortcut is None:
         shortcut = "B" if bottleneck else "A"
-    if shortcut not in SHORTCUTS:
-        raise ValueError(f"`shortcut` must be 'A' (zero-pad identity) or 'B' (projection), got {shortcut!r}")
+    residual.check_options(shortcut=shortcut, stochastic_depth=stochastic_depth)
     if name is None:
         name = f"{'preact_' if preact else ''}resnet{depth}"
     common.check_common_args(include_top, weights, pooling, classes, classifier_activation, name)
-    act = ActivationPlacement(activation, erase, proportion)
-    if preact and act.erase == "last":
-        preact = False  # EraseReLU on a pre-activation net: after-activation first.
-    block_fn, slots = _BLOCKS[(preact, bottleneck)]
-    act.bind(3 * n, slots)
-    img_input, source = common.resolve_input(
-        input_tensor, input_shape, include_top, default_size=32, min_size=MIN_SIZE
+    act, preact = residual.placement(activation, erase, proportion, preact)
+    expansion = 4 if bottleneck else 1
+    stages = [residual.Stage(n, w, expansion * w, 1 if s == 0 else 2) for s, w in enumerate(WIDTHS)]
+    return residual.build(
+        lambda img, spec, act: stem(img, WIDTHS[0], spec, act), stages,
+        residual.BlockSpec(preact, bottleneck, shortcut), act, stochastic_depth,
+        include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, name=name, default_size=32,
+        min_size=MIN_SIZE,
     )
-
-    x = _conv(WIDTHS[0], 3, name="stem_conv")(img_input)
-    if not preact:
-        x = _bn(name="stem_bn")(x)
-        x = act(x, "stem_{kind}")
-    block = 0
-    for stage, filters in enumerate(WIDTHS, start=1):
-        for b in range(1, n + 1):
-            block += 1
-            stride = 2 if stage > 1 and b == 1 else 1
-            x = block_fn(x, filters, stride, act, block, f"stage{stage}_block{b}", shortcut)
-    if preact:
-        x = _bn(name="post_bn")(x)
-        x = act(x, "post_{kind}")
-    x = common.top(x, include_top, pooling, classes, classifier_activation)
-    return common.finish(img_input, source, x, name, weights)
 
 
 def _named(depth, bottleneck, preact, model_name, summary):
@@ -195,7 +105,7 @@ def _named(depth, bottleneck, preact, model_name, summary):
         CifarResNet, model_name, summary, classes=10,
         fixed={"depth": depth, "bottleneck": bottleneck},
         options={"preact": preact, "shortcut": None, "activation": "relu", "erase": None,
-                 "proportion": None},
+                 "proportion": None, "stochastic_depth": None},
     )
 
 

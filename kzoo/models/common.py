@@ -174,7 +174,7 @@ def load_model(filepath, **kwargs):
         return keras.models.load_model(filepath, **kwargs)
 
 
-def named_builder(family, model_name, summary, classes, fixed, options):
+def named_builder(family, model_name, summary, classes, fixed, options, builder_name=None):
     """A keras.applications-style builder for one member of a family.
 
     ``fixed`` are family arguments the name decides (depth, block); ``options`` the
@@ -200,8 +200,8 @@ def named_builder(family, model_name, summary, classes, fixed, options):
         return family(**fixed, **bound.arguments)
 
     builder.__signature__ = signature
-    builder.__name__ = builder.__qualname__ = (
-        model_name.replace("preact_", "PreAct").replace("resnet", "ResNet").replace("v2", "V2")
+    builder.__name__ = builder.__qualname__ = builder_name or (
+        model_name.replace("resnet", "ResNet").replace("v2", "V2")
     )
     builder.__doc__ = f"{summary}\n\nSee ``kzoo.{family.__name__}`` for the arguments."
     return builder

@@ -1,0 +1,170 @@
+"""ResNeXt (Xie et al. 2017): post-activation bottlenecks whose 3x3 convolution is
+grouped into ``cardinality`` paths.
+
+CIFAR ResNeXt-29 (8x64d, 16x64d): a 64-channel 3x3 stem, 3 stages of (depth-2)/9
+blocks, stage outputs 256/512/1024. ImageNet ResNeXt-50/101/152 (32x4d): the ResNet
+7x7 stem and max-pool, 4 stages, outputs 256 to 2048, stride on the 3x3 convolution.
+``bottleneck_width`` is the width of the grouped convolution in the first stage
+(cardinality x d: 512 for 8x64d, 128 for 32x4d); it doubles at every stage.
+"""
+
+from keras import layers
+
+from kzoo.models import common, residual
+from kzoo.models.cifar_resnet import MIN_SIZE as CIFAR_MIN_SIZE
+from kzoo.models.cifar_resnet import stem as cifar_stem
+from kzoo.models.registry import register_model
+
+PAPER = "Xie et al. 2017, Aggregated Residual Transformations for Deep Neural Networks"
+IMAGENET_STACKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
+
+
+def _check_width(cardinality, bottleneck_width):
+    for arg, value in (("cardinality", cardinality), ("bottleneck_width", bottleneck_width)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"`{arg}` must be an integer, got {value!r}")
+        if value < 1:
+            raise ValueError(f"`{arg}` must be positive, got {value}")
+    if bottleneck_width % cardinality:
+        raise ValueError(
+            f"`cardinality`={cardinality} does not divide `bottleneck_width`={bottleneck_width}: "
+            "each of the grouped convolution's paths needs the same number of channels"
+        )
+
+
+def _build(stem, stages, cardinality, activation, erase, proportion, stochastic_depth,
+           include_top, weights, input_tensor, input_shape, pooling, classes,
+           classifier_activation, name, default_size, min_size):
+    residual.check_options(stochastic_depth=stochastic_depth)
+    common.check_common_args(include_top, weights, pooling, classes, classifier_activation, name)
+    act, _ = residual.placement(activation, erase, proportion, preact=False)
+    return residual.build(
+        stem, stages, residual.BlockSpec(False, True, "B", groups=cardinality), act,
+        stochastic_depth, include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, name=name, default_size=default_size,
+        min_size=min_size,
+    )
+
+
+def CifarResNeXt(
+    depth=29,
+    cardinality=8,
+    bottleneck_width=512,
+    activation="relu",
+    erase=None,
+    proportion=None,
+    stochastic_depth=None,
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name=None,
+):
+    """A CIFAR ResNeXt of depth 9n+2 (29 in the paper).
+
+    Args:
+        depth: 9n+2. cardinality: the number of paths (groups). bottleneck_width: the
+            grouped convolution's width in the first stage (8x64d: 512; 16x64d: 1024).
+        activation, erase, proportion, stochastic_depth: as in ``kzoo.CifarResNet``;
+            slots "first", "second" (alias "middle"), "last".
+        include_top, weights, input_tensor, input_shape, pooling, classes,
+        classifier_activation, name: as in ``keras.applications``.
+    """
+    from kzoo.models.cifar_resnet import blocks_per_stage
+
+    n = blocks_per_stage(depth, bottleneck=True)
+    _check_width(cardinality, bottleneck_width)
+    if name is None:
+        name = f"resnext{depth}_{cardinality}x{bottleneck_width // cardinality}d"
+    stages = [residual.Stage(n, bottleneck_width * 2**s, 256 * 2**s, 1 if s == 0 else 2)
+              for s in range(3)]
+
+    def stem(img_input, spec, act):
+        return cifar_stem(img_input, 64, spec, act)
+
+    return _build(stem, stages, cardinality, activation, erase, proportion, stochastic_depth,
+                  include_top, weights, input_tensor, input_shape, pooling, classes,
+                  classifier_activation, name, 32, CIFAR_MIN_SIZE)
+
+
+def _imagenet_stem(img_input, spec, act):
+    x = residual.conv(64, 7, strides=2, name="stem_conv")(img_input)
+    x = residual.bn(name="stem_bn")(x)
+    x = act(x, "stem_{kind}")
+    return layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
+
+
+def ImageNetResNeXt(
+    depth=50,
+    cardinality=32,
+    bottleneck_width=128,
+    activation="relu",
+    erase=None,
+    proportion=None,
+    stochastic_depth=None,
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name=None,
+):
+    """An ImageNet ResNeXt of depth 50, 101 or 152 (32x4d: ``bottleneck_width=128``).
+
+    Arguments as in ``kzoo.CifarResNeXt``; default input (224, 224, 3), smallest 32.
+    """
+    if depth not in IMAGENET_STACKS:
+        raise ValueError(f"`depth` must be one of {sorted(IMAGENET_STACKS)} for an ImageNet ResNeXt, got {depth!r}")
+    _check_width(cardinality, bottleneck_width)
+    if name is None:
+        name = f"resnext{depth}_{cardinality}x{bottleneck_width // cardinality}d"
+    stages = [residual.Stage(blocks, bottleneck_width * 2**s, 256 * 2**s, 1 if s == 0 else 2)
+              for s, blocks in enumerate(IMAGENET_STACKS[depth])]
+    return _build(_imagenet_stem, stages, cardinality, activation, erase, proportion,
+                  stochastic_depth, include_top, weights, input_tensor, input_shape, pooling,
+                  classes, classifier_activation, name, 224, 32)
+
+
+_OPTIONS = {"activation": "relu", "erase": None, "proportion": None, "stochastic_depth": None}
+
+
+def _named(family, model_name, builder_name, summary, classes, fixed):
+    return common.named_builder(family, model_name, summary, classes, fixed, _OPTIONS,
+                                builder_name=builder_name)
+
+
+ResNeXt29_8x64d = _named(CifarResNeXt, "resnext29_8x64d", "ResNeXt29_8x64d",
+                         "CIFAR ResNeXt-29, 8x64d (Xie et al. 2017).", 10,
+                         {"depth": 29, "cardinality": 8, "bottleneck_width": 512})
+ResNeXt29_16x64d = _named(CifarResNeXt, "resnext29_16x64d", "ResNeXt29_16x64d",
+                          "CIFAR ResNeXt-29, 16x64d (Xie et al. 2017).", 10,
+                          {"depth": 29, "cardinality": 16, "bottleneck_width": 1024})
+ResNeXt50_32x4d = _named(ImageNetResNeXt, "resnext50_32x4d", "ResNeXt50_32x4d",
+                         "ImageNet ResNeXt-50, 32x4d (Xie et al. 2017).", 1000,
+                         {"depth": 50, "cardinality": 32, "bottleneck_width": 128})
+ResNeXt101_32x4d = _named(ImageNetResNeXt, "resnext101_32x4d", "ResNeXt101_32x4d",
+                          "ImageNet ResNeXt-101, 32x4d (Xie et al. 2017).", 1000,
+                          {"depth": 101, "cardinality": 32, "bottleneck_width": 128})
+ResNeXt152_32x4d = _named(ImageNetResNeXt, "resnext152_32x4d", "ResNeXt152_32x4d",
+                          "ImageNet ResNeXt-152, 32x4d.", 1000,
+                          {"depth": 152, "cardinality": 32, "bottleneck_width": 128})
+
+for _builder, _name, _published, _exact, _shape, _classes, _dataset in (
+    (ResNeXt29_8x64d, "resnext29_8x64d", 34.4e6, 34_426_698, (32, 32, 3), 10, "CIFAR-10/100"),
+    (ResNeXt29_16x64d, "resnext29_16x64d", 68.1e6, 68_155_210, (32, 32, 3), 10, "CIFAR-10/100"),
+    (ResNeXt50_32x4d, "resnext50_32x4d", 25.0e6, 25_028_904, (224, 224, 3), 1000, "ImageNet-2012"),
+    (ResNeXt101_32x4d, "resnext101_32x4d", 44.2e6, 44_177_704, (224, 224, 3), 1000, "ImageNet-2012"),
+    (ResNeXt152_32x4d, "resnext152_32x4d", None, 59_951_400, (224, 224, 3), 1000, "ImageNet-2012"),
+):
+    register_model(
+        _name, _builder, family="resnext_cifar" if _classes == 10 else "resnext_imagenet",
+        paper=PAPER, published_params=_published, expected_params=_exact, input_shape=_shape,
+        classes=_classes, dataset=_dataset,
+        params_note="" if _published else "no figure published; kzoo pins its hand count",
+    )
