@@ -132,6 +132,10 @@ PRE_BASIC = BlockSlots(("first", "second"), {"middle": "second"},
 PRE_BOTTLENECK = BlockSlots(("first", "second", "third"), {"middle": "second"},
                             "a pre-activation bottleneck block")
 
+# A module with one activation (VGG-style, MLP, SmallNet, EraseReLU's 31-layer nets):
+# its only activation is its last, and erasing it removes the module's nonlinearity.
+SINGLE = BlockSlots(("last",), {"first": "last"}, "a single-activation module")
+
 ERASE_LOCATIONS = ("first", "middle", "second", "third", "last")
 
 

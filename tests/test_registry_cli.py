@@ -8,7 +8,7 @@ import kzoo
 
 def test_list_models_wildcards():
     names = kzoo.list_models()
-    assert names == sorted(names) and len(names) == 28
+    assert names == sorted(names) and len(names) == 33
     assert kzoo.list_models("resnet1*") == sorted([
         "resnet101", "resnet101v2", "resnet110", "resnet1202", "resnet152", "resnet152v2",
         "resnet164", "resnet1001"])

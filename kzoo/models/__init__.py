@@ -22,6 +22,15 @@ from kzoo.models.imagenet_resnet import (  # noqa: F401
     ResNet200,
     ResNet200V2,
 )
+from kzoo.models.plain import (  # noqa: F401
+    MLP,
+    MLP12,
+    ResidualStyle31,
+    SingleReLUNet,
+    SmallNet,
+    SmallNetBN,
+    VGGStyle31,
+)
 from kzoo.models.resnext import (  # noqa: F401
     CifarResNeXt,
     ImageNetResNeXt,

@@ -108,20 +108,11 @@ def resolve_input(input_tensor, input_shape, include_top, default_size, min_size
 
 
 def top(x, include_top, pooling, classes, classifier_activation):
-    """The classifier or pooling head, named as in keras.applications.
-
-    Under a mixed-precision policy the classifier computes in float32, so the model's
-    output is float32 (TF Serving's JSON codec and numerically safe softmax).
-    """
+    """The classifier or pooling head, named as in keras.applications. Under a
+    mixed-precision policy the output is float32 (TF Serving's JSON codec, safe softmax)."""
     if include_top:
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        mixed = keras.config.dtype_policy().compute_dtype != "float32"
-        return layers.Dense(
-            classes,
-            activation=classifier_activation,
-            name="predictions",
-            **({"dtype": "float32"} if mixed else {}),
-        )(x)
+        return classifier(x, classes, classifier_activation)
     if pooling == "avg":
         return layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if pooling == "max":
@@ -139,6 +130,17 @@ def deep_graphs(limit=20000):
         yield
     finally:
         sys.setrecursionlimit(old)
+
+
+def classifier(x, classes, classifier_activation):
+    """The ``predictions`` layer, computing in float32 under a mixed-precision policy."""
+    mixed = keras.config.dtype_policy().compute_dtype != "float32"
+    return layers.Dense(
+        classes,
+        activation=classifier_activation,
+        name="predictions",
+        **({"dtype": "float32"} if mixed else {}),
+    )(x)
 
 
 def finish(img_input, source_tensor, outputs, name, weights):
