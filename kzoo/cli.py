@@ -39,6 +39,8 @@ def _parser():
     sm.add_argument("--activation", help="relu, frelu, prelu, leaky_relu or elu")
     sm.add_argument("--erase", help="first, middle, second, third or last")
     sm.add_argument("--proportion", type=_proportion)
+    sm.add_argument("--stochastic-depth", type=float, help="survival probability of the last block")
+    sm.add_argument("--dropout-rate", type=float, help="dropout inside blocks (Wide ResNet, MLP)")
     pre = sm.add_mutually_exclusive_group()
     pre.add_argument("--preact", dest="preact", action="store_true", default=None)
     pre.add_argument("--no-preact", dest="preact", action="store_false")
@@ -66,7 +68,8 @@ def _summary(args):
     import kzoo
 
     kwargs = {}
-    for key in ("input_shape", "classes", "activation", "erase", "proportion", "preact"):
+    for key in ("input_shape", "classes", "activation", "erase", "proportion", "preact",
+                "stochastic_depth", "dropout_rate"):
         value = getattr(args, key)
         if value is not None:
             kwargs[key] = value

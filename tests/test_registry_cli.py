@@ -55,6 +55,14 @@ def test_cli_list_and_summary():
     assert "activation layers kept: 14" in out.stdout  # stem + 9 first + last of blocks 2, 4, 6, 8
 
 
+def test_cli_block_options():
+    out = _kzoo("summary", "wrn16_8", "--dropout-rate", "0.3", "--stochastic-depth", "0.5", "--brief")
+    assert out.returncode == 0, out.stderr
+    assert "trainable 10,961,370" in out.stdout
+    out = _kzoo("summary", "resnet50", "--dropout-rate", "0.3", "--brief")
+    assert out.returncode == 2 and "dropout_rate" in out.stderr and "Traceback" not in out.stderr
+
+
 def test_cli_errors_are_clear():
     out = _kzoo("summary", "resnet20", "--erase", "third")
     assert out.returncode == 2 and "kzoo: error: `erase`='third'" in out.stderr

@@ -12,6 +12,7 @@ from keras import layers
 
 from kzoo.models import common, residual
 from kzoo.models.cifar_resnet import MIN_SIZE as CIFAR_MIN_SIZE
+from kzoo.models.cifar_resnet import blocks_per_stage
 from kzoo.models.cifar_resnet import stem as cifar_stem
 from kzoo.models.registry import register_model
 
@@ -74,8 +75,6 @@ def CifarResNeXt(
         include_top, weights, input_tensor, input_shape, pooling, classes,
         classifier_activation, name: as in ``keras.applications``.
     """
-    from kzoo.models.cifar_resnet import blocks_per_stage
-
     n = blocks_per_stage(depth, bottleneck=True)
     _check_width(cardinality, bottleneck_width)
     if name is None:
