@@ -35,3 +35,21 @@ def test_layer_for_layer_identical(ours, theirs):
     model.set_weights(ref.get_weights())
     x = np.random.default_rng(0).uniform(0, 255, (2,) + shape).astype("float32")
     np.testing.assert_allclose(model.predict(x, verbose=0), ref.predict(x, verbose=0), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("ours, theirs", [PAIRS[0], PAIRS[3]], ids=lambda f: getattr(f, "__name__", ""))
+@pytest.mark.parametrize("include_top", [True, False])
+def test_keras_legacy_weight_files_load(ours, theirs, include_top, tmp_path):
+    """keras.applications' ImageNet files are legacy Keras-2 HDF5 weights; one written by
+    keras' own legacy writer from the keras model loads into kzoo's builder."""
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    shape = (64, 64, 3)
+    ref = theirs(weights=None, input_shape=shape, include_top=include_top)
+    path = tmp_path / "weights_tf_dim_ordering_tf_kernels.h5"
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, ref)
+    model = ours(weights=str(path), input_shape=shape, include_top=include_top)
+    x = np.random.default_rng(1).uniform(0, 255, (2,) + shape).astype("float32")
+    np.testing.assert_array_equal(model.predict(x, verbose=0), ref.predict(x, verbose=0))
