@@ -26,8 +26,7 @@ def stem(img_input, width, spec, act):
 
 def blocks_per_stage(depth, bottleneck):
     """n for a depth of 6n+2 (basic) or 9n+2 (bottleneck), or a ValueError."""
-    if isinstance(depth, bool) or not isinstance(depth, int):
-        raise TypeError(f"`depth` must be an integer, got {depth!r}")
+    common.check_int(depth, "depth")
     per_block = 9 if bottleneck else 6
     if depth < per_block + 2 or (depth - 2) % per_block:
         form = "9n+2 (e.g. 164, 1001)" if bottleneck else "6n+2 (e.g. 20, 56, 110)"
@@ -76,11 +75,9 @@ def CifarResNet(
         classifier_activation, name: as in ``keras.applications``; the default input
             is (32, 32, 3) and the smallest accepted size is 8.
     """
-    if not isinstance(bottleneck, bool):
-        raise TypeError(f"`bottleneck` must be True or False, got {bottleneck!r}")
+    common.check_bool(bottleneck, "bottleneck")
     n = blocks_per_stage(depth, bottleneck)
-    if not isinstance(preact, bool):
-        raise TypeError(f"`preact` must be True or False, got {preact!r}")
+    common.check_bool(preact, "preact")
     if shortcut is None:
         shortcut = "B" if bottleneck else "A"
     residual.check_options(shortcut=shortcut, stochastic_depth=stochastic_depth)

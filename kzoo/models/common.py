@@ -14,10 +14,21 @@ from keras import layers
 POOLINGS = (None, "avg", "max")
 
 
+def check_bool(value, arg):
+    """A TypeError naming ``arg`` unless ``value`` is True or False."""
+    if not isinstance(value, bool):
+        raise TypeError(f"`{arg}` must be True or False, got {value!r}")
+
+
+def check_int(value, arg):
+    """A TypeError naming ``arg`` unless ``value`` is an integer (bools are not)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"`{arg}` must be an integer, got {value!r}")
+
+
 def check_common_args(include_top, weights, pooling, classes, classifier_activation, name):
     """Validate the keras.applications arguments that do not depend on the input."""
-    if not isinstance(include_top, bool):
-        raise TypeError(f"`include_top` must be True or False, got {include_top!r}")
+    check_bool(include_top, "include_top")
     if weights is not None:
         if not isinstance(weights, (str, os.PathLike)):
             raise TypeError(

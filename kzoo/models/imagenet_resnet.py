@@ -109,8 +109,7 @@ def ImageNetResNet(
     """
     if depth not in STACKS:
         raise ValueError(f"`depth` must be one of {sorted(STACKS)} for an ImageNet ResNet, got {depth!r}")
-    if not isinstance(preact, bool):
-        raise TypeError(f"`preact` must be True or False, got {preact!r}")
+    common.check_bool(preact, "preact")
     if name is None:
         name = f"resnet{depth}{'v2' if preact else ''}"
     common.check_common_args(include_top, weights, pooling, classes, classifier_activation, name)

@@ -25,11 +25,6 @@ def _placement(activation, erase, proportion, modules):
     return ActivationPlacement(activation, erase, proportion).bind(modules, SINGLE)
 
 
-def _check_bool(value, arg):
-    if not isinstance(value, bool):
-        raise TypeError(f"`{arg}` must be True or False, got {value!r}")
-
-
 def SmallNet(
     batch_norm=False,
     activation="relu",
@@ -52,7 +47,7 @@ def SmallNet(
     ``include_top=False`` returns the convolutional features. Default input (32, 32, 3),
     100 classes (CIFAR-100), smallest input 8.
     """
-    _check_bool(batch_norm, "batch_norm")
+    common.check_bool(batch_norm, "batch_norm")
     name = name or ("smallnet_bn" if batch_norm else "smallnet")
     common.check_common_args(include_top, weights, pooling, classes, classifier_activation, name)
     act = _placement(activation, erase, proportion, 4)
@@ -102,8 +97,7 @@ def MLP(
     flattened; default input (28, 28, 1). ``pooling`` must be None (no spatial features).
     """
     for arg, value, low in (("depth", depth, 2), ("units", units, 1)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"`{arg}` must be an integer, got {value!r}")
+        common.check_int(value, arg)
         if value < low:
             raise ValueError(f"`{arg}` must be at least {low}, got {value}")
     if isinstance(dropout_rate, bool) or not isinstance(dropout_rate, (int, float)) or not 0 <= dropout_rate < 1:
@@ -156,11 +150,10 @@ def SingleReLUNet(
     gives the paper's 30 modules. The stem's activation is not a module and is never
     erased.
     """
-    if isinstance(depth, bool) or not isinstance(depth, int):
-        raise TypeError(f"`depth` must be an integer, got {depth!r}")
+    common.check_int(depth, "depth")
     if depth < 4 or (depth - 1) % 3:
         raise ValueError(f"`depth`={depth} is not of the form 3n+1 (e.g. 31) for a single-ReLU network")
-    _check_bool(residual, "residual")
+    common.check_bool(residual, "residual")
     n = (depth - 1) // 3
     name = name or f"{'residual' if residual else 'vgg'}_style{depth}"
     common.check_common_args(include_top, weights, pooling, classes, classifier_activation, name)

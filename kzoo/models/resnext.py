@@ -22,8 +22,7 @@ IMAGENET_STACKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 
 def _check_width(cardinality, bottleneck_width):
     for arg, value in (("cardinality", cardinality), ("bottleneck_width", bottleneck_width)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"`{arg}` must be an integer, got {value!r}")
+        common.check_int(value, arg)
         if value < 1:
             raise ValueError(f"`{arg}` must be positive, got {value}")
     if bottleneck_width % cardinality:

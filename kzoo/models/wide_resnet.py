@@ -13,9 +13,8 @@ PAPER = "Zagoruyko & Komodakis 2016, Wide Residual Networks"
 
 
 def _blocks_per_stage(depth, width):
-    for arg, value in (("depth", depth), ("width", width)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"`{arg}` must be an integer, got {value!r}")
+    common.check_int(depth, "depth")
+    common.check_int(width, "width")
     if depth < 10 or (depth - 4) % 6:
         raise ValueError(f"`depth`={depth} is not of the form 6n+4 (e.g. 16, 28, 40, 52) for a Wide ResNet")
     if width < 1:
@@ -55,8 +54,7 @@ def WideResNet(
         classifier_activation, name: as in ``keras.applications``.
     """
     n = _blocks_per_stage(depth, width)
-    if not isinstance(preact, bool):
-        raise TypeError(f"`preact` must be True or False, got {preact!r}")
+    common.check_bool(preact, "preact")
     residual.check_options(dropout_rate=dropout_rate, stochastic_depth=stochastic_depth)
     if name is None:
         name = f"wrn{depth}_{width}"
