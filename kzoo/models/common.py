@@ -58,11 +58,12 @@ def check_common_args(include_top, weights, pooling, classes, classifier_activat
 
 
 def resolve_input(input_tensor, input_shape, include_top, default_size, min_size,
-                  default_channels=3):
+                  default_channels=3, fixed_size=False):
     """Return the model's input tensor, after checking its shape as keras.applications does.
 
     Without ``include_top`` the spatial size may be left unspecified (None); with it,
     kzoo asks for a fixed size, so a model's top always sees the size it was built for.
+    ``fixed_size`` asks for one always (a model that flattens its input, like an MLP).
     """
     if keras.config.image_data_format() != "channels_last":
         raise ValueError(
@@ -81,7 +82,7 @@ def resolve_input(input_tensor, input_shape, include_top, default_size, min_size
     if input_shape is None:
         input_shape = (
             (default_size, default_size, default_channels)
-            if include_top else (None, None, default_channels)
+            if include_top or fixed_size else (None, None, default_channels)
         )
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
         raise ValueError(
@@ -96,6 +97,11 @@ def resolve_input(input_tensor, input_shape, include_top, default_size, min_size
     if input_shape[2] is None:
         raise ValueError(f"`input_shape` must give the number of channels, got {input_shape!r}")
     height, width = input_shape[:2]
+    if fixed_size and (height is None or width is None):
+        raise ValueError(
+            "This model flattens its input: `input_shape` needs a fixed height and width, "
+            f"got {input_shape!r}"
+        )
     if include_top and (height is None or width is None):
         raise ValueError(
             "With `include_top=True` the spatial size must be given, got "

@@ -5,21 +5,15 @@ Each module has one activation slot ("last"), so ``erase="last", proportion=p`` 
 the nonlinearity of the fraction p of modules, counted from 1 over the network.
 """
 
-import functools
-
 from keras import layers
 
-from kzoo.layers import ZeroPadShortcut
 from kzoo.models import common
+from kzoo.models.residual import bn, check_options, conv, shortcut
 from kzoo.models.registry import register_model
 from kzoo.placement import SINGLE, ActivationPlacement
 
 FRELU_PAPER = "Qiu & Cai 2018, Flexible Rectified Linear Units for Improving Convolutional Neural Networks"
 ERASE_PAPER = "Dong et al. 2018, EraseReLU: A Simple Way to Ease the Training of Deep CNNs"
-
-_bn = functools.partial(layers.BatchNormalization, momentum=0.9, epsilon=1e-5)
-_conv = functools.partial(layers.Conv2D, padding="same", kernel_initializer="he_normal")
-
 
 def _placement(activation, erase, proportion, modules):
     return ActivationPlacement(activation, erase, proportion).bind(modules, SINGLE)
@@ -54,9 +48,9 @@ def SmallNet(
     img_input, source = common.resolve_input(input_tensor, input_shape, include_top, 32, 8)
     x = img_input
     for i, filters in enumerate((32, 64, 128), start=1):
-        x = _conv(filters, 3, use_bias=not batch_norm, name=f"block{i}_conv")(x)
+        x = conv(filters, 3, use_bias=not batch_norm, name=f"block{i}_conv")(x)
         if batch_norm:
-            x = _bn(name=f"block{i}_bn")(x)
+            x = bn(name=f"block{i}_bn")(x)
         x = act(x, f"block{i}_{{kind}}", i, "last")
         x = layers.MaxPooling2D(2, name=f"block{i}_pool")(x)
         x = layers.Dropout(0.2, name=f"block{i}_dropout")(x)
@@ -64,7 +58,7 @@ def SmallNet(
         x = layers.Flatten(name="flatten")(x)
         x = layers.Dense(512, use_bias=not batch_norm, name="fc1")(x)
         if batch_norm:
-            x = _bn(name="fc1_bn")(x)
+            x = bn(name="fc1_bn")(x)
         x = act(x, "fc1_{kind}", 4, "last")
         x = layers.Dropout(0.5, name="fc1_dropout")(x)
         x = common.classifier(x, classes, classifier_activation)
@@ -100,24 +94,18 @@ def MLP(
         common.check_int(value, arg)
         if value < low:
             raise ValueError(f"`{arg}` must be at least {low}, got {value}")
-    if isinstance(dropout_rate, bool) or not isinstance(dropout_rate, (int, float)) or not 0 <= dropout_rate < 1:
-        raise ValueError(f"`dropout_rate` must be a number in [0, 1), got {dropout_rate!r}")
+    check_options(dropout_rate=dropout_rate)
     if pooling is not None:
         raise ValueError(f"`pooling` must be None for an MLP (it has no spatial features), got {pooling!r}")
     name = name or f"mlp{depth}"
     common.check_common_args(include_top, weights, pooling, classes, classifier_activation, name)
     act = _placement(activation, erase, proportion, depth - 1)
-    shape = input_shape
-    if shape is None and hasattr(input_tensor, "shape"):
-        shape = tuple(input_tensor.shape)[1:]
-    if shape is not None and len(shape) == 3 and None in shape[:2]:
-        raise ValueError(f"An MLP flattens its input: `input_shape` needs a fixed height and width, got {shape!r}")
-    # Always a fixed size (28, 28, 1) by default, with or without the top.
-    img_input, source = common.resolve_input(input_tensor, input_shape, True, 28, 1, 1)
+    img_input, source = common.resolve_input(input_tensor, input_shape, include_top, 28, 1, 1,
+                                              fixed_size=True)
     x = layers.Flatten(name="flatten")(img_input)
     for i in range(1, depth):
         x = layers.Dense(units, use_bias=False, kernel_initializer="he_normal", name=f"fc{i}")(x)
-        x = _bn(name=f"fc{i}_bn")(x)
+        x = bn(name=f"fc{i}_bn")(x)
         x = act(x, f"fc{i}_{{kind}}", i, "last")
         if dropout_rate:
             x = layers.Dropout(dropout_rate, name=f"fc{i}_dropout")(x)
@@ -159,8 +147,8 @@ def SingleReLUNet(
     common.check_common_args(include_top, weights, pooling, classes, classifier_activation, name)
     act = _placement(activation, erase, proportion, 3 * n)
     img_input, source = common.resolve_input(input_tensor, input_shape, include_top, 32, 8)
-    x = _conv(16, 3, use_bias=False, name="stem_conv")(img_input)
-    x = _bn(name="stem_bn")(x)
+    x = conv(16, 3, use_bias=False, name="stem_conv")(img_input)
+    x = bn(name="stem_bn")(x)
     x = act(x, "stem_{kind}")
     module = 0
     for stage, filters in enumerate((16, 32, 64), start=1):
@@ -168,13 +156,11 @@ def SingleReLUNet(
             module += 1
             prefix = f"stage{stage}_block{b}"
             stride = 2 if stage > 1 and b == 1 else 1
-            y = _conv(filters, 3, strides=stride, use_bias=False, name=f"{prefix}_conv")(x)
-            y = _bn(name=f"{prefix}_bn")(y)
+            y = conv(filters, 3, strides=stride, use_bias=False, name=f"{prefix}_conv")(x)
+            y = bn(name=f"{prefix}_bn")(y)
             if residual:
-                shortcut = x
-                if stride > 1 or x.shape[-1] != filters:
-                    shortcut = ZeroPadShortcut(filters, stride, name=f"{prefix}_shortcut_pad")(x)
-                y = layers.Add(name=f"{prefix}_add")([shortcut, y])
+                s = shortcut(x, x, filters, stride, "A", prefix, with_bn=False)
+                y = layers.Add(name=f"{prefix}_add")([s, y])
             x = act(y, f"{prefix}_{{kind}}", module, "last")
     x = common.top(x, include_top, pooling, classes, classifier_activation)
     return common.finish(img_input, source, x, name, weights)

@@ -90,12 +90,12 @@ def survival_probabilities(num_blocks, last):
     return [1.0 - l / num_blocks * (1.0 - last) for l in range(1, num_blocks + 1)]
 
 
-def _shortcut(x, source, out, stride, spec, prefix, with_bn):
-    """Identity when shapes agree; else option A (zero-pad ``x``) or B (1x1 projection
-    of ``source``, followed by BN in post-activation blocks)."""
+def shortcut(x, source, out, stride, kind, prefix, with_bn):
+    """Identity when shapes agree; else option A (``kind="A"``: zero-pad ``x``) or B (1x1
+    projection of ``source``, followed by BN in post-activation blocks)."""
     if x.shape[-1] == out and stride == 1:
         return x
-    if spec.shortcut == "A":
+    if kind == "A":
         return ZeroPadShortcut(out, stride, name=f"{prefix}_shortcut_pad")(x)
     s = conv(out, 1, strides=stride, name=f"{prefix}_shortcut_conv")(source)
     return bn(name=f"{prefix}_shortcut_bn")(s) if with_bn else s
@@ -123,7 +123,7 @@ def _dropout(y, spec, prefix):
 
 
 def post_block(x, width, out, stride, spec, act, block, prefix, survival=None):
-    s = _shortcut(x, x, out, stride, spec, prefix, with_bn=True)
+    s = shortcut(x, x, out, stride, spec.shortcut, prefix, with_bn=True)
     convs = _convs(spec, width, out, stride)
     y = x
     for i, (filters, kernel, st, groups) in enumerate(convs, start=1):
@@ -141,7 +141,7 @@ def post_block(x, width, out, stride, spec, act, block, prefix, survival=None):
 def pre_block(x, width, out, stride, spec, act, block, prefix, survival=None):
     p = bn(name=f"{prefix}_bn1")(x)
     p = act(p, f"{prefix}_first_{{kind}}", block, "first")
-    s = _shortcut(x, p, out, stride, spec, prefix, with_bn=False)
+    s = shortcut(x, p, out, stride, spec.shortcut, prefix, with_bn=False)
     convs = _convs(spec, width, out, stride)
     y = p
     for i, (filters, kernel, st, groups) in enumerate(convs, start=1):
