@@ -27,6 +27,14 @@ def _proportion(text):
         )
 
 
+def _erase(text):
+    """One slot (last), or several erased together joined by '+' (line1_last+line2_first)."""
+    parts = [p.strip() for p in text.split("+")]
+    if not all(parts):
+        raise argparse.ArgumentTypeError(f"expected a slot name or slots joined by '+', got {text!r}")
+    return parts[0] if len(parts) == 1 else parts
+
+
 def _parser():
     parser = argparse.ArgumentParser(prog="kzoo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -37,10 +45,15 @@ def _parser():
     sm.add_argument("--input-shape", type=_shape, help="H,W,C (default: the model's)")
     sm.add_argument("--classes", type=int)
     sm.add_argument("--activation", help="relu, frelu, prelu, leaky_relu or elu")
-    sm.add_argument("--erase", help="first, middle, second, third or last")
+    sm.add_argument("--erase", type=_erase,
+                    help="first, middle, second, third, last or a slot of the block; "
+                         "several joined by '+'")
     sm.add_argument("--proportion", type=_proportion)
     sm.add_argument("--stochastic-depth", type=float, help="survival probability of the last block")
     sm.add_argument("--dropout-rate", type=float, help="dropout inside blocks (Wide ResNet, MLP)")
+    sm.add_argument("--cross-type", help="DFN-MR cross-proportional blocks: type1, type2, type3 or mix1")
+    sm.add_argument("--ensemble", action="store_true", default=None,
+                    help="plain nets: a shortcut across each ReLU (the ensemble module)")
     pre = sm.add_mutually_exclusive_group()
     pre.add_argument("--preact", dest="preact", action="store_true", default=None)
     pre.add_argument("--no-preact", dest="preact", action="store_false")
@@ -55,12 +68,14 @@ def _list(pattern):
     if not names:
         print(f"no model matches {pattern!r}")
         return 1
-    print(f"{'model':<18} {'family':<20} {'params':>8} {'input':<13} {'dataset':<14} paper")
+    # "published": the paper's figure ("-" where it prints none); "kzoo": kzoo's exact count.
+    print(f"{'model':<18} {'family':<19} {'published':>9} {'kzoo':>11} {'input':<10} {'dataset':<13} paper")
     for name in names:
         info = model_info(name)
-        params = f"{info.published_params / 1e6:.2f}M" if info.published_params else "-"
+        published = f"{info.published_params / 1e6:.2f}M" if info.published_params else "-"
+        exact = f"{info.expected_params:,}" if info.expected_params else "-"
         shape = "x".join(str(d) for d in info.input_shape)
-        print(f"{name:<18} {info.family:<20} {params:>8} {shape:<13} {info.dataset:<14} {info.paper}")
+        print(f"{name:<18} {info.family:<19} {published:>9} {exact:>11} {shape:<10} {info.dataset:<13} {info.paper}")
     return 0
 
 
@@ -69,7 +84,7 @@ def _summary(args):
 
     kwargs = {}
     for key in ("input_shape", "classes", "activation", "erase", "proportion", "preact",
-                "stochastic_depth", "dropout_rate"):
+                "stochastic_depth", "dropout_rate", "cross_type", "ensemble"):
         value = getattr(args, key)
         if value is not None:
             kwargs[key] = value

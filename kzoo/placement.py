@@ -11,10 +11,16 @@ options shared by every architecture:
   a dict ``{"default": ..., slot: ...}`` to fill some slots differently (e.g. PReLU only
   after the residual addition);
 - ``erase``: the slot whose activation is removed (EraseReLU's ``"last"``, the
-  proportional module's ``"first"``, ...);
+  proportional module's ``"first"``, ...), a list of slots removed together, or a
+  list of such lists used in turn by the erased blocks (the cross-proportional
+  merge-and-run blocks and their "Mix" compositions);
 - ``proportion``: which blocks are erased, a fraction chosen uniformly as in the
   EraseReLU paper (0.5 erases blocks 1, 3, 5, ... counted from 1 over the whole
   network) or an explicit list of 1-based block indices.
+
+A fourth option, ``ensemble``, adds a shortcut across every activation the network
+keeps (``act(x) + x``: the proportional paper's "ensemble module", a leaky ReLU of
+slope 0.5 up to scale, built as an explicit ``Add`` layer).
 
 Activations outside blocks (stem, final pre-activation) always get the default one.
 """
@@ -104,21 +110,27 @@ def resolve_activation(spec, argname="activation"):
 
 @dataclasses.dataclass(frozen=True)
 class BlockSlots:
-    """The activation slots of one kind of block, in order, and their other names."""
+    """The activation slots of one kind of block, in order, and their other names.
+
+    An alias names one slot or a tuple of slots (``"last"`` of a merge-and-run block
+    is the last activation of both of its lines).
+    """
 
     slots: tuple
     aliases: dict = dataclasses.field(default_factory=dict)
     description: str = ""
 
-    def canonical(self, location, argname="erase"):
-        name = self.aliases.get(location, location)
-        if name not in self.slots:
+    def resolve(self, location, argname="erase"):
+        """The slots ``location`` names, as a tuple; a clear error if it names none."""
+        target = self.aliases.get(location, location)
+        targets = (target,) if isinstance(target, str) else tuple(target)
+        if not all(t in self.slots for t in targets):
             known = sorted(set(self.slots) | set(self.aliases))
             raise ValueError(
                 f"`{argname}`={location!r} is not an activation slot of {self.description or 'this block'}; "
                 f"it has {', '.join(repr(s) for s in known)}."
             )
-        return name
+        return targets
 
 
 # The blocks of the ResNet family. "middle" is the ReLU between the convolutions of a
@@ -136,7 +148,40 @@ PRE_BOTTLENECK = BlockSlots(("first", "second", "third"), {"middle": "second"},
 # its only activation is its last, and erasing it removes the module's nonlinearity.
 SINGLE = BlockSlots(("last",), {"first": "last"}, "a single-activation module")
 
+# A merge-and-run block (DFN-MR): two lines, each conv-BN-act-conv-BN, whose outputs
+# are added to the average of the block's two inputs and activated. "first"/"last" name
+# the slot in both lines; the cross-proportional blocks erase one line's slot.
+MERGE_RUN = BlockSlots(
+    ("line1_first", "line1_last", "line2_first", "line2_last"),
+    {"first": ("line1_first", "line2_first"), "middle": ("line1_first", "line2_first"),
+     "last": ("line1_last", "line2_last")},
+    "a merge-and-run block",
+)
+
+# An Inception module: "reduce" (the 1x1 reductions), "inner" (between the two 3x3s of
+# the double-3x3 branch) and "last" (each branch's last activation, before the concat).
+INCEPTION = BlockSlots(("reduce", "inner", "last"), {"first": "reduce", "middle": "inner"},
+                       "an Inception module")
+
 ERASE_LOCATIONS = ("first", "middle", "second", "third", "last")
+
+
+def _parse_erase(erase):
+    """``erase`` as a cycle of slot groups: a tuple of tuples of location names."""
+    if erase is None:
+        return None
+    if isinstance(erase, str):
+        return ((erase.strip().lower(),),)
+    if isinstance(erase, (list, tuple)) and erase:
+        if all(isinstance(e, str) for e in erase):
+            return (tuple(e.strip().lower() for e in erase),)
+        if all(isinstance(e, (list, tuple)) and e and all(isinstance(x, str) for x in e) for e in erase):
+            return tuple(tuple(x.strip().lower() for x in e) for e in erase)
+    raise TypeError(
+        "`erase` must be None, a slot name (one of "
+        f"{', '.join(ERASE_LOCATIONS)} or a slot of the block), a list of slot names erased "
+        f"together, or a list of such lists used in turn; got {erase!r}"
+    )
 
 
 def uniform_selection(num_blocks, proportion):
@@ -188,7 +233,7 @@ class ActivationPlacement:
     option fails before any layer is built.
     """
 
-    def __init__(self, activation="relu", erase=None, proportion=None):
+    def __init__(self, activation="relu", erase=None, proportion=None, ensemble=False):
         if isinstance(activation, dict):
             if "default" not in activation:
                 raise ValueError(
@@ -198,13 +243,12 @@ class ActivationPlacement:
             self._by_slot = {k: resolve_activation(v, f"activation[{k!r}]") for k, v in activation.items()}
         else:
             self._by_slot = {"default": resolve_activation(activation)}
-        if erase is not None:
-            if not isinstance(erase, str):
-                raise TypeError(f"`erase` must be None or one of {ERASE_LOCATIONS}, got {erase!r}")
-            key = erase.strip().lower()
-            if key not in ERASE_LOCATIONS:
-                raise ValueError(f"Unknown `erase`={erase!r}; expected None or one of {', '.join(ERASE_LOCATIONS)}.")
-            erase = key
+        self._erase_cycle = _parse_erase(erase)
+        if isinstance(erase, str):
+            erase = erase.strip().lower()
+        if not isinstance(ensemble, bool):
+            raise TypeError(f"`ensemble` must be True or False, got {ensemble!r}")
+        self.ensemble = ensemble
         proportion = _check_proportion(proportion)
         if proportion is not None and erase is None:
             raise ValueError(f"`proportion`={proportion!r} needs `erase` (which activation to remove); got erase=None")
@@ -214,20 +258,25 @@ class ActivationPlacement:
         self.num_blocks = None
         self.slots = None
         self.erased_blocks = ()
-        self._erase_slot = None
+        self._erased_slots = {}
 
     def bind(self, num_blocks, slots):
         """Fix the network this placement serves: ``num_blocks`` blocks of kind ``slots``."""
         self.num_blocks = num_blocks
         self.slots = slots
-        self._by_slot = {
-            (k if k == "default" else slots.canonical(k, "activation")): v
-            for k, v in self._by_slot.items()
-        }
+        by_slot = {"default": self._by_slot["default"]}
+        for key, act in self._by_slot.items():
+            if key != "default":
+                by_slot.update(dict.fromkeys(slots.resolve(key, "activation"), act))
+        self._by_slot = by_slot
         if self.erase is None:
             self.erased_blocks = ()
+            self._erased_slots = {}
             return self
-        self._erase_slot = slots.canonical(self.erase)
+        groups = [
+            frozenset(slot for location in group for slot in slots.resolve(location))
+            for group in self._erase_cycle
+        ]
         if isinstance(self.proportion, tuple):
             bad = [i for i in self.proportion if not 1 <= i <= num_blocks]
             if bad:
@@ -238,23 +287,30 @@ class ActivationPlacement:
             self.erased_blocks = self.proportion
         else:
             self.erased_blocks = uniform_selection(num_blocks, self.proportion)
+        # The k-th erased block (counted from 0) loses the slots of group k mod len(groups).
+        self._erased_slots = {b: groups[k % len(groups)] for k, b in enumerate(self.erased_blocks)}
         return self
 
     def is_erased(self, block, slot):
-        return slot == self._erase_slot and block in self.erased_blocks
+        return slot in self._erased_slots.get(block, ())
 
     def __call__(self, x, name, block=None, slot=None):
         """Apply what goes in ``slot`` of ``block`` (1-based) to ``x``.
 
         ``name`` may contain ``{kind}``, replaced by the activation's kind
-        (``relu``, ``frelu``, ...). Outside blocks pass neither block nor slot.
+        (``relu``, ``frelu``, ...). Outside blocks pass neither block nor slot. With
+        ``ensemble`` the result is ``act(x) + x``, the ``Add`` named with kind
+        ``ensemble_add``.
         """
         if self.slots is None:
             raise RuntimeError("ActivationPlacement must be bound before use")
         if block is not None and self.is_erased(block, slot):
             return x
         act = self._by_slot.get(slot, self._by_slot["default"]) if slot else self._by_slot["default"]
-        return act(x, name.format(kind=act.kind))
+        y = act(x, name.format(kind=act.kind))
+        if self.ensemble:
+            y = keras.layers.Add(name=name.format(kind="ensemble_add"))([x, y])
+        return y
 
 
 def activation_layers(model):

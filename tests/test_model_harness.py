@@ -20,6 +20,9 @@ VARIANTS = {
     "resnet164-type1-prelu": ("resnet164", {"erase": "first", "activation": "prelu"}),
     "resnet50v2-erase-last": ("resnet50v2", {"erase": "last", "activation": "frelu"}),
     "wrn16_8-D-erase-sd": ("wrn16_8", {"dropout_rate": 0.3, "erase": "last", "stochastic_depth": 0.5}),
+    "dfn_mr1-mix1-frelu": ("dfn_mr1", {"cross_type": "mix1", "activation": "frelu"}),
+    "plain38-2to1-ensemble": ("plain38", {"erase": "last", "proportion": 0.5, "ensemble": True}),
+    "inception-erase-prelu": ("inception_v2_cifar", {"erase": "last", "activation": "prelu"}),
 }
 SHAPE = (32, 32, 3)
 CASES = [pytest.param(n, n, {}, marks=[pytest.mark.slow] if n in SLOW else [])

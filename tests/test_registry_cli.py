@@ -8,7 +8,7 @@ import kzoo
 
 def test_list_models_wildcards():
     names = kzoo.list_models()
-    assert names == sorted(names) and len(names) == 33
+    assert names == sorted(names) and len(names) == 40
     assert kzoo.list_models("resnet1*") == sorted([
         "resnet101", "resnet101v2", "resnet110", "resnet1202", "resnet152", "resnet152v2",
         "resnet164", "resnet1001"])
@@ -61,6 +61,13 @@ def test_cli_block_options():
     assert "trainable 10,961,370" in out.stdout
     out = _kzoo("summary", "resnet50", "--dropout-rate", "0.3", "--brief")
     assert out.returncode == 2 and "dropout_rate" in out.stderr and "Traceback" not in out.stderr
+    out = _kzoo("summary", "dfn_mr1", "--cross-type", "type3", "--brief")
+    assert out.returncode == 0, out.stderr
+    assert "trainable 1,710,426" in out.stdout and "activation layers kept: 55" in out.stdout
+    out = _kzoo("summary", "dfn_mr1", "--erase", "line1_last+line2_first", "--proportion", "1,2", "--brief")
+    assert "activation layers kept: 105" in out.stdout, out.stderr
+    out = _kzoo("summary", "plain38", "--ensemble", "--erase", "last", "--proportion", "0.5", "--brief")
+    assert "activation layers kept: 19" in out.stdout, out.stderr
 
 
 def test_cli_errors_are_clear():

@@ -22,9 +22,15 @@ from kzoo.models.imagenet_resnet import (  # noqa: F401
     ResNet200,
     ResNet200V2,
 )
+from kzoo.models.inception import CifarInceptionV2  # noqa: F401
+from kzoo.models.merge_run import DFNMR, DFNMR1, DFNMR2  # noqa: F401
 from kzoo.models.plain import (  # noqa: F401
     MLP,
     MLP12,
+    PlainNet,
+    PlainNet38,
+    PlainNet62,
+    PlainNet84,
     ResidualStyle31,
     SingleReLUNet,
     SmallNet,

@@ -193,6 +193,22 @@ def load_model(filepath, **kwargs):
         return keras.models.load_model(filepath, **kwargs)
 
 
+def split_depth(depth, layers_per_block, stages=3):
+    """Blocks per stage of a ``depth``-layer CIFAR net whose blocks hold
+    ``layers_per_block`` layers of its depth, besides the stem and the classifier.
+
+    The merge-and-run authors' rule (zlmzju/fusenet): stage i takes
+    (depth - used) // (layers_per_block * (stages - i)) blocks, so a remainder goes to
+    the later stages (a plain 84-layer net: 27, 27, 28 modules).
+    """
+    used, sizes = 2, []
+    for i in range(stages):
+        n = (depth - used) // (layers_per_block * (stages - i))
+        sizes.append(n)
+        used += n * layers_per_block
+    return tuple(sizes)
+
+
 def named_builder(family, model_name, summary, classes, fixed, options, builder_name=None):
     """A keras.applications-style builder for one member of a family.
 

@@ -1,5 +1,6 @@
 """Networks of single-activation modules: FReLU's SmallNet, EraseReLU's 12-layer MLP and
-its 31-layer VGG-style and residual-style nets (Sec. 3.2, the proportion sweeps).
+its 31-layer VGG-style and residual-style nets (Sec. 3.2, the proportion sweeps), and the
+proportional paper's plain networks (paired, 2:1 proportional and ensemble modules).
 
 Each module has one activation slot ("last"), so ``erase="last", proportion=p`` removes
 the nonlinearity of the fraction p of modules, counted from 1 over the network.
@@ -8,15 +9,48 @@ the nonlinearity of the fraction p of modules, counted from 1 over the network.
 from keras import layers
 
 from kzoo.models import common
-from kzoo.models.residual import bn, check_options, conv, shortcut
+from kzoo.models.residual import bn, check_options, conv, conv_bn_act, shortcut
 from kzoo.models.registry import register_model
 from kzoo.placement import SINGLE, ActivationPlacement
 
 FRELU_PAPER = "Qiu & Cai 2018, Flexible Rectified Linear Units for Improving Convolutional Neural Networks"
 ERASE_PAPER = "Dong et al. 2018, EraseReLU: A Simple Way to Ease the Training of Deep CNNs"
+PROPORTIONAL_PAPER = "Zhao et al. 2018, Training Better CNNs Requires to Rethink ReLU"
+
 
 def _placement(activation, erase, proportion, modules):
     return ActivationPlacement(activation, erase, proportion).bind(modules, SINGLE)
+
+
+def _single_relu_net(per_stage, residual, act, name, include_top, weights, input_tensor,
+                     input_shape, pooling, classes, classifier_activation):
+    common.check_common_args(include_top, weights, pooling, classes, classifier_activation, name)
+    act.bind(sum(per_stage), SINGLE)
+    img_input, source = common.resolve_input(input_tensor, input_shape, include_top, 32, 8)
+    x = _single_relu_stages(img_input, per_stage, residual, act)
+    x = common.top(x, include_top, pooling, classes, classifier_activation)
+    return common.finish(img_input, source, x, name, weights)
+
+
+def _single_relu_stages(img_input, per_stage, residual, act):
+    """A 3x3, 16-filter stem (conv-BN-act, not a module), then three stages of
+    conv-BN-act modules with 16, 32 and 64 channels, ``per_stage[s]`` modules in stage
+    s; the first module of stages 2 and 3 strides by 2. A residual module adds a
+    zero-padded identity before its activation."""
+    x = conv_bn_act(img_input, 16, 3, act, "stem")
+    module = 0
+    for stage, (filters, n) in enumerate(zip((16, 32, 64), per_stage), start=1):
+        for b in range(1, n + 1):
+            module += 1
+            prefix = f"stage{stage}_block{b}"
+            stride = 2 if stage > 1 and b == 1 else 1
+            y = conv(filters, 3, strides=stride, use_bias=False, name=f"{prefix}_conv")(x)
+            y = bn(name=f"{prefix}_bn")(y)
+            if residual:
+                s = shortcut(x, x, filters, stride, "A", prefix, with_bn=False)
+                y = layers.Add(name=f"{prefix}_add")([s, y])
+            x = act(y, f"{prefix}_{{kind}}", module, "last")
+    return x
 
 
 def SmallNet(
@@ -143,27 +177,52 @@ def SingleReLUNet(
         raise ValueError(f"`depth`={depth} is not of the form 3n+1 (e.g. 31) for a single-ReLU network")
     common.check_bool(residual, "residual")
     n = (depth - 1) // 3
-    name = name or f"{'residual' if residual else 'vgg'}_style{depth}"
-    common.check_common_args(include_top, weights, pooling, classes, classifier_activation, name)
-    act = _placement(activation, erase, proportion, 3 * n)
-    img_input, source = common.resolve_input(input_tensor, input_shape, include_top, 32, 8)
-    x = conv(16, 3, use_bias=False, name="stem_conv")(img_input)
-    x = bn(name="stem_bn")(x)
-    x = act(x, "stem_{kind}")
-    module = 0
-    for stage, filters in enumerate((16, 32, 64), start=1):
-        for b in range(1, n + 1):
-            module += 1
-            prefix = f"stage{stage}_block{b}"
-            stride = 2 if stage > 1 and b == 1 else 1
-            y = conv(filters, 3, strides=stride, use_bias=False, name=f"{prefix}_conv")(x)
-            y = bn(name=f"{prefix}_bn")(y)
-            if residual:
-                s = shortcut(x, x, filters, stride, "A", prefix, with_bn=False)
-                y = layers.Add(name=f"{prefix}_add")([s, y])
-            x = act(y, f"{prefix}_{{kind}}", module, "last")
-    x = common.top(x, include_top, pooling, classes, classifier_activation)
-    return common.finish(img_input, source, x, name, weights)
+    return _single_relu_net(
+        (n, n, n), residual, ActivationPlacement(activation, erase, proportion),
+        name or f"{'residual' if residual else 'vgg'}_style{depth}", include_top, weights,
+        input_tensor, input_shape, pooling, classes, classifier_activation,
+    )
+
+
+def PlainNet(
+    depth=38,
+    ensemble=False,
+    activation="relu",
+    erase=None,
+    proportion=None,
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=100,
+    classifier_activation="softmax",
+    name=None,
+):
+    """The proportional paper's VGG-style plain CIFAR network (Tables 1-2).
+
+    He et al.'s plain net: a 3x3 16-filter stem, then conv-BN-ReLU modules in three
+    stages of 16, 32 and 64 channels, global average pooling and the classifier;
+    ``depth`` counts the weighted layers (stem + convolutions + classifier, so 38 and
+    62 are He's 6n+2). 84 is not of that form; kzoo splits its 82 convolutions 27/27/28
+    as the merge-and-run authors' code does (``common.split_depth``).
+
+    The paper's three modules are placement options:
+    - paired module (1:1 conv:ReLU): the default;
+    - 2:1 proportional module: ``erase="last", proportion=0.5`` (modules 1, 3, 5, ...
+      lose their ReLU, as the paper's journal version states);
+    - ensemble module: ``ensemble=True``, a shortcut across each ReLU (``relu(x) + x``,
+      a leaky ReLU of slope 0.5 up to scale), the stem's included.
+    """
+    common.check_int(depth, "depth")
+    if depth < 5:
+        raise ValueError(f"`depth` must be at least 5 (stem, one module per stage, classifier), got {depth}")
+    common.check_bool(ensemble, "ensemble")
+    return _single_relu_net(
+        common.split_depth(depth, 1), False, ActivationPlacement(activation, erase, proportion, ensemble),
+        name or f"plain{depth}{'_ensemble' if ensemble else ''}", include_top, weights,
+        input_tensor, input_shape, pooling, classes, classifier_activation,
+    )
 
 
 _PLACEMENT = {"activation": "relu", "erase": None, "proportion": None}
@@ -179,6 +238,11 @@ ResidualStyle31 = common.named_builder(SingleReLUNet, "residual_style31",
                                        "EraseReLU's 31-layer residual-style net.", 10,
                                        {"depth": 31, "residual": True}, _PLACEMENT,
                                        builder_name="ResidualStyle31")
+PlainNet38, PlainNet62, PlainNet84 = (
+    common.named_builder(PlainNet, f"plain{d}", f"The proportional paper's {d}-layer plain net.", 100,
+                         {"depth": d}, {"ensemble": False, **_PLACEMENT}, builder_name=f"PlainNet{d}")
+    for d in (38, 62, 84)
+)
 
 for _name, _builder, _kwargs, _paper, _shape, _classes, _dataset, _exact in (
     ("smallnet", SmallNet, {"batch_norm": False}, FRELU_PAPER, (32, 32, 3), 100, "CIFAR-100", 1_193_636),
@@ -186,9 +250,14 @@ for _name, _builder, _kwargs, _paper, _shape, _classes, _dataset, _exact in (
     ("mlp12", MLP12, {}, ERASE_PAPER, (28, 28, 1), 10, "MNIST", 10_816_010),
     ("vgg_style31", VGGStyle31, {}, ERASE_PAPER, (32, 32, 3), 10, "CIFAR-10/100", 464_154),
     ("residual_style31", ResidualStyle31, {}, ERASE_PAPER, (32, 32, 3), 10, "CIFAR-10/100", 464_154),
+    ("plain38", PlainNet38, {}, PROPORTIONAL_PAPER, (32, 32, 3), 100, "CIFAR-100", 567_220),
+    ("plain62", PlainNet62, {}, PROPORTIONAL_PAPER, (32, 32, 3), 100, "CIFAR-100", 956_084),
+    ("plain84", PlainNet84, {}, PROPORTIONAL_PAPER, (32, 32, 3), 100, "CIFAR-100", 1_333_332),
+    ("plain84_ensemble", PlainNet84, {"ensemble": True}, PROPORTIONAL_PAPER, (32, 32, 3), 100,
+     "CIFAR-100", 1_333_332),
 ):
     register_model(
-        _name, _builder, family="single_relu", paper=_paper, published_params=None,
+        _name, _builder, family="plain" if _name.startswith("plain") else "single_relu", paper=_paper, published_params=None,
         expected_params=_exact, input_shape=_shape, classes=_classes, dataset=_dataset,
         params_note="no figure published; the test derives the count by hand", kwargs=_kwargs,
     )

@@ -1,0 +1,153 @@
+"""Deep merge-and-run fused networks (DFN-MR, Zhao et al. 2016) and the proportional
+paper's cross-proportional blocks.
+
+A merge-and-run block runs two lines side by side, each conv-BN-act-conv-BN. Merge:
+the average of the two lines' inputs; run: it is added to each line's output, and each
+sum is activated to become that line's next input. The structure follows the authors'
+code (github.com/zlmzju/fusenet, ``cross``): a 3x3 stem of 16w channels feeds both lines;
+three stages of 16w/32w/64w; in the first block of stages 2 and 3 each line's first
+convolution strides by 2 and each line's shortcut is its own 1x1 stride-2 convolution
++ BN before the average. ``depth`` is the depth of the corresponding plain network
+(4 layers per block: two lines of two convolutions), so 110 gives 9 blocks per stage.
+One difference, for uniform blocks: the authors' last block ends in one activation of
+``average + deep1 + deep2``; kzoo keeps the last block like the others and adds the two
+lines before pooling (same parameters).
+
+Activation slots (``kzoo.placement.MERGE_RUN``): ``line1_first``, ``line1_last``,
+``line2_first``, ``line2_last``; ``first``/``last`` name both lines. The proportional
+paper's cross-proportional blocks are ``cross_type`` presets of ``erase``:
+Type1 removes the activation after the addition in one line (``line2_last``), Type2 the
+one before it in one line (``line2_first``). Type3 and Mix1 appear only in the paper's
+figures; kzoo reads Type3 as both removals crossed over the lines (``line1_last`` and
+``line2_first``) and Mix1 as blocks cycling through Type1, Type2, Type3.
+"""
+
+from keras import layers
+
+from kzoo.models import common
+from kzoo.models.registry import register_model
+from kzoo.models.residual import bn, conv, conv_bn_act
+from kzoo.placement import MERGE_RUN, ActivationPlacement
+
+PAPER = "Zhao et al. 2016, Deep Convolutional Neural Networks with Merge-and-Run Mappings"
+LAYERS_PER_BLOCK = 4
+MIN_SIZE = 8
+
+CROSS_TYPES = {
+    "type1": "line2_last",
+    "type2": "line2_first",
+    "type3": ["line1_last", "line2_first"],
+    "mix1": [["line2_last"], ["line2_first"], ["line1_last", "line2_first"]],
+}
+
+
+def _cross_erase(cross_type, erase):
+    if cross_type is None:
+        return erase
+    if not isinstance(cross_type, str):
+        raise TypeError(f"`cross_type` must be None or one of {', '.join(CROSS_TYPES)}, got {cross_type!r}")
+    key = cross_type.strip().lower().replace("_", "").replace("-", "")
+    if key not in CROSS_TYPES:
+        raise ValueError(f"Unknown `cross_type`={cross_type!r}; expected None or one of {', '.join(CROSS_TYPES)}.")
+    if erase is not None:
+        raise ValueError(f"Give `cross_type` or `erase`, not both (got cross_type={cross_type!r}, erase={erase!r})")
+    return CROSS_TYPES[key]
+
+
+def _line(x, filters, stride, act, prefix, line, block):
+    y = conv(filters, 3, strides=stride, name=f"{prefix}_line{line}_conv1")(x)
+    y = bn(name=f"{prefix}_line{line}_bn1")(y)
+    y = act(y, f"{prefix}_line{line}_first_{{kind}}", block, f"line{line}_first")
+    y = conv(filters, 3, name=f"{prefix}_line{line}_conv2")(y)
+    return bn(name=f"{prefix}_line{line}_bn2")(y)
+
+
+def _shortcut(x, filters, stride, prefix, line):
+    if x.shape[-1] == filters and stride == 1:
+        return x
+    x = conv(filters, 1, strides=stride, name=f"{prefix}_line{line}_shortcut_conv")(x)
+    return bn(name=f"{prefix}_line{line}_shortcut_bn")(x)
+
+
+def merge_run_block(x1, x2, filters, stride, act, prefix, block):
+    """One merge-and-run block: returns the two lines' outputs."""
+    deep = [_line(x, filters, stride, act, prefix, i, block) for i, x in enumerate((x1, x2), start=1)]
+    short = [_shortcut(x, filters, stride, prefix, i) for i, x in enumerate((x1, x2), start=1)]
+    merged = layers.Average(name=f"{prefix}_merge")(short)
+    return tuple(
+        act(layers.Add(name=f"{prefix}_line{i}_add")([merged, d]), f"{prefix}_line{i}_last_{{kind}}",
+            block, f"line{i}_last")
+        for i, d in enumerate(deep, start=1)
+    )
+
+
+def DFNMR(
+    depth=110,
+    width=1,
+    cross_type=None,
+    activation="relu",
+    erase=None,
+    proportion=None,
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name=None,
+):
+    """A deep merge-and-run fused network for CIFAR.
+
+    Args:
+        depth: the corresponding plain network's depth, 12n+2 (n blocks per stage):
+            110 for DFN-MR1, 62 for DFN-MR2.
+        width: the width multiplier w (stage widths 16w, 32w, 64w): 1 for MR1, 4 for MR2.
+        cross_type: None (paired blocks), "type1", "type2", "type3" or "mix1", the
+            proportional paper's cross-proportional blocks (a preset of ``erase``;
+            ``proportion`` still chooses which blocks).
+        activation, erase, proportion: as in ``kzoo.CifarResNet``; slots
+            ``line1_first``, ``line1_last``, ``line2_first``, ``line2_last``, and
+            ``first``/``last`` for both lines.
+        include_top, weights, input_tensor, input_shape, pooling, classes,
+        classifier_activation, name: as in ``keras.applications``.
+    """
+    common.check_int(depth, "depth")
+    common.check_int(width, "width")
+    if depth < 14 or (depth - 2) % 12:
+        raise ValueError(f"`depth`={depth} is not of the form 12n+2 (e.g. 110, 62) for a merge-and-run network")
+    if width < 1:
+        raise ValueError(f"`width` (the width multiplier) must be a positive integer, got {width}")
+    erase = _cross_erase(cross_type, erase)
+    blocks = common.split_depth(depth, LAYERS_PER_BLOCK)
+    name = name or f"dfn_mr{depth}_{width}"
+    common.check_common_args(include_top, weights, pooling, classes, classifier_activation, name)
+    act = ActivationPlacement(activation, erase, proportion).bind(sum(blocks), MERGE_RUN)
+    img_input, source = common.resolve_input(input_tensor, input_shape, include_top, 32, MIN_SIZE)
+    x = conv_bn_act(img_input, 16 * width, 3, act, "stem")
+    lines, block = (x, x), 0
+    for stage, (base, n) in enumerate(zip((16, 32, 64), blocks), start=1):
+        for b in range(1, n + 1):
+            block += 1
+            stride = 2 if stage > 1 and b == 1 else 1
+            lines = merge_run_block(*lines, base * width, stride, act, f"stage{stage}_block{b}", block)
+    x = layers.Add(name="lines_add")(list(lines))
+    x = common.top(x, include_top, pooling, classes, classifier_activation)
+    return common.finish(img_input, source, x, name, weights)
+
+
+_OPTIONS = {"cross_type": None, "activation": "relu", "erase": None, "proportion": None}
+DFNMR1 = common.named_builder(DFNMR, "dfn_mr1", "DFN-MR1: plain depth 110, width 1.", 10,
+                              {"depth": 110, "width": 1}, _OPTIONS, builder_name="DFNMR1")
+DFNMR2 = common.named_builder(DFNMR, "dfn_mr2", "DFN-MR2: plain depth 62, width 4.", 10,
+                              {"depth": 62, "width": 4}, _OPTIONS, builder_name="DFNMR2")
+
+for _name, _builder, _published, _exact in (
+    ("dfn_mr1", DFNMR1, 1.7e6, 1_710_426),
+    ("dfn_mr2", DFNMR2, 14.9e6, 14_851_402),
+):
+    register_model(
+        _name, _builder, family="merge_run", paper=PAPER, published_params=_published,
+        expected_params=_exact, input_shape=(32, 32, 3), classes=10, dataset="CIFAR-10/100",
+        params_note="published figures: the authors' README (zlmzju/fusenet); REFERENCE gives MR1 1.7M",
+    )
