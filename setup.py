@@ -13,6 +13,7 @@ setup(
         "keras>=3",
         "tensorflow-datasets",
         "keras-tuner",
+        "matplotlib",
     ],
     extras_require={"dev": ["pytest"]},
     entry_points={"console_scripts": ["kzoo=kzoo.cli:main"]},

@@ -8,13 +8,15 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 
 import frelu_overhead  # noqa: E402
+import input_pipeline  # noqa: E402
 import resnet50_vs_keras  # noqa: E402
 
 
 def main():
     results = {"date": time.strftime("%Y-%m-%d %H:%M:%S"),
                "resnet50_vs_keras": resnet50_vs_keras.run(),
-               "frelu_overhead": frelu_overhead.run()}
+               "frelu_overhead": frelu_overhead.run(),
+               "input_pipeline": input_pipeline.run()}
     text = json.dumps(results, indent=2)
     out = os.path.join(os.path.dirname(__file__), "results", "latest.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)

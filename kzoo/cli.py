@@ -1,6 +1,8 @@
-"""The ``kzoo`` command: list the registered models and summarise one of them."""
+"""The ``kzoo`` command: list models, summarise one, train one under a protocol, and
+evaluate a trained model on a test set."""
 
 import argparse
+import json
 import os
 import sys
 
@@ -58,6 +60,32 @@ def _parser():
     pre.add_argument("--preact", dest="preact", action="store_true", default=None)
     pre.add_argument("--no-preact", dest="preact", action="store_false")
     sm.add_argument("--brief", action="store_true", help="only the totals and the activations kept")
+
+    tr = sub.add_parser("train", help="train a registered model under a protocol (resumes when re-run)")
+    tr.add_argument("name")
+    tr.add_argument("--dataset", help="default: the protocol's")
+    tr.add_argument("--protocol", default="fashion_mnist_demo", help="see `kzoo protocols`")
+    tr.add_argument("--epochs", type=int)
+    tr.add_argument("--batch-size", type=int)
+    tr.add_argument("--lr", type=float, help="base learning rate (overrides the protocol's)")
+    tr.add_argument("--validation-size", type=int, help="training images held out for validation")
+    tr.add_argument("--activation")
+    tr.add_argument("--erase", type=_erase)
+    tr.add_argument("--proportion", type=_proportion)
+    tr.add_argument("--mixed-precision", default="auto", help="auto (float16 on GPU), float16, bfloat16, float32")
+    tr.add_argument("--xla", action="store_true", help="compile the training step with XLA")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--data-dir", help="TFDS data_dir / folder with the IDX files")
+    tr.add_argument("--out", help="run directory (default runs/MODEL-DATASET-PROTOCOL)")
+    tr.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
+
+    ev = sub.add_parser("evaluate", help="test top-1/top-5 of a .keras file or a run directory")
+    ev.add_argument("path", help="a .keras file, or a run directory (its last.keras)")
+    ev.add_argument("--dataset", help="default: the run's dataset")
+    ev.add_argument("--data-dir")
+    ev.add_argument("--batch-size", type=int, default=256)
+
+    sub.add_parser("protocols", help="list the training protocols")
     return parser
 
 
@@ -98,14 +126,57 @@ def _summary(args):
     return 0
 
 
+def _train(args):
+    from kzoo.training import train
+
+    model_kwargs = {k: getattr(args, k) for k in ("activation", "erase", "proportion")
+                    if getattr(args, k) is not None}
+    overrides = {"lr": args.lr} if args.lr is not None else {}
+    result = train(
+        args.name, args.dataset, args.protocol, epochs=args.epochs, batch_size=args.batch_size,
+        validation_size=args.validation_size, model_kwargs=model_kwargs,
+        mixed_precision=args.mixed_precision, xla=args.xla, seed=args.seed, data_dir=args.data_dir,
+        out=args.out, verbose=2 if args.quiet else 1, command="kzoo " + " ".join(sys.argv[1:]),
+        **overrides,
+    )
+    m = result.metrics
+    print(f"run: {result.run_dir}")
+    print(f"test top-1 {m['test_top1']:.4f}  top-5 {m['test_top5']:.4f}  params {m['params']:,}  "
+          f"train {m['train_seconds']:.0f}s ({m['train_images_per_s']:.0f} img/s)")
+    return 0
+
+
+def _evaluate(args):
+    from kzoo.training.evaluate import evaluate
+
+    print(json.dumps(evaluate(args.path, args.dataset, data_dir=args.data_dir,
+                              batch_size=args.batch_size), indent=2))
+    return 0
+
+
+def _protocols():
+    from kzoo.training import get_protocol, list_protocols
+
+    for name in list_protocols():
+        p = get_protocol(name)
+        print(f"{name:<24} {p.dataset:<14} {p.description}")
+    return 0
+
+
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = _parser().parse_args(argv)
     try:
         if args.command == "list":
             return _list(args.pattern)
+        if args.command == "protocols":
+            return _protocols()
+        if args.command == "train":
+            return _train(args)
+        if args.command == "evaluate":
+            return _evaluate(args)
         return _summary(args)
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, FileNotFoundError) as err:
         print(f"kzoo: error: {err}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,56 @@
+"""What a run records about itself: hardware, versions, and its training curves."""
+
+import os
+import platform
+import sys
+
+
+def hardware():
+    """The machine a run used: CPU, core count and GPUs (names from TF)."""
+    import tensorflow as tf
+
+    gpus = []
+    for device in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(device)
+        gpus.append(details.get("device_name", device.name))
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "gpus": gpus}
+
+
+def versions():
+    import keras
+    import tensorflow as tf
+
+    import kzoo
+
+    return {"python": sys.version.split()[0], "tensorflow": tf.__version__,
+            "keras": keras.__version__, "kzoo": kzoo.__version__}
+
+
+def plot_curves(rows, path, title=""):
+    """Loss and top-1 accuracy per epoch, training and validation, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, label in (("loss", "train"), ("val_loss", "validation")):
+        if rows and key in rows[0]:
+            ax_loss.plot(epochs, [float(r[key]) for r in rows], marker=".", label=label)
+    for key, label in (("accuracy", "train"), ("val_accuracy", "validation")):
+        if rows and key in rows[0]:
+            ax_acc.plot(epochs, [float(r[key]) for r in rows], marker=".", label=label)
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
+    ax_acc.set(xlabel="epoch", ylabel="top-1 accuracy", title="accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)

@@ -1,0 +1,62 @@
+"""Learning-rate schedules the papers use, as serializable keras schedules driven by the
+optimizer's iteration count, so a resumed run continues the schedule exactly."""
+
+import math
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class StepSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """Piecewise-constant rate: ``values[i]`` until step ``boundaries[i]`` (exclusive),
+    ``values[-1]`` after; the first ``warmup_steps`` steps use ``warmup_rate`` (He et
+    al.'s 0.01 for ResNet-110/1202)."""
+
+    def __init__(self, boundaries, values, warmup_steps=0, warmup_rate=None):
+        if len(values) != len(boundaries) + 1:
+            raise ValueError(f"`values` needs one more entry than `boundaries`, got {values} and {boundaries}")
+        if list(boundaries) != sorted(boundaries):
+            raise ValueError(f"`boundaries` must increase, got {boundaries}")
+        self.boundaries = [int(b) for b in boundaries]
+        self.values = [float(v) for v in values]
+        self.warmup_steps = int(warmup_steps)
+        self.warmup_rate = None if warmup_rate is None else float(warmup_rate)
+
+    def __call__(self, step):
+        step = ops.cast(step, "int64")
+        rate = ops.convert_to_tensor(self.values[-1], "float32")
+        for boundary, value in reversed(list(zip(self.boundaries, self.values))):
+            rate = ops.where(step < boundary, value, rate)
+        if self.warmup_steps:
+            rate = ops.where(step < self.warmup_steps, self.warmup_rate, rate)
+        return rate
+
+    def get_config(self):
+        return {"boundaries": self.boundaries, "values": self.values,
+                "warmup_steps": self.warmup_steps, "warmup_rate": self.warmup_rate}
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up from 0 over ``warmup_steps``, then cosine decay to 0 at
+    ``total_steps``: kzoo's short CPU protocols, where step decays waste epochs."""
+
+    def __init__(self, peak_rate, total_steps, warmup_steps=0):
+        self.peak_rate = float(peak_rate)
+        self.total_steps = int(total_steps)
+        self.warmup_steps = int(warmup_steps)
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        warm = max(self.warmup_steps, 1)
+        decay = max(self.total_steps - self.warmup_steps, 1)
+        progress = ops.clip((step - self.warmup_steps) / decay, 0.0, 1.0)
+        cosine = 0.5 * self.peak_rate * (1.0 + ops.cos(math.pi * progress))
+        if not self.warmup_steps:
+            return cosine
+        return ops.where(step < self.warmup_steps, self.peak_rate * (step + 1.0) / warm, cosine)
+
+    def get_config(self):
+        return {"peak_rate": self.peak_rate, "total_steps": self.total_steps,
+                "warmup_steps": self.warmup_steps}

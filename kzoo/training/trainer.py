@@ -1,0 +1,283 @@
+"""``kzoo.train``: one ``model.fit`` run under a protocol, written to a run directory
+that a re-run of the same command resumes.
+
+The run directory holds ``config.json`` (everything resolved), ``epochs.csv`` (one row
+per completed epoch), ``best.keras`` (best validation accuracy, when there is a
+validation split) and ``last.keras``, ``metrics.json`` (test top-1/top-5, parameters,
+time, images/s, hardware, versions, command) and ``curves.png``; ``backup/`` exists
+while the run is unfinished. Every file is written atomically.
+"""
+
+import dataclasses
+import json
+import os
+import shlex
+import sys
+import time
+
+import keras
+
+from kzoo.training import callbacks as cb
+from kzoo.training.protocols import get_protocol
+from kzoo.training.report import hardware, plot_curves, versions
+
+PRECISIONS = {
+    "auto": "auto", None: "float32", False: "float32", "off": "float32", "float32": "float32",
+    "float16": "mixed_float16", "mixed_float16": "mixed_float16", True: "mixed_float16",
+    "bfloat16": "mixed_bfloat16", "mixed_bfloat16": "mixed_bfloat16",
+}
+# Fields whose change makes an existing run directory a different run.
+RUN_IDENTITY = ("model", "model_kwargs", "dataset", "protocol", "seed", "precision")
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What ``train`` returns: the trained model, one dict per epoch, the final metrics
+    and the run directory."""
+
+    model: object
+    history: list
+    metrics: dict
+    run_dir: str
+
+
+def _gpus():
+    import tensorflow as tf
+
+    return tf.config.list_physical_devices("GPU")
+
+
+def resolve_precision(mixed_precision):
+    """The dtype policy name for ``mixed_precision`` ("auto": mixed_float16 on GPU)."""
+    try:
+        policy = PRECISIONS[mixed_precision]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"`mixed_precision` must be one of 'auto', 'float16', 'bfloat16', 'float32' "
+            f"(or True/False), got {mixed_precision!r}"
+        ) from None
+    if policy == "auto":
+        policy = "mixed_float16" if _gpus() else "float32"
+    return policy
+
+
+def apply_weight_decay(model, weight_decay, decay_all=True):
+    """Give the trainable variables an L2 regularizer of ``weight_decay / 2``: the
+    gradient gains ``weight_decay * w`` before momentum, as in the papers' SGD."""
+    if not weight_decay:
+        return 0
+    count = 0
+    for variable in model.trainable_variables:
+        if decay_all or variable.path.endswith("kernel"):
+            variable.regularizer = keras.regularizers.L2(weight_decay / 2)
+            count += 1
+    return count
+
+
+def _strategy():
+    import tensorflow as tf
+
+    if len(_gpus()) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _check_model_fits(model, info):
+    classes = model.output_shape[-1]
+    if classes != info.classes:
+        raise ValueError(
+            f"the model predicts {classes} classes but dataset {info.name!r} has {info.classes}; "
+            f"build it with classes={info.classes}"
+        )
+    expected = tuple(model.input_shape[1:])
+    if len(expected) != 3 or any(e is not None and e != d for e, d in zip(expected, info.image_shape)):
+        raise ValueError(
+            f"the model takes inputs of shape {expected} but dataset {info.name!r} has images of "
+            f"shape {info.image_shape}"
+        )
+
+
+def _check_model_before_data(model, model_kwargs, info):
+    """Everything about the model that can be refused before data is read."""
+    from kzoo.models.registry import model_info
+
+    if isinstance(model, keras.Model):
+        if model_kwargs:
+            raise ValueError("`model_kwargs` only applies when `model` is a registered name")
+        _check_model_fits(model, info)
+        return
+    if not isinstance(model, str):
+        raise TypeError(f"`model` must be a registered model name or a keras.Model, got {model!r}")
+    model_info(model)
+    if "classes" in model_kwargs and model_kwargs["classes"] != info.classes:
+        raise ValueError(
+            f"`classes`={model_kwargs['classes']} disagrees with dataset {info.name!r}, which has "
+            f"{info.classes} classes"
+        )
+
+
+def _build(model, model_kwargs, info):
+    from kzoo.models.registry import model_info
+
+    if isinstance(model, keras.Model):
+        return model
+    kwargs = dict(model_kwargs)
+    kwargs.setdefault("classes", info.classes)
+    kwargs.setdefault("input_shape", info.image_shape)
+    return model_info(model).build(**kwargs)
+
+
+def _check_run_dir(run_dir, config):
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        old = json.load(f)
+    changed = [k for k in RUN_IDENTITY if old.get(k) != config.get(k)]
+    if changed:
+        raise ValueError(
+            f"run directory {run_dir!r} holds a different run (it differs in {', '.join(changed)}); "
+            "re-run the same command to resume it, or choose another `out`"
+        )
+
+
+def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, batch_size=None,
+          out=None, model_kwargs=None, mixed_precision="auto", xla=False, seed=0, data_dir=None,
+          validation_size=None, verbose="auto", command=None, **overrides):
+    """Train ``model`` (a registered name or a built keras.Model) on ``dataset`` under
+    ``protocol`` (a name or a ``Protocol``) with ``model.fit``, and write the run
+    directory ``out`` (default ``runs/{model}-{dataset}-{protocol}``).
+
+    ``epochs``, ``batch_size``, ``validation_size`` and any other protocol field passed
+    as a keyword override the protocol. ``model_kwargs`` go to the builder (e.g.
+    ``{"erase": "last"}``) on top of the protocol's. ``mixed_precision``: "auto"
+    (mixed_float16 on a GPU, float32 on CPU), "float16", "bfloat16" or "float32"; it
+    applies to models built by name. ``xla`` compiles the step with XLA. All visible
+    GPUs are used (MirroredStrategy). Re-running the same call resumes an interrupted
+    run from its last completed epoch, optimizer state included; a finished run is
+    returned as it is. Raises ``NonFiniteLossError`` when the loss becomes NaN/Inf.
+    """
+    from kzoo import data
+
+    proto = get_protocol(protocol, epochs=epochs, batch_size=batch_size,
+                         validation_size=validation_size, **overrides)
+    dataset = dataset or proto.dataset
+    info = data.dataset_info(dataset)
+    if not isinstance(xla, bool):
+        raise TypeError(f"`xla` must be True or False, got {xla!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"`seed` must be an integer, got {seed!r}")
+    if model_kwargs is not None and not isinstance(model_kwargs, dict):
+        raise TypeError(f"`model_kwargs` must be a dict, got {model_kwargs!r}")
+    model_kwargs = {**proto.model_kwargs, **(model_kwargs or {})}
+    precision = resolve_precision(mixed_precision)
+    _check_model_before_data(model, model_kwargs, info)
+    name = model if isinstance(model, str) else getattr(model, "name", "model")
+    run_dir = os.path.abspath(out or os.path.join("runs", f"{name}-{dataset}-{proto.name}"))
+    config = {
+        "model": name, "model_kwargs": model_kwargs, "dataset": dataset, "protocol": proto.name,
+        "protocol_fields": proto.to_dict(), "seed": seed, "precision": precision, "xla": xla,
+        "data_dir": data_dir, "command": command or " ".join(shlex.quote(a) for a in sys.argv),
+    }
+    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+        raise ValueError(f"`out`={run_dir!r} exists and is not a directory")
+    _check_run_dir(run_dir, config)
+
+    keras.utils.set_random_seed(seed)
+    train_ds, val_ds, test_ds, info = data.make_datasets(
+        dataset, batch_size=proto.batch_size, data_dir=data_dir,
+        validation_size=proto.validation_size, seed=seed, augment=proto.augment,
+    )
+    steps_per_epoch = _batches(train_ds, data.num_examples(dataset, "train", proto.validation_size)
+                               // proto.batch_size)
+    total_epochs = proto.total_epochs(steps_per_epoch)
+
+    metrics_path = os.path.join(run_dir, "metrics.json")
+    previous_policy = keras.config.dtype_policy()
+    try:
+        if isinstance(model, str):
+            keras.config.set_dtype_policy(precision)
+        strategy = _strategy()
+        with strategy.scope():
+            net = _build(model, model_kwargs, info)
+            _check_model_fits(net, info)
+            apply_weight_decay(net, proto.weight_decay, proto.decay_all)
+            optimizer = keras.optimizers.SGD(
+                learning_rate=proto.learning_rate(steps_per_epoch), momentum=proto.momentum,
+                nesterov=proto.nesterov,
+            )
+            net.compile(
+                optimizer=optimizer,
+                loss=keras.losses.SparseCategoricalCrossentropy(),
+                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+                         keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5")],
+                jit_compile=xla,
+            )
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+
+    os.makedirs(run_dir, exist_ok=True)
+    if os.path.exists(metrics_path):
+        return _finished(net, run_dir, metrics_path, verbose)
+    cb.atomic_write_text(os.path.join(run_dir, "config.json"), json.dumps(config, indent=2, default=str))
+
+    log = cb.EpochLog(os.path.join(run_dir, "epochs.csv"))
+    best_so_far = max((float(r["val_accuracy"]) for r in log.rows() if r.get("val_accuracy")), default=None)
+    callbacks = [
+        cb.StopOnNonFiniteLoss(),
+        keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup"), double_checkpoint=True,
+                                         delete_checkpoint=False),
+        log,
+        cb.Checkpoints(run_dir, "val_accuracy" if val_ds is not None else None, best_so_far),
+    ]
+    # tf.data pipelines shuffle themselves (seeded); fit's own shuffle would only warn.
+    net.fit(train_ds, validation_data=val_ds, epochs=total_epochs, callbacks=callbacks,
+            verbose=verbose, shuffle=False)
+
+    start = time.perf_counter()
+    scores = net.evaluate(test_ds, return_dict=True, verbose=0 if verbose == 0 else 2)
+    eval_seconds = time.perf_counter() - start
+    rows = log.rows()
+    seconds = sum(float(r["seconds"]) for r in rows)
+    images = steps_per_epoch * proto.batch_size * len(rows)
+    from kzoo.models.common import trainable_params
+
+    metrics = {
+        "model": name, "model_kwargs": model_kwargs, "dataset": dataset, "protocol": proto.name,
+        "epochs": len(rows), "test_top1": float(scores["accuracy"]), "test_top5": float(scores["top5"]),
+        "test_loss": float(scores["loss"]),
+        "best_val_top1": max((float(r["val_accuracy"]) for r in rows if r.get("val_accuracy")), default=None),
+        "params": trainable_params(net), "total_params": int(net.count_params()),
+        "train_seconds": seconds, "eval_seconds": eval_seconds,
+        "train_images_per_s": images / seconds if seconds else None,
+        "precision": precision, "xla": xla, "seed": seed, "hardware": hardware(),
+        "versions": versions(), "command": config["command"],
+    }
+    plot_curves(rows, os.path.join(run_dir, "curves.png"), f"{name} on {dataset} ({proto.name})")
+    cb.atomic_write_text(metrics_path, json.dumps(metrics, indent=2))
+    _remove_backup(run_dir)
+    return TrainResult(net, rows, metrics, run_dir)
+
+
+def _batches(ds, fallback):
+    """Batches per epoch of a pipeline (its cardinality; ``fallback`` when unknown, as for
+    a dataset read from files of unknown length)."""
+    n = int(ds.cardinality())
+    return n if n > 0 else fallback
+
+
+def _remove_backup(run_dir):
+    import shutil
+
+    shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)
+
+
+def _finished(net, run_dir, metrics_path, verbose):
+    with open(metrics_path) as f:
+        metrics = json.load(f)
+    if verbose:
+        print(f"kzoo: {run_dir} is complete; not training again (delete it to start over)")
+    net.optimizer.build(net.trainable_variables)
+    net.load_weights(os.path.join(run_dir, "last.keras"))
+    rows = cb.EpochLog(os.path.join(run_dir, "epochs.csv")).rows()
+    return TrainResult(net, rows, metrics, run_dir)

@@ -1,0 +1,124 @@
+"""Protocols as data: every schedule at its boundary steps, overrides, validation, and
+weight decay with the papers' (coupled, through momentum) semantics."""
+
+import keras
+import numpy as np
+import pytest
+
+from kzoo.training import Protocol, apply_weight_decay, get_protocol, list_protocols
+
+STEPS = 100  # steps per epoch used to turn epoch milestones into iterations
+
+
+def _lr(schedule, step):
+    return float(keras.ops.convert_to_numpy(schedule(step)))
+
+
+def _boundaries(p):
+    """(step, expected rate) pairs just before and at each milestone."""
+    total = p.total_epochs(STEPS) * STEPS
+    if p.milestone_unit == "step":
+        steps = list(p.milestones)
+    elif p.milestone_unit == "fraction":
+        steps = [round(m * total) for m in p.milestones]
+    else:
+        steps = [m * STEPS for m in p.milestones]
+    pairs = []
+    for i, s in enumerate(steps):
+        pairs += [(s - 1, p.lr * p.gamma**i), (s, p.lr * p.gamma**(i + 1))]
+    return pairs
+
+
+@pytest.mark.parametrize("name", [n for n in list_protocols() if get_protocol(n).schedule == "step"])
+def test_step_schedules_at_their_boundaries(name):
+    p = get_protocol(name)
+    schedule = p.learning_rate(STEPS)
+    assert p.milestones, name
+    first = p.warmup_steps
+    assert _lr(schedule, first) == pytest.approx(p.lr)
+    for step, rate in _boundaries(p):
+        assert _lr(schedule, step) == pytest.approx(rate), (name, step)
+    assert _lr(schedule, 10**7) == pytest.approx(p.lr * p.gamma ** len(p.milestones))
+
+
+def test_papers_numbers():
+    he = get_protocol("he_cifar")
+    assert (he.steps, he.milestones, he.batch_size, he.weight_decay, he.validation_size) == (
+        64000, (32000, 48000), 128, 1e-4, 5000)
+    assert he.total_epochs(352) == 182  # 45k images / 128 -> 352 steps; 64k iterations fall in epoch 182
+    warm = get_protocol("he_cifar_warmup").learning_rate(352)
+    assert _lr(warm, 0) == _lr(warm, 399) == pytest.approx(0.01)
+    assert _lr(warm, 400) == pytest.approx(0.1)
+    wrn = get_protocol("wrn_cifar")
+    assert _lr(wrn.learning_rate(STEPS), 160 * STEPS) == pytest.approx(0.1 * 0.2**3)
+    assert get_protocol("wrn_svhn").model_kwargs == {"dropout_rate": 0.4}
+    assert not get_protocol("wrn_svhn").augment
+    dfn = get_protocol("dfn_mr_cifar")
+    assert dfn.milestone_steps(STEPS) == [200 * STEPS, 300 * STEPS, 350 * STEPS]
+    assert get_protocol("fb_resnet_cifar").nesterov and get_protocol("fb_resnet_cifar").milestones == (81, 122)
+    assert get_protocol("smallnet_frelu").lr == 0.01 and get_protocol("smallnet_frelu_bn").lr == 0.1
+    assert get_protocol("stochastic_depth_cifar").model_kwargs == {"stochastic_depth": 0.5}
+
+
+def test_cosine_protocols():
+    p = get_protocol("fashion_mnist_demo")
+    total = p.epochs * STEPS
+    s = p.learning_rate(STEPS)
+    assert _lr(s, 0) == pytest.approx(p.lr / p.warmup_steps)
+    assert _lr(s, p.warmup_steps) == pytest.approx(p.lr)
+    assert _lr(s, total) == pytest.approx(0.0, abs=1e-9)
+    assert _lr(s, (total + p.warmup_steps) // 2) == pytest.approx(p.lr / 2, rel=1e-2)
+
+
+def test_overrides_and_serialization():
+    p = get_protocol("he_cifar", epochs=3, lr=0.05)
+    assert (p.epochs, p.steps, p.lr, p.name) == (3, None, 0.05, "he_cifar")
+    assert get_protocol(p) == p
+    schedule = p.learning_rate(10)
+    clone = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(schedule))
+    assert [_lr(clone, s) for s in (0, 5000)] == [_lr(schedule, s) for s in (0, 5000)]
+    custom = Protocol("mine", "a test", "me", "cifar10", epochs=2, milestones=(0.5,), milestone_unit="fraction")
+    assert custom.milestone_steps(10) == [10]
+
+
+@pytest.mark.parametrize("args, err, match", [
+    (("nope",), ValueError, "Unknown `protocol`"),
+    (("wrn_cifr",), ValueError, "wrn_cifar"),
+    ((3,), TypeError, "protocol"),
+    (("he_cifar",), ValueError, "Unknown protocol field"),
+])
+def test_bad_protocols(args, err, match):
+    kwargs = {"momentun": 0.9} if match == "Unknown protocol field" else {}
+    with pytest.raises(err, match=match):
+        get_protocol(*args, **kwargs)
+
+
+@pytest.mark.parametrize("field, value, err", [
+    ("epochs", -1, ValueError), ("epochs", 2.5, TypeError), ("batch_size", 0, ValueError),
+    ("lr", -0.1, ValueError), ("weight_decay", -1e-4, ValueError), ("nesterov", "yes", TypeError),
+    ("schedule", "linear", ValueError), ("milestones", (5, 2), ValueError),
+    ("validation_size", -5, ValueError),
+])
+def test_bad_fields(field, value, err):
+    with pytest.raises(err, match=field):
+        get_protocol("wrn_cifar", **{field: value})
+
+
+def test_weight_decay_goes_through_momentum():
+    """Two SGD steps with momentum match Torch's rule: g' = g + wd * w, v = m v + g',
+    w -= lr v (not keras' decoupled decay)."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, use_bias=False)])
+    wd, lr, m = 0.1, 0.5, 0.9
+    assert apply_weight_decay(model, wd) == 1
+    model.compile(optimizer=keras.optimizers.SGD(lr, momentum=m), loss="mse")
+    x, y = np.ones((4, 3), "float32"), np.zeros((4, 2), "float32")
+    w = model.get_weights()[0].astype("float64")
+    v = np.zeros_like(w)
+    for _ in range(2):
+        pred = x @ w
+        g = x.T @ (2 * (pred - y) / pred.size) + wd * w
+        v = m * v + g
+        w = w - lr * v
+        model.train_on_batch(x, y)
+    np.testing.assert_allclose(model.get_weights()[0], w, rtol=1e-5)

@@ -1,0 +1,177 @@
+"""kzoo.train on small Fashion-MNIST-format IDX data: the run directory, resuming after
+kill -9, NaN handling, seeded repeatability, errors before any work, and the CLI."""
+
+import csv
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import kzoo
+from kzoo.training import NonFiniteLossError, train
+
+SMALL = {"validation_size": 64, "batch_size": 64}
+
+
+def _idx(array):
+    array = np.asarray(array, np.uint8)
+    return bytes([0, 0, 0x08, array.ndim]) + np.array(array.shape, ">u4").tobytes() + array.tobytes()
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """2,000 training and 200 test images whose class is readable from their brightness."""
+    folder = tmp_path_factory.mktemp("fmnist")
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 2000), ("t10k", 200)):
+        labels = rng.integers(0, 10, n)
+        images = np.clip(rng.normal(20 * labels[:, None, None], 30, (n, 28, 28)), 0, 255)
+        (folder / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx(images)))
+        (folder / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx(labels)))
+    return str(folder)
+
+
+def _rows(run_dir):
+    with open(os.path.join(run_dir, "epochs.csv")) as f:
+        return list(csv.DictReader(f))
+
+
+def test_run_directory(data_dir, tmp_path):
+    out = tmp_path / "run"
+    result = train("smallnet_bn", "fashion_mnist", "fashion_mnist_cpu", epochs=2, data_dir=data_dir,
+                   out=str(out), verbose=0, model_kwargs={"erase": "last", "proportion": 0.5}, **SMALL)
+    assert sorted(os.listdir(out)) == ["best.keras", "config.json", "curves.png", "epochs.csv",
+                                       "last.keras", "metrics.json"]
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["epochs"] == 2 and 0 <= m["test_top1"] <= m["test_top5"] <= 1
+    assert m["params"] == kzoo.trainable_params(result.model) and m["train_images_per_s"] > 0
+    assert m["hardware"]["cpu_count"] and m["versions"]["kzoo"] == kzoo.__version__
+    assert m["model_kwargs"] == {"erase": "last", "proportion": 0.5}
+    config = json.loads((out / "config.json").read_text())
+    assert config["protocol_fields"]["epochs"] == 2 and config["precision"] == "float32"
+    assert [int(r["epoch"]) for r in _rows(out)] == [0, 1] == [int(r["epoch"]) for r in result.history]
+    assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    # The published metric can be re-checked from the run directory.
+    again = kzoo.evaluate(str(out))
+    assert again["test_top1"] == pytest.approx(m["test_top1"]) and again["examples"] == 200
+    # A finished run is returned as it is, not retrained.
+    before = (out / "epochs.csv").read_text()
+    done = train("smallnet_bn", "fashion_mnist", "fashion_mnist_cpu", epochs=2, data_dir=data_dir,
+                 out=str(out), verbose=0, model_kwargs={"erase": "last", "proportion": 0.5}, **SMALL)
+    assert (out / "epochs.csv").read_text() == before and done.metrics == m
+    with pytest.raises(ValueError, match="different run.*model_kwargs"):
+        train("smallnet_bn", "fashion_mnist", "fashion_mnist_cpu", epochs=2, data_dir=data_dir,
+              out=str(out), verbose=0, **SMALL)
+
+
+def test_kill_and_resume(data_dir, tmp_path):
+    out = str(tmp_path / "run")
+    cmd = [sys.executable, "-m", "kzoo.cli", "train", "smallnet_bn", "--dataset", "fashion_mnist",
+           "--protocol", "fashion_mnist_cpu", "--epochs", "8", "--batch-size", "32",
+           "--validation-size", "64", "--data-dir", data_dir, "--out", out, "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    csv_path = os.path.join(out, "epochs.csv")
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if os.path.exists(csv_path) and len(_rows(out)) >= 2:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    assert proc.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    first_rows = _rows(out)
+    assert 2 <= len(first_rows) < 8 and not os.path.exists(os.path.join(out, "metrics.json"))
+
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = _rows(out)
+    assert [int(r["epoch"]) for r in rows] == list(range(8))  # as many epochs as an uninterrupted run
+    assert rows[0] == first_rows[0]  # resumed, not restarted
+    assert not os.path.exists(os.path.join(out, "backup"))
+    model = keras.saving.load_model(os.path.join(out, "last.keras"))
+    steps = (2000 - 64) // 32
+    assert int(model.optimizer.iterations) == 8 * steps  # optimizer state came back too
+    assert float(rows[-1]["lr"]) < float(rows[1]["lr"])  # the schedule continued, not restarted
+
+
+@keras.saving.register_keras_serializable(package="kzoo_tests")
+class NaNAfter(keras.layers.Layer):
+    """Identity for the first ``steps`` training calls, NaN afterwards."""
+
+    def __init__(self, steps, **kwargs):
+        super().__init__(**kwargs)
+        self.steps = steps
+
+    def build(self, input_shape):
+        self.calls = self.add_weight(shape=(), initializer="zeros", trainable=False, name="calls")
+
+    def call(self, x, training=False):
+        if training:
+            self.calls.assign_add(1.0)
+        poison = keras.ops.where(self.calls > self.steps, float("nan"), 1.0)
+        return x * keras.ops.cast(poison, x.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "steps": self.steps}
+
+
+def test_nan_stops_with_error_and_keeps_backup(data_dir, tmp_path):
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Flatten()(inputs)
+    x = NaNAfter(40)(keras.layers.Dense(16)(x))  # epoch 1 has 30 steps of 64
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+    out = tmp_path / "run"
+    with pytest.raises(NonFiniteLossError, match="nan"):
+        train(model, "fashion_mnist", "fashion_mnist_cpu", epochs=3, data_dir=data_dir, out=str(out),
+              verbose=0, **SMALL)
+    backup = out / "backup"
+    assert backup.is_dir() and any(backup.iterdir())
+    meta = json.loads(next(p for p in backup.iterdir() if p.name.endswith(".json")).read_text())
+    assert meta["epoch"] == 1
+    assert not (out / "metrics.json").exists()
+
+
+def test_seeded_cpu_runs_repeat(data_dir, tmp_path):
+    runs = [train("smallnet_bn", "fashion_mnist", "fashion_mnist_cpu", epochs=1, seed=3,
+                  data_dir=data_dir, out=str(tmp_path / f"r{i}"), verbose=0, **SMALL) for i in range(2)]
+    a, b = ([r[k] for r in run.history for k in ("loss", "val_loss", "accuracy")] for run in runs)
+    assert a == b
+
+
+@pytest.mark.parametrize("kwargs, err, match", [
+    ({"dataset": "cifar11"}, ValueError, "cifar11"),
+    ({"protocol": "he_cifa"}, ValueError, "protocol"),
+    ({"epochs": -1}, ValueError, "epochs"),
+    ({"batch_size": 0}, ValueError, "batch_size"),
+    ({"model_kwargs": {"classes": 5}}, ValueError, "classes"),
+    ({"model": "resnet21"}, ValueError, "resnet21"),
+    ({"mixed_precision": "float8"}, ValueError, "mixed_precision"),
+    ({"model": keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])},
+     ValueError, "predicts 3 classes but dataset .fashion_mnist. has 10"),
+    ({"model": "resnet50", "dataset": "imagenet2012", "protocol": "imagenet"}, FileNotFoundError,
+     "ILSVRC2012_img_train.tar"),
+])
+def test_bad_inputs_fail_before_any_work(kwargs, err, match, data_dir, tmp_path):
+    args = {"model": "smallnet_bn", "dataset": "fashion_mnist", "protocol": "fashion_mnist_cpu",
+            "data_dir": data_dir, **SMALL, **kwargs}
+    if args["dataset"] == "imagenet2012":
+        args["data_dir"] = str(tmp_path / "tfds")
+    with pytest.raises(err, match=match):
+        train(args.pop("model"), args.pop("dataset"), args.pop("protocol"), out=str(tmp_path / "run"),
+              verbose=0, **args)
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_train_errors_are_clear(data_dir):
+    out = subprocess.run([sys.executable, "-m", "kzoo.cli", "train", "resnet20", "--dataset", "cifar11"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and "kzoo: error:" in out.stderr and "Traceback" not in out.stderr
+    out = subprocess.run([sys.executable, "-m", "kzoo.cli", "protocols"], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0 and "he_cifar" in out.stdout and "fashion_mnist_demo" in out.stdout
