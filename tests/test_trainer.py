@@ -175,3 +175,13 @@ def test_cli_train_errors_are_clear(data_dir):
     out = subprocess.run([sys.executable, "-m", "kzoo.cli", "protocols"], capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0 and "he_cifar" in out.stdout and "fashion_mnist_demo" in out.stdout
+
+
+def test_mixed_precision_on_cpu(data_dir, tmp_path):
+    """bfloat16 compute with float32 weights and output; the run records its policy."""
+    result = train("smallnet_bn", "fashion_mnist", "fashion_mnist_cpu", epochs=1, data_dir=data_dir,
+                   out=str(tmp_path / "run"), verbose=0, mixed_precision="bfloat16", **SMALL)
+    assert result.model.dtype_policy.name == "mixed_bfloat16"
+    assert all(w.dtype == "float32" for w in result.model.weights)
+    assert result.metrics["precision"] == "mixed_bfloat16" and np.isfinite(result.metrics["test_loss"])
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored

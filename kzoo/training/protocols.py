@@ -49,7 +49,6 @@ class Protocol:
     warmup_lr: float | None = None
     augment: bool = True
     validation_size: int | None = None
-    label_smoothing: float = 0.0
     model_kwargs: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
@@ -106,7 +105,6 @@ def _validate(p):
     _check_number(p.weight_decay, "weight_decay", 0)
     _check_number(p.gamma, "gamma", 0, low_open=True)
     _check_number(p.warmup_steps, "warmup_steps", 0, integer=True)
-    _check_number(p.label_smoothing, "label_smoothing", 0)
     _check_number(p.validation_size, "validation_size", 0, integer=True, optional=True)
     for arg in ("nesterov", "decay_all", "augment"):
         if not isinstance(getattr(p, arg), bool):

@@ -171,6 +171,8 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
         raise TypeError(f"`model_kwargs` must be a dict, got {model_kwargs!r}")
     model_kwargs = {**proto.model_kwargs, **(model_kwargs or {})}
     precision = resolve_precision(mixed_precision)
+    if isinstance(model, keras.Model):  # built already: it keeps its own policy
+        precision = model.dtype_policy.name
     _check_model_before_data(model, model_kwargs, info)
     name = model if isinstance(model, str) else getattr(model, "name", "model")
     run_dir = os.path.abspath(out or os.path.join("runs", f"{name}-{dataset}-{proto.name}"))
