@@ -124,22 +124,26 @@ def _check_split(split):
         raise ValueError(f"`split` must be one of {', '.join(SPLITS)}, got {split!r}")
 
 
-def _check_seed(seed, arg="seed", allow_none=False):
-    if seed is None and allow_none:
+def _check_int(value, arg, expected="an integer", minimum=None, allow_none=False):
+    """A TypeError naming ``arg`` unless ``value`` is an integer (numpy's too, not a
+    bool), a ValueError if it is below ``minimum``; both say what was ``expected``."""
+    if value is None and allow_none:
         return
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        kind = "an integer or None" if allow_none else "an integer"
-        raise TypeError(f"`{arg}` must be {kind}, got {seed!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"`{arg}` must be {expected}, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"`{arg}` must be {expected}, got {value}")
+
+
+def _check_seed(seed, allow_none=False):
+    _check_int(seed, "seed", "an integer or None" if allow_none else "an integer", allow_none=allow_none)
 
 
 def _validation_size(info, validation_size):
     """The checked validation size: the dataset's default when None."""
     if validation_size is None:
         return info.validation_size
-    if isinstance(validation_size, bool) or not isinstance(validation_size, (int, np.integer)):
-        raise TypeError(f"`validation_size` must be a non-negative integer, got {validation_size!r}")
-    if validation_size < 0:
-        raise ValueError(f"`validation_size` must be a non-negative integer, got {validation_size}")
+    _check_int(validation_size, "validation_size", "a non-negative integer", minimum=0)
     if validation_size >= info.train_size:
         raise ValueError(
             f"`validation_size` must be smaller than the {info.train_size} training examples "
@@ -149,10 +153,7 @@ def _validation_size(info, validation_size):
 
 
 def _check_batch_size(batch_size):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-        raise TypeError(f"`batch_size` must be a positive integer, got {batch_size!r}")
-    if batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive integer, got {batch_size}")
+    _check_int(batch_size, "batch_size", "a positive integer", minimum=1)
 
 
 def num_examples(name, split, validation_size=None):

@@ -44,7 +44,7 @@ def _single_relu_stages(img_input, per_stage, residual, act):
             module += 1
             prefix = f"stage{stage}_block{b}"
             stride = 2 if stage > 1 and b == 1 else 1
-            y = conv(filters, 3, strides=stride, use_bias=False, name=f"{prefix}_conv")(x)
+            y = conv(filters, 3, strides=stride, name=f"{prefix}_conv")(x)
             y = bn(name=f"{prefix}_bn")(y)
             if residual:
                 s = shortcut(x, x, filters, stride, "A", prefix, with_bn=False)
@@ -257,7 +257,7 @@ for _name, _builder, _kwargs, _paper, _shape, _classes, _dataset, _exact in (
      "CIFAR-100", 1_333_332),
 ):
     register_model(
-        _name, _builder, family="plain" if _name.startswith("plain") else "single_relu", paper=_paper, published_params=None,
-        expected_params=_exact, input_shape=_shape, classes=_classes, dataset=_dataset,
+        _name, _builder, family="plain" if _name.startswith("plain") else "single_relu", paper=_paper,
+        published_params=None, expected_params=_exact, input_shape=_shape, classes=_classes, dataset=_dataset,
         params_note="no figure published; the test derives the count by hand", kwargs=_kwargs,
     )

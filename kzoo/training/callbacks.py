@@ -89,6 +89,7 @@ class EpochLog(keras.callbacks.Callback):
         super().__init__()
         self.path = path
         self._start = None
+        self._rows = []
 
     def rows(self):
         if not os.path.exists(self.path):
@@ -98,8 +99,8 @@ class EpochLog(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         first = getattr(self.model, "_initial_epoch", 0) or 0
-        kept = [r for r in self.rows() if int(r["epoch"]) < first]
-        self._write(kept)
+        self._rows = [r for r in self.rows() if int(r["epoch"]) < first]
+        self._write()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
@@ -108,10 +109,11 @@ class EpochLog(keras.callbacks.Callback):
         row = {"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()},
                "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
                "seconds": time.perf_counter() - self._start}
-        self._write(self.rows() + [row])
+        self._rows.append(row)
+        self._write()
 
-    def _write(self, rows):
-        keys = []
+    def _write(self):
+        rows, keys = self._rows, []
         for r in rows:
             keys += [k for k in r if k not in keys]
         buf = io.StringIO()

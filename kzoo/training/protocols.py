@@ -17,6 +17,7 @@ import dataclasses
 import difflib
 import math
 
+from kzoo.models.common import check_bool
 from kzoo.training.schedules import StepSchedule, WarmupCosine
 
 SCHEDULES = ("step", "cosine")
@@ -107,8 +108,7 @@ def _validate(p):
     _check_number(p.warmup_steps, "warmup_steps", 0, integer=True)
     _check_number(p.validation_size, "validation_size", 0, integer=True, optional=True)
     for arg in ("nesterov", "decay_all", "augment"):
-        if not isinstance(getattr(p, arg), bool):
-            raise TypeError(f"`{arg}` must be True or False, got {getattr(p, arg)!r}")
+        check_bool(getattr(p, arg), arg)
     if p.schedule not in SCHEDULES:
         raise ValueError(f"`schedule` must be one of {SCHEDULES}, got {p.schedule!r}")
     if p.milestone_unit not in MILESTONE_UNITS:

@@ -17,6 +17,7 @@ import time
 
 import keras
 
+from kzoo.models import common
 from kzoo.training import callbacks as cb
 from kzoo.training.protocols import get_protocol
 from kzoo.training.report import hardware, plot_curves, versions
@@ -163,10 +164,8 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
                          validation_size=validation_size, **overrides)
     dataset = dataset or proto.dataset
     info = data.dataset_info(dataset)
-    if not isinstance(xla, bool):
-        raise TypeError(f"`xla` must be True or False, got {xla!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"`seed` must be an integer, got {seed!r}")
+    common.check_bool(xla, "xla")
+    common.check_int(seed, "seed")
     if model_kwargs is not None and not isinstance(model_kwargs, dict):
         raise TypeError(f"`model_kwargs` must be a dict, got {model_kwargs!r}")
     model_kwargs = {**proto.model_kwargs, **(model_kwargs or {})}
@@ -184,6 +183,9 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
     if os.path.exists(run_dir) and not os.path.isdir(run_dir):
         raise ValueError(f"`out`={run_dir!r} exists and is not a directory")
     _check_run_dir(run_dir, config)
+    metrics_path = os.path.join(run_dir, "metrics.json")
+    if os.path.exists(metrics_path):
+        return _finished(run_dir, metrics_path, verbose)
 
     keras.utils.set_random_seed(seed)
     train_ds, val_ds, test_ds, info = data.make_datasets(
@@ -194,7 +196,6 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
                                // proto.batch_size)
     total_epochs = proto.total_epochs(steps_per_epoch)
 
-    metrics_path = os.path.join(run_dir, "metrics.json")
     previous_policy = keras.config.dtype_policy()
     try:
         if isinstance(model, str):
@@ -219,12 +220,10 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
         keras.config.set_dtype_policy(previous_policy)
 
     os.makedirs(run_dir, exist_ok=True)
-    if os.path.exists(metrics_path):
-        return _finished(net, run_dir, metrics_path, verbose)
     cb.atomic_write_text(os.path.join(run_dir, "config.json"), json.dumps(config, indent=2, default=str))
 
     log = cb.EpochLog(os.path.join(run_dir, "epochs.csv"))
-    best_so_far = max((float(r["val_accuracy"]) for r in log.rows() if r.get("val_accuracy")), default=None)
+    best_so_far = _best_val(log.rows())
     callbacks = [
         cb.StopOnNonFiniteLoss(),
         keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup"), double_checkpoint=True,
@@ -242,14 +241,12 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
     rows = log.rows()
     seconds = sum(float(r["seconds"]) for r in rows)
     images = steps_per_epoch * proto.batch_size * len(rows)
-    from kzoo.models.common import trainable_params
-
     metrics = {
         "model": name, "model_kwargs": model_kwargs, "dataset": dataset, "protocol": proto.name,
         "epochs": len(rows), "test_top1": float(scores["accuracy"]), "test_top5": float(scores["top5"]),
         "test_loss": float(scores["loss"]),
-        "best_val_top1": max((float(r["val_accuracy"]) for r in rows if r.get("val_accuracy")), default=None),
-        "params": trainable_params(net), "total_params": int(net.count_params()),
+        "best_val_top1": _best_val(rows),
+        "params": common.trainable_params(net), "total_params": int(net.count_params()),
         "train_seconds": seconds, "eval_seconds": eval_seconds,
         "train_images_per_s": images / seconds if seconds else None,
         "precision": precision, "xla": xla, "seed": seed, "hardware": hardware(),
@@ -274,12 +271,17 @@ def _remove_backup(run_dir):
     shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)
 
 
-def _finished(net, run_dir, metrics_path, verbose):
+def _best_val(rows):
+    """The best validation top-1 in the epoch log, or None without a validation split."""
+    return max((float(r["val_accuracy"]) for r in rows if r.get("val_accuracy")), default=None)
+
+
+def _finished(run_dir, metrics_path, verbose):
+    """A finished run as it stands: its last model and records, with no data read."""
     with open(metrics_path) as f:
         metrics = json.load(f)
     if verbose:
         print(f"kzoo: {run_dir} is complete; not training again (delete it to start over)")
-    net.optimizer.build(net.trainable_variables)
-    net.load_weights(os.path.join(run_dir, "last.keras"))
+    net = common.load_model(os.path.join(run_dir, "last.keras"))
     rows = cb.EpochLog(os.path.join(run_dir, "epochs.csv")).rows()
     return TrainResult(net, rows, metrics, run_dir)
