@@ -78,6 +78,9 @@ def _parser():
     tr.add_argument("--data-dir", help="TFDS data_dir / folder with the IDX files")
     tr.add_argument("--out", help="run directory (default runs/MODEL-DATASET-PROTOCOL)")
     tr.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
+    tr.add_argument("--workers", help="multi-worker training: every worker's host:port, comma-separated, "
+                    "the same list on each worker (instead of setting TF_CONFIG)")
+    tr.add_argument("--task-index", type=int, help="with --workers: this worker's position in the list (0 = chief)")
 
     ev = sub.add_parser("evaluate", help="test top-1/top-5 of a .keras file or a run directory")
     ev.add_argument("path", help="a .keras file, or a run directory (its last.keras)")
@@ -126,9 +129,34 @@ def _summary(args):
     return 0
 
 
+def _cluster_env(workers, task_index):
+    """Set TF_CONFIG from --workers/--task-index (checked by kzoo.training.distribute)."""
+    if workers is None:
+        if task_index is not None:
+            raise ValueError("--task-index needs --workers")
+        return
+    if os.environ.get("TF_CONFIG"):
+        raise ValueError("give the cluster either as TF_CONFIG or as --workers, not both")
+    if task_index is None:
+        raise ValueError("--workers needs --task-index (this worker's position in the list)")
+    hosts = [h.strip() for h in workers.split(",")]
+    if not all(h.rpartition(":")[2].isdigit() for h in hosts):
+        raise ValueError(f"--workers must be host:port entries separated by commas, got {workers!r}")
+    os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": hosts},
+                                          "task": {"type": "worker", "index": task_index}})
+    from kzoo.training import distribute
+
+    try:
+        distribute.cluster()
+    except ValueError:
+        del os.environ["TF_CONFIG"]
+        raise
+
+
 def _train(args):
     from kzoo.training import train
 
+    _cluster_env(args.workers, args.task_index)
     model_kwargs = {k: getattr(args, k) for k in ("activation", "erase", "proportion")
                     if getattr(args, k) is not None}
     overrides = {"lr": args.lr} if args.lr is not None else {}

@@ -97,11 +97,18 @@ def test_bad_protocols(args, err, match):
     ("epochs", -1, ValueError), ("epochs", 2.5, TypeError), ("batch_size", 0, ValueError),
     ("lr", -0.1, ValueError), ("weight_decay", -1e-4, ValueError), ("nesterov", "yes", TypeError),
     ("schedule", "linear", ValueError), ("milestones", (5, 2), ValueError),
-    ("validation_size", -5, ValueError),
+    ("validation_size", -5, ValueError), ("momentum", 1.0, ValueError), ("momentum", -0.1, ValueError),
 ])
 def test_bad_fields(field, value, err):
     with pytest.raises(err, match=field):
         get_protocol("wrn_cifar", **{field: value})
+
+
+def test_integer_rates_become_floats():
+    """keras' SGD refuses momentum=0 (an int): the protocol hands it floats."""
+    p = get_protocol("wrn_cifar", momentum=0, lr=1, weight_decay=0, gamma=1)
+    assert all(type(getattr(p, f)) is float for f in ("momentum", "lr", "weight_decay", "gamma"))
+    keras.optimizers.SGD(p.learning_rate(10), momentum=p.momentum)
 
 
 def test_weight_decay_goes_through_momentum():

@@ -2,7 +2,6 @@
 kill -9, NaN handling, seeded repeatability, errors before any work, and the CLI."""
 
 import csv
-import gzip
 import json
 import os
 import signal
@@ -20,22 +19,9 @@ from kzoo.training import NonFiniteLossError, train
 SMALL = {"validation_size": 64, "batch_size": 64}
 
 
-def _idx(array):
-    array = np.asarray(array, np.uint8)
-    return bytes([0, 0, 0x08, array.ndim]) + np.array(array.shape, ">u4").tobytes() + array.tobytes()
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    """2,000 training and 200 test images whose class is readable from their brightness."""
-    folder = tmp_path_factory.mktemp("fmnist")
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", 2000), ("t10k", 200)):
-        labels = rng.integers(0, 10, n)
-        images = np.clip(rng.normal(20 * labels[:, None, None], 30, (n, 28, 28)), 0, 255)
-        (folder / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx(images)))
-        (folder / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx(labels)))
-    return str(folder)
+@pytest.fixture
+def data_dir(fmnist_like_dir):
+    return fmnist_like_dir
 
 
 def _rows(run_dir):
@@ -61,6 +47,7 @@ def test_run_directory(data_dir, tmp_path):
     # The published metric can be re-checked from the run directory.
     again = kzoo.evaluate(str(out))
     assert again["test_top1"] == pytest.approx(m["test_top1"]) and again["examples"] == 200
+    assert again["test_loss"] == pytest.approx(m["test_loss"], rel=1e-5)  # cross-entropy, no penalty
     # A finished run is returned as it is, not retrained.
     before = (out / "epochs.csv").read_text()
     done = train("smallnet_bn", "fashion_mnist", "fashion_mnist_cpu", epochs=2, data_dir=data_dir,
@@ -131,10 +118,31 @@ def test_nan_stops_with_error_and_keeps_backup(data_dir, tmp_path):
         train(model, "fashion_mnist", "fashion_mnist_cpu", epochs=3, data_dir=data_dir, out=str(out),
               verbose=0, **SMALL)
     backup = out / "backup"
-    assert backup.is_dir() and any(backup.iterdir())
-    meta = json.loads(next(p for p in backup.iterdir() if p.name.endswith(".json")).read_text())
-    assert meta["epoch"] == 1
+    assert sorted(os.listdir(backup)) == ["epoch-0001"]
+    assert json.loads((backup / "epoch-0001" / "state.json").read_text()) == {"epochs": 1}
     assert not (out / "metrics.json").exists()
+
+
+def _tiny_model():
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="sparse_categorical_crossentropy")
+    return model
+
+
+def test_backup_is_atomic_keeps_two_and_falls_back(tmp_path):
+    from kzoo.training.callbacks import Backup
+
+    x, y = np.random.default_rng(0).normal(size=(32, 4)), np.arange(32) % 2
+    model = _tiny_model()
+    model.fit(x, y, epochs=3, verbose=0, callbacks=[Backup(str(tmp_path))])
+    assert sorted(os.listdir(tmp_path)) == ["epoch-0002", "epoch-0003"]  # no temporary left
+    # A damaged newest backup (as after a disk fault) falls back to the one before.
+    (tmp_path / "epoch-0003" / "model.weights.h5").write_bytes(b"garbage")
+    fresh = _tiny_model()
+    fresh.fit(x, y, epochs=3, verbose=0, callbacks=[Backup(str(tmp_path), writer=False)])
+    assert fresh.optimizer.iterations.numpy() == 32 // 32 * 2 + 1  # two restored steps + one
+    assert sorted(os.listdir(tmp_path)) == ["epoch-0002", "epoch-0003"]  # a reader writes nothing
 
 
 def test_seeded_cpu_runs_repeat(data_dir, tmp_path):
@@ -185,3 +193,16 @@ def test_mixed_precision_on_cpu(data_dir, tmp_path):
     assert all(w.dtype == "float32" for w in result.model.weights)
     assert result.metrics["precision"] == "mixed_bfloat16" and np.isfinite(result.metrics["test_loss"])
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+
+
+def test_float16_trains_with_loss_scaling(data_dir, tmp_path):
+    """mixed_float16 (the GPU default) wraps SGD in a dynamic loss scale and keeps a
+    float32 softmax; run on CPU with the MLP, whose float16 matmuls are cheap here."""
+    keras.config.set_dtype_policy("mixed_float16")
+    model = kzoo.MLP(depth=3, units=32)  # a built model keeps the policy it was built with
+    keras.config.set_dtype_policy("float32")
+    result = train(model, "fashion_mnist", "fashion_mnist_cpu", epochs=1, data_dir=data_dir,
+                   out=str(tmp_path / "run"), verbose=0, **SMALL)
+    assert isinstance(result.model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert result.model.output.dtype == "float32" and result.metrics["precision"] == "mixed_float16"
+    assert np.isfinite(result.metrics["test_loss"])

@@ -3,8 +3,10 @@ the backup), checkpoints are written atomically, and the epoch log survives resu
 
 import csv
 import io
+import json
 import math
 import os
+import shutil
 import tempfile
 import time
 
@@ -82,24 +84,33 @@ class EpochLog(keras.callbacks.Callback):
     """One CSV row per completed epoch (epoch, metrics, learning rate, seconds).
 
     On resume, rows from epochs the backup does not cover are dropped, so the log ends
-    with exactly one row per epoch the final model has seen.
+    with exactly one row per epoch the final model has seen. ``epochs`` holds the rows
+    in memory (numbers, not strings); with ``write=False`` (a multi-worker run's other
+    workers) nothing is written.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, write=True):
         super().__init__()
         self.path = path
+        self.write = write
         self._start = None
         self._rows = []
 
-    def rows(self):
+    def read(self):
+        """The rows on disk, as numbers."""
         if not os.path.exists(self.path):
             return []
         with open(self.path, newline="") as f:
-            return list(csv.DictReader(f))
+            return [{k: int(v) if k == "epoch" else float(v) if v else None for k, v in r.items()}
+                    for r in csv.DictReader(f)]
+
+    @property
+    def epochs(self):
+        return list(self._rows)
 
     def on_train_begin(self, logs=None):
         first = getattr(self.model, "_initial_epoch", 0) or 0
-        self._rows = [r for r in self.rows() if int(r["epoch"]) < first]
+        self._rows = [r for r in self.read() if r["epoch"] < first]
         self._write()
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -113,6 +124,8 @@ class EpochLog(keras.callbacks.Callback):
         self._write()
 
     def _write(self):
+        if not self.write:
+            return
         rows, keys = self._rows, []
         for r in rows:
             keys += [k for k in r if k not in keys]
@@ -122,3 +135,58 @@ class EpochLog(keras.callbacks.Callback):
             writer.writeheader()
             writer.writerows(rows)
         atomic_write_text(self.path, buf.getvalue())
+
+
+class Backup(keras.callbacks.Callback):
+    """Resume state (weights, optimizer state, epochs done) saved after every epoch, and
+    restored when training begins, so a re-run continues after the last completed epoch.
+
+    Unlike keras' ``BackupAndRestore``, which writes the weights and then the epoch
+    number as two files (a kill between them resumes the wrong epoch), each backup is a
+    folder ``epoch-NNNN`` written under a temporary name and renamed into place, the two
+    newest kept. Only ``writer`` processes save (the chief of a multi-worker run); every
+    process restores from the same folder.
+    """
+
+    def __init__(self, folder, writer=True, keep=2):
+        super().__init__()
+        self.folder = folder
+        self.writer = writer
+        self.keep = keep
+
+    def _backups(self):
+        if not os.path.isdir(self.folder):
+            return []
+        names = [n for n in os.listdir(self.folder) if n.startswith("epoch-") and n[6:].isdigit()]
+        return sorted(names, key=lambda n: int(n[6:]), reverse=True)
+
+    def on_train_begin(self, logs=None):
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        for name in self._backups():
+            path = os.path.join(self.folder, name)
+            try:
+                self.model.load_weights(os.path.join(path, "model.weights.h5"))
+                with open(os.path.join(path, "state.json")) as f:
+                    epochs = json.load(f)["epochs"]
+            except (OSError, ValueError, KeyError):
+                continue  # unreadable (e.g. the disk lost it): fall back to the older one
+            self.model._initial_epoch = epochs  # the field keras' own BackupAndRestore sets
+            return
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.writer:
+            return
+        os.makedirs(self.folder, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=".tmp-", dir=self.folder)
+        try:
+            self.model.save_weights(os.path.join(tmp, "model.weights.h5"))
+            with open(os.path.join(tmp, "state.json"), "w") as f:
+                json.dump({"epochs": epoch + 1}, f)
+            target = os.path.join(self.folder, f"epoch-{epoch + 1:04d}")
+            shutil.rmtree(target, ignore_errors=True)  # an unreadable one skipped on resume
+            os.replace(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        for old in self._backups()[self.keep:]:
+            shutil.rmtree(os.path.join(self.folder, old), ignore_errors=True)

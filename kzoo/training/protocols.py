@@ -54,6 +54,8 @@ class Protocol:
 
     def __post_init__(self):
         _validate(self)
+        for field in ("lr", "momentum", "weight_decay", "gamma"):  # keras' SGD wants floats
+            object.__setattr__(self, field, float(getattr(self, field)))
 
     def total_epochs(self, steps_per_epoch):
         """Epochs to run: ``epochs``, or enough epochs to reach ``steps`` iterations."""
@@ -83,7 +85,7 @@ class Protocol:
         return dataclasses.asdict(self)
 
 
-def _check_number(value, arg, low=None, low_open=False, integer=False, optional=False):
+def _check_number(value, arg, low=None, low_open=False, integer=False, optional=False, below=None):
     if value is None and optional:
         return
     kinds = (int,) if integer else (int, float)
@@ -93,6 +95,8 @@ def _check_number(value, arg, low=None, low_open=False, integer=False, optional=
     if low is not None and (value <= low if low_open else value < low):
         bound = f"greater than {low}" if low_open else f"at least {low}"
         raise ValueError(f"`{arg}` must be {bound}, got {value!r}")
+    if below is not None and value >= below:
+        raise ValueError(f"`{arg}` must be less than {below}, got {value!r}")
 
 
 def _validate(p):
@@ -102,7 +106,7 @@ def _validate(p):
     _check_number(p.steps, "steps", 0, integer=True, optional=True)
     _check_number(p.batch_size, "batch_size", 0, low_open=True, integer=True)
     _check_number(p.lr, "lr", 0, low_open=True)
-    _check_number(p.momentum, "momentum", 0)
+    _check_number(p.momentum, "momentum", 0, below=1)
     _check_number(p.weight_decay, "weight_decay", 0)
     _check_number(p.gamma, "gamma", 0, low_open=True)
     _check_number(p.warmup_steps, "warmup_steps", 0, integer=True)

@@ -3,7 +3,7 @@ that a re-run of the same command resumes.
 
 The run directory holds ``config.json`` (everything resolved), ``epochs.csv`` (one row
 per completed epoch), ``best.keras`` (best validation accuracy, when there is a
-validation split) and ``last.keras``, ``metrics.json`` (test top-1/top-5, parameters,
+validation split) and ``last.keras``, ``metrics.json`` (test top-1/top-5, test cross-entropy, parameters,
 time, images/s, hardware, versions, command) and ``curves.png``; ``backup/`` exists
 while the run is unfinished. Every file is written atomically.
 """
@@ -19,6 +19,7 @@ import keras
 
 from kzoo.models import common
 from kzoo.training import callbacks as cb
+from kzoo.training import distribute
 from kzoo.training.protocols import get_protocol
 from kzoo.training.report import hardware, plot_curves, versions
 
@@ -73,14 +74,6 @@ def apply_weight_decay(model, weight_decay, decay_all=True):
             variable.regularizer = keras.regularizers.L2(weight_decay / 2)
             count += 1
     return count
-
-
-def _strategy():
-    import tensorflow as tf
-
-    if len(_gpus()) > 1:
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
 
 
 def _check_model_fits(model, info):
@@ -154,7 +147,10 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
     ``{"erase": "last"}``) on top of the protocol's. ``mixed_precision``: "auto"
     (mixed_float16 on a GPU, float32 on CPU), "float16", "bfloat16" or "float32"; it
     applies to models built by name. ``xla`` compiles the step with XLA. All visible
-    GPUs are used (MirroredStrategy). Re-running the same call resumes an interrupted
+    GPUs are used (MirroredStrategy); when ``TF_CONFIG`` describes several workers,
+    each runs this same call and they train together (MultiWorkerMirroredStrategy,
+    ``batch_size`` is the global batch, only the chief writes ``out``; see
+    ``kzoo.training.distribute``). Re-running the same call resumes an interrupted
     run from its last completed epoch, optimizer state included; a finished run is
     returned as it is. Raises ``NonFiniteLossError`` when the loss becomes NaN/Inf.
     """
@@ -173,6 +169,9 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
     if isinstance(model, keras.Model):  # built already: it keeps its own policy
         precision = model.dtype_policy.name
     _check_model_before_data(model, model_kwargs, info)
+    if distribute.is_multi_worker() and not isinstance(model, str):
+        raise ValueError("multi-worker training (TF_CONFIG) builds the model itself: pass `model` "
+                         "as a registered name, not a built keras.Model")
     name = model if isinstance(model, str) else getattr(model, "name", "model")
     run_dir = os.path.abspath(out or os.path.join("runs", f"{name}-{dataset}-{proto.name}"))
     config = {
@@ -187,6 +186,8 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
     if os.path.exists(metrics_path):
         return _finished(run_dir, metrics_path, verbose)
 
+    strategy = distribute.get_strategy()  # first: a multi-worker cluster starts before other TF work
+    writer = distribute.is_chief()
     keras.utils.set_random_seed(seed)
     train_ds, val_ds, test_ds, info = data.make_datasets(
         dataset, batch_size=proto.batch_size, data_dir=data_dir,
@@ -195,12 +196,14 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
     steps_per_epoch = _batches(train_ds, data.num_examples(dataset, "train", proto.validation_size)
                                // proto.batch_size)
     total_epochs = proto.total_epochs(steps_per_epoch)
+    if distribute.is_multi_worker():
+        train_ds, test_ds = distribute.shard_by_data(train_ds), distribute.shard_by_data(test_ds)
+        val_ds = val_ds and distribute.shard_by_data(val_ds)
 
     previous_policy = keras.config.dtype_policy()
     try:
         if isinstance(model, str):
             keras.config.set_dtype_policy(precision)
-        strategy = _strategy()
         with strategy.scope():
             net = _build(model, model_kwargs, info)
             _check_model_fits(net, info)
@@ -212,49 +215,60 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
             net.compile(
                 optimizer=optimizer,
                 loss=keras.losses.SparseCategoricalCrossentropy(),
+                # "loss" includes the weight-decay penalty; "cross_entropy" is the data term
+                # alone, what a saved model (which has no regularizers) evaluates to.
                 metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-                         keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5")],
+                         keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5"),
+                         keras.metrics.SparseCategoricalCrossentropy(name="cross_entropy")],
                 jit_compile=xla,
             )
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
-    os.makedirs(run_dir, exist_ok=True)
-    cb.atomic_write_text(os.path.join(run_dir, "config.json"), json.dumps(config, indent=2, default=str))
+    if writer:
+        os.makedirs(run_dir, exist_ok=True)
+        cb.atomic_write_text(os.path.join(run_dir, "config.json"), json.dumps(config, indent=2, default=str))
 
-    log = cb.EpochLog(os.path.join(run_dir, "epochs.csv"))
-    best_so_far = _best_val(log.rows())
+    log = cb.EpochLog(os.path.join(run_dir, "epochs.csv"), write=writer)
+    best_so_far = _best_val(log.read())
+    sync = distribute.SyncMovingStatistics()
     callbacks = [
         cb.StopOnNonFiniteLoss(),
-        keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup"), double_checkpoint=True,
-                                         delete_checkpoint=False),
+        sync,  # before anything evaluates or saves
+        cb.Backup(os.path.join(run_dir, "backup"), writer=writer),
         log,
-        cb.Checkpoints(run_dir, "val_accuracy" if val_ds is not None else None, best_so_far),
     ]
-    # tf.data pipelines shuffle themselves (seeded); fit's own shuffle would only warn.
-    net.fit(train_ds, validation_data=val_ds, epochs=total_epochs, callbacks=callbacks,
-            verbose=verbose, shuffle=False)
-
-    start = time.perf_counter()
-    scores = net.evaluate(test_ds, return_dict=True, verbose=0 if verbose == 0 else 2)
+    if writer:
+        callbacks.append(cb.Checkpoints(run_dir, "val_accuracy" if val_ds is not None else None,
+                                        best_so_far))
+    else:
+        verbose = 0  # the chief reports progress for the whole cluster
+    with distribute.distributed_fit_fixes(net):
+        # tf.data pipelines shuffle themselves (seeded); fit's own shuffle would only warn.
+        net.fit(train_ds, validation_data=val_ds, epochs=total_epochs, callbacks=callbacks,
+                verbose=verbose, shuffle=False)
+        start = time.perf_counter()
+        scores = net.evaluate(test_ds, return_dict=True, verbose=0 if verbose == 0 else 2, callbacks=[sync])
     eval_seconds = time.perf_counter() - start
-    rows = log.rows()
+    rows = log.epochs
     seconds = sum(float(r["seconds"]) for r in rows)
     images = steps_per_epoch * proto.batch_size * len(rows)
     metrics = {
         "model": name, "model_kwargs": model_kwargs, "dataset": dataset, "protocol": proto.name,
         "epochs": len(rows), "test_top1": float(scores["accuracy"]), "test_top5": float(scores["top5"]),
-        "test_loss": float(scores["loss"]),
+        "test_loss": float(scores["cross_entropy"]),
         "best_val_top1": _best_val(rows),
         "params": common.trainable_params(net), "total_params": int(net.count_params()),
         "train_seconds": seconds, "eval_seconds": eval_seconds,
         "train_images_per_s": images / seconds if seconds else None,
         "precision": precision, "xla": xla, "seed": seed, "hardware": hardware(),
         "versions": versions(), "command": config["command"],
+        "workers": distribute.cluster()[0],
     }
-    plot_curves(rows, os.path.join(run_dir, "curves.png"), f"{name} on {dataset} ({proto.name})")
-    cb.atomic_write_text(metrics_path, json.dumps(metrics, indent=2))
-    _remove_backup(run_dir)
+    if writer:
+        plot_curves(rows, os.path.join(run_dir, "curves.png"), f"{name} on {dataset} ({proto.name})")
+        cb.atomic_write_text(metrics_path, json.dumps(metrics, indent=2))
+        _remove_backup(run_dir)
     return TrainResult(net, rows, metrics, run_dir)
 
 
@@ -273,7 +287,7 @@ def _remove_backup(run_dir):
 
 def _best_val(rows):
     """The best validation top-1 in the epoch log, or None without a validation split."""
-    return max((float(r["val_accuracy"]) for r in rows if r.get("val_accuracy")), default=None)
+    return max((r["val_accuracy"] for r in rows if r.get("val_accuracy") is not None), default=None)
 
 
 def _finished(run_dir, metrics_path, verbose):
@@ -283,5 +297,5 @@ def _finished(run_dir, metrics_path, verbose):
     if verbose:
         print(f"kzoo: {run_dir} is complete; not training again (delete it to start over)")
     net = common.load_model(os.path.join(run_dir, "last.keras"))
-    rows = cb.EpochLog(os.path.join(run_dir, "epochs.csv")).rows()
+    rows = cb.EpochLog(os.path.join(run_dir, "epochs.csv")).read()
     return TrainResult(net, rows, metrics, run_dir)
