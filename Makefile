@@ -31,7 +31,7 @@ $(STAMP): setup.py
 demo: $(STAMP) data
 	$(PY) applications/demo.py
 
-test: $(STAMP)
+test: $(STAMP) data
 	$(PY) -m pytest -m "not slow" -v --durations=15
 
 test-slow: $(STAMP)

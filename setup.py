@@ -12,6 +12,7 @@ setup(
         "tensorflow>=2.16",
         "keras>=3",
         "tensorflow-datasets",
+        "tensorflow-serving-api",  # PredictionLog protos for the warm-up file
         "keras-tuner",
         "matplotlib",
     ],

@@ -88,6 +88,16 @@ def _parser():
     ev.add_argument("--data-dir")
     ev.add_argument("--batch-size", type=int, default=256)
 
+    ex = sub.add_parser("export", help="export a run directory or .keras file for TF Serving")
+    ex.add_argument("source", help="a finished run directory (its last.keras and metrics) or a .keras file")
+    ex.add_argument("--base", default="saved_models", help="TF Serving's model base path (default saved_models)")
+    ex.add_argument("--name", help="model name, the directory under --base (default: the model's name)")
+    ex.add_argument("--version", type=int, help="version number (default: the next free one)")
+    ex.add_argument("--dataset", help="sets the preprocessing (default: the run's dataset)")
+    ex.add_argument("--top-k", type=int, default=5, help="class ids returned per image")
+    ex.add_argument("--keras", action="store_true", help="also write model.keras into the version")
+    ex.add_argument("--no-warmup", action="store_true", help="skip TF Serving's warm-up requests file")
+
     sub.add_parser("protocols", help="list the training protocols")
     return parser
 
@@ -182,6 +192,17 @@ def _evaluate(args):
     return 0
 
 
+def _export(args):
+    from kzoo.exporter import export
+
+    result = export(args.source, args.base, args.name, version=args.version, dataset=args.dataset,
+                    top_k=args.top_k, keras_file=args.keras, warmup=not args.no_warmup)
+    card = result.card
+    score = f"test top-1 {card['test_top1']:.4f}" if card.get("test_top1") is not None else "no test score"
+    print(f"exported {result.path} (version {result.version}; {card['model']}, {score})")
+    return 0
+
+
 def _protocols():
     from kzoo.training import get_protocol, list_protocols
 
@@ -203,6 +224,8 @@ def main(argv=None):
             return _train(args)
         if args.command == "evaluate":
             return _evaluate(args)
+        if args.command == "export":
+            return _export(args)
         return _summary(args)
     except (ValueError, TypeError, FileNotFoundError) as err:
         print(f"kzoo: error: {err}", file=sys.stderr)

@@ -563,6 +563,37 @@ def _imagenet_eval(image):
     return x[top:top + 224, left:left + 224, :]
 
 
+def resize_for_model(image, name, size):
+    """One float32 image (0-255 scale) of any size brought to the model's ``size`` as
+    the evaluation pipeline would: ImageNet's resize-256 + centre crop when the image is
+    not already 224x224, a bilinear resize for the small datasets when it differs."""
+    height, width = size
+    shape = tf.shape(image)
+    same = tf.logical_and(tf.equal(shape[0], height), tf.equal(shape[1], width))
+    if name == "imagenet2012":
+        resize = lambda: tf.image.resize(_imagenet_eval(image), (height, width))  # noqa: E731
+    else:
+        resize = lambda: tf.image.resize(image, (height, width), method="bilinear")  # noqa: E731
+    x = tf.cond(same, lambda: image, resize)
+    return tf.ensure_shape(x, [height, width, image.shape[-1]])
+
+
+def prepare_for_model(images, name, size):
+    """A float32 batch on the 0-255 scale, any size, to the input the model was trained
+    and evaluated on for dataset ``name`` (what kzoo's exports compute in their graph)."""
+    info = dataset_info(name)
+    height, width = size
+    shape = tf.shape(images)
+    same = tf.logical_and(tf.equal(shape[1], height), tf.equal(shape[2], width))
+    channels = info.image_shape[-1]
+    resized = tf.cond(
+        same, lambda: images,
+        lambda: tf.map_fn(lambda image: resize_for_model(image, name, size), images,
+                          fn_output_signature=tf.TensorSpec([height, width, channels], tf.float32)))
+    normalise, _ = _normaliser(info)
+    return normalise(tf.ensure_shape(resized, [None, height, width, channels]))
+
+
 def _seeds(seed):
     """An endless dataset of stateless seeds ([2] int64), new each epoch, reproducible
     from ``seed`` (random when None)."""
