@@ -1,5 +1,5 @@
 """`make demo`: train a small erased ResNet on Fashion-MNIST on the CPU, evaluate it on
-the test set, export it as a SavedModel and print its metrics.
+the test set, export it for TF Serving (``kzoo.export``) and print its metrics.
 
 The model is ResNet-20 with EraseReLU (``erase="last"``) under the
 ``fashion_mnist_demo`` protocol (see ``kzoo protocols``). Re-running resumes an
@@ -10,8 +10,6 @@ interrupted run; a finished run is reported again without retraining (delete
 import argparse
 import json
 import os
-import shutil
-import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -19,19 +17,14 @@ import kzoo  # noqa: E402
 from kzoo.training import train  # noqa: E402
 
 
-def export_saved_model(model, base):
-    """``base/1`` in TF Serving's layout, written to a temporary folder then renamed."""
-    target = os.path.join(base, "1")
-    if os.path.exists(target):
-        return target
-    os.makedirs(base, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".tmp-", dir=base)
-    try:
-        model.export(os.path.join(tmp, "1"), format="tf_saved_model", verbose=False)
-        os.replace(os.path.join(tmp, "1"), target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+def export_once(run_dir, base, name):
+    """The run exported for TF Serving as ``base/name/1`` (kept when already there)."""
+    from kzoo.exporter import versions
+
+    present = versions(os.path.join(base, name))
+    if present:
+        return os.path.join(base, name, str(present[-1]))
+    return kzoo.export(run_dir, base, name).path
 
 
 def main():
@@ -46,12 +39,13 @@ def main():
     result = train(args.model, "fashion_mnist", "fashion_mnist_demo", epochs=args.epochs,
                    model_kwargs={"erase": "last"}, out=args.out, verbose=1,
                    command="make demo")
-    saved = export_saved_model(result.model, os.path.join(result.run_dir, "saved_model"))
+    saved = export_once(result.run_dir, os.path.join(result.run_dir, "saved_models"),
+                        f"{args.model}_eraserelu_fashion_mnist")
     m = result.metrics
     print(json.dumps({k: m[k] for k in ("model", "model_kwargs", "dataset", "epochs", "test_top1",
                                         "test_top5", "params", "train_seconds", "train_images_per_s")},
                      indent=2))
-    print(f"run directory: {result.run_dir}\nSavedModel: {saved}")
+    print(f"run directory: {result.run_dir}\nSavedModel (TF Serving layout, with its model card): {saved}")
     return 0
 
 

@@ -1,0 +1,79 @@
+"""The models kzoo publishes in saved_models/: each re-evaluated, as served (uint8 in,
+the SavedModel's own preprocessing), on the real Fashion-MNIST test set must give the
+top-1/top-5 its model card states; results.csv must agree with the cards."""
+
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kzoo import data
+from kzoo.exporter import versions
+
+BASE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "saved_models")
+EXPECTED = {"resnet20_fashion_mnist": {}, "resnet20_eraserelu_fashion_mnist": {"erase": "last"},
+            "resnet20_frelu_fashion_mnist": {"activation": "frelu"}}
+
+
+def _published():
+    found = []
+    for name in sorted(os.listdir(BASE)):
+        if versions(os.path.join(BASE, name)):
+            path = os.path.join(BASE, name, str(versions(os.path.join(BASE, name))[-1]))
+            with open(os.path.join(path, "model_card.json")) as f:
+                found.append((name, path, json.load(f)))
+    return found
+
+
+def _fashion_mnist_test():
+    try:
+        ds = data.load("fashion_mnist", "test")
+    except FileNotFoundError:
+        pytest.skip("Fashion-MNIST is not on this machine (make data installs Debian's copy)")
+    images, labels = zip(*((x.numpy(), y.numpy()) for x, y in ds))
+    return np.stack(images).astype(np.uint8), np.array(labels)
+
+
+def test_the_three_models_are_published():
+    published = {name: card for name, _, card in _published()}
+    assert set(EXPECTED) <= set(published)
+    for name, kwargs in EXPECTED.items():
+        card = published[name]
+        assert card["model"] == "resnet20" and card["model_kwargs"] == kwargs
+        assert card["dataset"] == "fashion_mnist" and card["command"].startswith("kzoo train resnet20")
+
+
+def test_no_checkpoints_in_the_folder():
+    """Lean: SavedModels, cards and the table only."""
+    for root, _, files in os.walk(BASE):
+        assert not [f for f in files if f.endswith((".keras", ".h5"))], root
+    size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(BASE) for f in fs)
+    assert size < 40 * 2**20
+
+
+@pytest.mark.parametrize("name, path, card", _published(), ids=[p[0] for p in _published()])
+def test_published_metrics_reproduce(name, path, card):
+    images, labels = _fashion_mnist_test()
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    top5 = np.concatenate([serve(images=tf.constant(images[i:i + 1000]))["classes"].numpy()
+                           for i in range(0, len(images), 1000)])
+    top1 = float(np.mean(top5[:, 0] == labels))
+    in_top5 = float(np.mean((top5 == labels[:, None]).any(axis=1)))
+    # The card's figures come from keras' evaluation of the same weights; allow for a
+    # float-rounding tie or two over 10,000 images.
+    assert top1 == pytest.approx(card["test_top1"], abs=2e-4), name
+    assert in_top5 == pytest.approx(card["test_top5"], abs=2e-4), name
+
+
+def test_results_table_matches_cards():
+    with open(os.path.join(BASE, "results.csv")) as f:
+        rows = {r["model"]: r for r in csv.DictReader(f)}
+    for name, path, card in _published():
+        row = rows[name]
+        assert float(row["top1"]) == pytest.approx(100 * card["test_top1"], abs=0.005)
+        assert float(row["top5"]) == pytest.approx(100 * card["test_top5"], abs=0.005)
+        assert int(row["params"]) == card["params"] and row["image_size"] == "28x28x1"
+        assert json.loads(row["placement"]) == card["model_kwargs"]
