@@ -80,6 +80,13 @@ def is_chief():
     return cluster()[1] == 0
 
 
+def gpus():
+    """The GPUs TensorFlow sees."""
+    import tensorflow as tf
+
+    return tf.config.list_physical_devices("GPU")
+
+
 def get_strategy():
     """The strategy for this process, made once: multi-worker when ``TF_CONFIG`` names
     more than one task, all local GPUs when there are several, else the default."""
@@ -97,7 +104,7 @@ def get_strategy():
                 "TensorFlow work in the process: call kzoo.train (with the model by name) "
                 f"first, or run `kzoo train` ({e})"
             ) from None
-    elif len(tf.config.list_physical_devices("GPU")) > 1:
+    elif len(gpus()) > 1:
         _STRATEGY = tf.distribute.MirroredStrategy()
     else:
         return tf.distribute.get_strategy()

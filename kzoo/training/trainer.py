@@ -43,12 +43,6 @@ class TrainResult:
     run_dir: str
 
 
-def _gpus():
-    import tensorflow as tf
-
-    return tf.config.list_physical_devices("GPU")
-
-
 def resolve_precision(mixed_precision):
     """The dtype policy name for ``mixed_precision`` ("auto": mixed_float16 on GPU)."""
     try:
@@ -59,7 +53,7 @@ def resolve_precision(mixed_precision):
             f"(or True/False), got {mixed_precision!r}"
         ) from None
     if policy == "auto":
-        policy = "mixed_float16" if _gpus() else "float32"
+        policy = "mixed_float16" if distribute.gpus() else "float32"
     return policy
 
 
@@ -169,7 +163,9 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
     if isinstance(model, keras.Model):  # built already: it keeps its own policy
         precision = model.dtype_policy.name
     _check_model_before_data(model, model_kwargs, info)
-    if distribute.is_multi_worker() and not isinstance(model, str):
+    workers, task = distribute.cluster()
+    multi_worker, writer = workers > 1, task == 0  # only the chief writes the run directory
+    if multi_worker and not isinstance(model, str):
         raise ValueError("multi-worker training (TF_CONFIG) builds the model itself: pass `model` "
                          "as a registered name, not a built keras.Model")
     name = model if isinstance(model, str) else getattr(model, "name", "model")
@@ -187,7 +183,6 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
         return _finished(run_dir, metrics_path, verbose)
 
     strategy = distribute.get_strategy()  # first: a multi-worker cluster starts before other TF work
-    writer = distribute.is_chief()
     keras.utils.set_random_seed(seed)
     train_ds, val_ds, test_ds, info = data.make_datasets(
         dataset, batch_size=proto.batch_size, data_dir=data_dir,
@@ -196,7 +191,7 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
     steps_per_epoch = _batches(train_ds, data.num_examples(dataset, "train", proto.validation_size)
                                // proto.batch_size)
     total_epochs = proto.total_epochs(steps_per_epoch)
-    if distribute.is_multi_worker():
+    if multi_worker:
         train_ds, test_ds = distribute.shard_by_data(train_ds), distribute.shard_by_data(test_ds)
         val_ds = val_ds and distribute.shard_by_data(val_ds)
 
@@ -263,7 +258,7 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
         "train_images_per_s": images / seconds if seconds else None,
         "precision": precision, "xla": xla, "seed": seed, "hardware": hardware(),
         "versions": versions(), "command": config["command"],
-        "workers": distribute.cluster()[0],
+        "workers": workers,
     }
     if writer:
         plot_curves(rows, os.path.join(run_dir, "curves.png"), f"{name} on {dataset} ({proto.name})")
