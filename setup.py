@@ -12,8 +12,10 @@ setup(
         "tensorflow>=2.16",
         "keras>=3",
         "tensorflow-datasets",
+        "importlib_resources",  # TFDS needs it to download (etils.epath) but does not declare it
         "tensorflow-serving-api",  # PredictionLog protos for the warm-up file
-        "keras-tuner",
+        "keras-tuner[bayesian]",  # scipy, for BayesianOptimization
+        "tensorboard",  # keras-tuner imports its hparams API in every TensorFlow trial
         "matplotlib",
     ],
     extras_require={"dev": ["pytest"]},

@@ -206,3 +206,12 @@ def test_float16_trains_with_loss_scaling(data_dir, tmp_path):
     assert isinstance(result.model.optimizer, keras.optimizers.LossScaleOptimizer)
     assert result.model.output.dtype == "float32" and result.metrics["precision"] == "mixed_float16"
     assert np.isfinite(result.metrics["test_loss"])
+
+
+@pytest.mark.parametrize("callbacks", ["tensorboard", keras.callbacks.History(), [object()]])
+def test_bad_callbacks_are_refused_before_data(callbacks, tmp_path):
+    with pytest.raises(TypeError, match="`callbacks` must"):
+        kzoo.train("resnet20", "fashion_mnist", callbacks=callbacks, out=str(tmp_path / "r"))
+    with pytest.raises(TypeError, match="`test` must be True or False"):
+        kzoo.train("resnet20", "fashion_mnist", test="no", out=str(tmp_path / "r"))
+    assert not (tmp_path / "r").exists()

@@ -131,7 +131,8 @@ def _check_run_dir(run_dir, config):
 
 def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, batch_size=None,
           out=None, model_kwargs=None, mixed_precision="auto", xla=False, seed=0, data_dir=None,
-          validation_size=None, verbose="auto", command=None, **overrides):
+          validation_size=None, verbose="auto", command=None, callbacks=None, test=True,
+          **overrides):
     """Train ``model`` (a registered name or a built keras.Model) on ``dataset`` under
     ``protocol`` (a name or a ``Protocol``) with ``model.fit``, and write the run
     directory ``out`` (default ``runs/{model}-{dataset}-{protocol}``).
@@ -156,6 +157,8 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
     info = data.dataset_info(dataset)
     common.check_bool(xla, "xla")
     common.check_int(seed, "seed")
+    common.check_bool(test, "test")
+    extra_callbacks = _check_callbacks(callbacks)
     if model_kwargs is not None and not isinstance(model_kwargs, dict):
         raise TypeError(f"`model_kwargs` must be a dict, got {model_kwargs!r}")
     model_kwargs = {**proto.model_kwargs, **(model_kwargs or {})}
@@ -232,6 +235,7 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
         sync,  # before anything evaluates or saves
         cb.Backup(os.path.join(run_dir, "backup"), writer=writer),
         log,
+        *extra_callbacks,
     ]
     if writer:
         callbacks.append(cb.Checkpoints(run_dir, "val_accuracy" if val_ds is not None else None,
@@ -243,15 +247,18 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
         net.fit(train_ds, validation_data=val_ds, epochs=total_epochs, callbacks=callbacks,
                 verbose=verbose, shuffle=False)
         start = time.perf_counter()
-        scores = net.evaluate(test_ds, return_dict=True, verbose=0 if verbose == 0 else 2, callbacks=[sync])
-    eval_seconds = time.perf_counter() - start
+        scores = {}
+        if test:
+            scores = net.evaluate(test_ds, return_dict=True, verbose=0 if verbose == 0 else 2,
+                                  callbacks=[sync])
+    eval_seconds = time.perf_counter() - start if test else None
     rows = log.epochs
     seconds = sum(float(r["seconds"]) for r in rows)
     images = steps_per_epoch * proto.batch_size * len(rows)
     metrics = {
         "model": name, "model_kwargs": model_kwargs, "dataset": dataset, "protocol": proto.name,
-        "epochs": len(rows), "test_top1": float(scores["accuracy"]), "test_top5": float(scores["top5"]),
-        "test_loss": float(scores["cross_entropy"]),
+        "epochs": len(rows), "test_top1": _score(scores, "accuracy"), "test_top5": _score(scores, "top5"),
+        "test_loss": _score(scores, "cross_entropy"),
         "best_val_top1": _best_val(rows),
         "params": common.trainable_params(net), "total_params": int(net.count_params()),
         "train_seconds": seconds, "eval_seconds": eval_seconds,
@@ -265,6 +272,22 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
         cb.atomic_write_text(metrics_path, json.dumps(metrics, indent=2))
         _remove_backup(run_dir)
     return TrainResult(net, rows, metrics, run_dir)
+
+
+def _check_callbacks(callbacks):
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, keras.callbacks.Callback) or not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"`callbacks` must be a list of keras.callbacks.Callback, got {callbacks!r}")
+    bad = [c for c in callbacks if not isinstance(c, keras.callbacks.Callback)]
+    if bad:
+        raise TypeError(f"`callbacks` must hold keras.callbacks.Callback instances, got {bad[0]!r}")
+    return list(callbacks)
+
+
+def _score(scores, key):
+    """A test score as a float, None when the test set was not evaluated."""
+    return float(scores[key]) if key in scores else None
 
 
 def _batches(ds, fallback):
