@@ -3,7 +3,7 @@ proportional module, FReLU), with builders shaped like keras.applications."""
 
 __version__ = "0.1.0"
 
-from kzoo import data, layers, placement, rest, training  # noqa: F401
+from kzoo import data, layers, placement, rest, training, tuning  # noqa: F401
 from kzoo.models import *  # noqa: F401,F403
 from kzoo.models import ModelInfo, create_model, list_models, load_model, model_info, trainable_params  # noqa: F401
 from kzoo.placement import activation_layers  # noqa: F401

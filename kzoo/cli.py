@@ -1,5 +1,6 @@
-"""The ``kzoo`` command: list models, summarise one, train one under a protocol, and
-evaluate a trained model on a test set."""
+"""The ``kzoo`` command: list models, summarise one, train one under a protocol,
+evaluate a trained model on a test set, export it for TF Serving, and search its
+activation placement with keras-tuner."""
 
 import argparse
 import json
@@ -35,6 +36,33 @@ def _erase(text):
     if not all(parts):
         raise argparse.ArgumentTypeError(f"expected a slot name or slots joined by '+', got {text!r}")
     return parts[0] if len(parts) == 1 else parts
+
+
+def _strings(text):
+    items = tuple(t.strip() for t in text.split(","))
+    if not all(items):
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
+    return items
+
+
+def _floats(text):
+    try:
+        return tuple(float(t) for t in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _rates(text):
+    """Comma-separated values, or LOW:HIGH for a log-uniform range."""
+    if ":" in text:
+        from kzoo.tuning import Range
+
+        low, _, high = text.partition(":")
+        try:
+            return Range(float(low), float(high))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected LOW:HIGH such as 0.01:0.3, got {text!r}") from None
+    return _floats(text)
 
 
 def _parser():
@@ -97,6 +125,33 @@ def _parser():
     ex.add_argument("--top-k", type=int, default=5, help="class ids returned per image")
     ex.add_argument("--keras", action="store_true", help="also write model.keras into the version")
     ex.add_argument("--no-warmup", action="store_true", help="skip TF Serving's warm-up requests file")
+
+    tu = sub.add_parser("tune", help="search erase location/proportion/activation with keras-tuner "
+                        "(selects on validation; resumes when re-run)")
+    tu.add_argument("name")
+    tu.add_argument("--dataset", help="default: the protocol's")
+    tu.add_argument("--protocol", default="fashion_mnist_demo", help="how each trial trains; see `kzoo protocols`")
+    tu.add_argument("--tuner", default="random", help="random, grid, bayesian or hyperband")
+    tu.add_argument("--max-trials", type=int, help="default: every point of the space (10 if continuous)")
+    tu.add_argument("--out", help="search directory (default runs/tune-MODEL-DATASET)")
+    tu.add_argument("--locations", type=_strings, default=("last",),
+                    help="erase locations, comma-separated ('none' = the original net); default last")
+    tu.add_argument("--proportions", type=_floats, default=(0.25, 0.5, 0.75, 1.0),
+                    help="fractions of blocks erased, each in (0, 1]; default 0.25,0.5,0.75,1")
+    tu.add_argument("--activations", type=_strings, default=("relu",),
+                    help="among relu, frelu, prelu, leaky_relu, elu; default relu")
+    tu.add_argument("--learning-rates", type=_rates,
+                    help="values (0.05,0.1) or a log range LOW:HIGH (default: the protocol's)")
+    tu.add_argument("--weight-decays", type=_rates, help="values or a log range LOW:HIGH")
+    tu.add_argument("--epochs", type=int, help="epochs per trial (hyperband: the most a trial trains)")
+    tu.add_argument("--batch-size", type=int)
+    tu.add_argument("--validation-size", type=int, help="training images held out for selection")
+    tu.add_argument("--max-failures", type=int, default=3,
+                    help="stop after this many failed trials in a row (default 3)")
+    tu.add_argument("--mixed-precision", default="auto")
+    tu.add_argument("--seed", type=int, default=0)
+    tu.add_argument("--data-dir")
+    tu.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
 
     sub.add_parser("protocols", help="list the training protocols")
     return parser
@@ -203,6 +258,30 @@ def _export(args):
     return 0
 
 
+def _tune(args):
+    from kzoo.tuning import SearchSpace, tune
+
+    space = SearchSpace(locations=args.locations, proportions=args.proportions, activations=args.activations,
+                        learning_rates=args.learning_rates, weight_decays=args.weight_decays)
+    result = tune(
+        args.name, args.dataset, args.protocol, space, tuner=args.tuner, max_trials=args.max_trials,
+        out=args.out, seed=args.seed, data_dir=args.data_dir, mixed_precision=args.mixed_precision,
+        max_consecutive_failed_trials=args.max_failures, verbose=2 if args.quiet else 1,
+        command="kzoo " + " ".join(sys.argv[1:]), epochs=args.epochs, batch_size=args.batch_size,
+        validation_size=args.validation_size,
+    )
+    if result.role == "worker":
+        print(f"worker {os.environ.get('KERASTUNER_TUNER_ID')}: no trials left; the chief writes the results")
+        return 0
+    with open(os.path.join(result.out, "results.md")) as f:
+        print(f.read())
+    m = result.metrics
+    print(f"best: {result.best_hyperparameters}")
+    print(f"best run: {result.best_run_dir}  val top-1 {m['selected']['val_top1']:.4f}  "
+          f"test top-1 {m['test_top1']:.4f}  top-5 {m['test_top5']:.4f}")
+    return 0
+
+
 def _protocols():
     from kzoo.training import get_protocol, list_protocols
 
@@ -226,10 +305,19 @@ def main(argv=None):
             return _evaluate(args)
         if args.command == "export":
             return _export(args)
+        if args.command == "tune":
+            return _tune(args)
         return _summary(args)
     except (ValueError, TypeError, FileNotFoundError) as err:
         print(f"kzoo: error: {err}", file=sys.stderr)
         return 2
+    except RuntimeError as err:
+        from kzoo.tuning import SearchFailedError
+
+        if not isinstance(err, SearchFailedError):
+            raise
+        print(f"kzoo: error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

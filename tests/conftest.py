@@ -33,3 +33,20 @@ def fmnist_like_dir(tmp_path_factory):
         (folder / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx(images)))
         (folder / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx(labels)))
     return str(folder)
+
+
+@pytest.fixture(scope="session")
+def fmnist_subset_dir(tmp_path_factory):
+    """The first 1,200 training and 500 test images of the real Fashion-MNIST (Debian's
+    copy, found the way kzoo finds it), as IDX files: a real-data search small enough for CI."""
+    from kzoo import data
+
+    try:
+        (x_train, y_train), (x_test, y_test) = data._idx_arrays(data.dataset_info("fashion_mnist"), None)
+    except FileNotFoundError:
+        pytest.skip("Fashion-MNIST is not on this machine (make data installs Debian's copy)")
+    folder = tmp_path_factory.mktemp("fmnist_subset")
+    for prefix, images, labels, n in (("train", x_train, y_train, 1200), ("t10k", x_test, y_test, 500)):
+        (folder / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx(np.squeeze(images[:n]))))
+        (folder / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx(labels[:n])))
+    return str(folder)
