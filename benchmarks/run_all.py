@@ -1,4 +1,5 @@
-"""Run every benchmark, print one JSON document and keep it in benchmarks/results/."""
+"""Run every benchmark, print one JSON document and keep it in benchmarks/results/
+(latest.json, and SUMMARY.md generated from it)."""
 
 import json
 import os
@@ -10,13 +11,16 @@ sys.path.insert(0, os.path.dirname(__file__))
 import frelu_overhead  # noqa: E402
 import input_pipeline  # noqa: E402
 import resnet50_vs_keras  # noqa: E402
+import serving_latency  # noqa: E402
+import summary  # noqa: E402
 
 
 def main():
     results = {"date": time.strftime("%Y-%m-%d %H:%M:%S"),
                "resnet50_vs_keras": resnet50_vs_keras.run(),
                "frelu_overhead": frelu_overhead.run(),
-               "input_pipeline": input_pipeline.run()}
+               "input_pipeline": input_pipeline.run(),
+               "serving_latency": serving_latency.run()}
     text = json.dumps(results, indent=2)
     out = os.path.join(os.path.dirname(__file__), "results", "latest.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
@@ -24,6 +28,7 @@ def main():
     with open(tmp, "w") as fh:
         fh.write(text + "\n")
     os.replace(tmp, out)
+    summary.write(results, os.path.join(os.path.dirname(out), "SUMMARY.md"))
     print(text)
 
 
