@@ -458,20 +458,32 @@ def tune(model, dataset=None, protocol="fashion_mnist_demo", space=None, *, tune
     if role == "worker":
         return TuneResult(out, role, tuner=searcher)
     rows = results_table(searcher, hypermodel)
-    write_results(out, rows)
+    trial = select_best(searcher.oracle.trials.values())
+    write_results(out, rows, trial and trial.trial_id)
     if failure is not None:
         raise SearchFailedError(
             f"the search stopped after {max_consecutive_failed_trials} failed trials in a row (see "
             f"{os.path.join(out, 'results.md')}); raise `max_consecutive_failed_trials` to go on "
             f"past them. Last failure: {str(failure).splitlines()[-1] if str(failure) else ''}"
         )
-    best = [t for t in searcher.oracle.get_best_trials(1) if t.status == "COMPLETED" and t.score is not None]
-    if not best:
+    if trial is None:
         raise SearchFailedError(f"no trial finished; see {os.path.join(out, 'results.md')}")
-    trial = best[0]
     values = {k: v for k, v in trial.hyperparameters.values.items() if k in HP_COLUMNS}
     best_dir, metrics = _publish_best(out, hypermodel, trial, values)
     return TuneResult(out, role, rows, values, best_dir, metrics, searcher)
+
+
+def select_best(trials):
+    """The completed trial with the highest validation top-1; ties (common on a small
+    validation split) go to the lower validation loss, then to the earlier trial, so a
+    re-run selects the same trial whatever order keras-tuner reloads them in."""
+    done = [t for t in trials if t.status == "COMPLETED" and t.score is not None]
+
+    def key(trial):
+        loss = trial.metrics.get_last_value("val_loss") if trial.metrics.exists("val_loss") else None
+        return (-trial.score, float("inf") if loss is None else loss, trial.trial_id)
+
+    return min(done, key=key) if done else None
 
 
 def _publish_best(out, hypermodel, trial, values):
@@ -541,8 +553,9 @@ def _reason(message):
     return lines[-1].strip() if lines else "failed"
 
 
-def write_results(out, rows):
-    """``results.csv`` (every column) and ``results.md`` (a readable table), atomically."""
+def write_results(out, rows, best=None):
+    """``results.csv`` (every column) and ``results.md`` (a readable table, the selected
+    trial ``best`` marked), atomically."""
     from kzoo.training.callbacks import atomic_write_text
 
     columns = ["trial", "status", *[c for c in HP_COLUMNS if any(c in r for r in rows)],
@@ -552,8 +565,6 @@ def write_results(out, rows):
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(os.path.join(out, "results.csv"), buf.getvalue())
-    done = [r for r in rows if r.get(OBJECTIVE) is not None]
-    best = max(done, key=lambda r: r[OBJECTIVE])["trial"] if done else None
 
     def cell(row, column):
         value = row.get(column)

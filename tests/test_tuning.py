@@ -151,7 +151,8 @@ def test_grid_search_selects_on_validation_and_tests_the_best_once(fmnist_subset
         assert metrics["test_top1"] is None and metrics["test_loss"] is None
         assert _json(os.path.join(run, "config.json"))["model_kwargs"].get("proportion") == (
             float(row["proportion"]) if row["proportion"] else None)
-    best_row = max(rows, key=lambda r: float(r["val_accuracy"]))
+    # Highest validation top-1; a tie goes to the lower validation loss, then the earlier trial.
+    best_row = min(rows, key=lambda r: (-float(r["val_accuracy"]), float(r["val_loss"]), r["trial"]))
     assert result.best_hyperparameters["erase"] == best_row["erase"]
     best = _json(os.path.join(out, "best", "metrics.json"))
     assert best["selected"]["run"] == os.path.basename(best_row["run"])
@@ -345,3 +346,22 @@ def test_trial_folders_are_readable_and_distinct():
     b = tuning.trial_slug({"erase": "last", "proportion": 0.5, "activation": "relu", "learning_rate": 0.0123452})
     assert a.startswith("last-p0.5-relu-lr0.0123-") and a != b
     assert tuning.trial_slug({"erase": "none", "activation": "frelu"}).startswith("none-frelu-")
+
+
+def test_ties_are_broken_by_validation_loss_then_trial_order():
+    from keras_tuner.engine.trial import Trial
+
+    def trial(trial_id, acc, loss, status="COMPLETED"):
+        t = Trial(keras_tuner.HyperParameters(), trial_id=trial_id, status=status)
+        t.metrics.register("val_accuracy", "max")
+        t.metrics.update("val_accuracy", acc)
+        t.metrics.register("val_loss", "min")
+        t.metrics.update("val_loss", loss)
+        t.score = acc
+        return t
+
+    a, b, c = trial("0", 0.9, 0.30), trial("1", 0.9, 0.25), trial("2", 0.9, 0.25)
+    failed = trial("3", 0.95, 0.1, status="FAILED")
+    for order in ([a, b, c, failed], [failed, c, b, a]):
+        assert tuning.select_best(order).trial_id == "1"
+    assert tuning.select_best([failed]) is None
