@@ -110,7 +110,7 @@ class SearchSpace:
 
     def declare(self, hp):
         """Declare the hyperparameters on ``hp`` (keras-tuner's ``HyperParameters``)."""
-        erase = _choice(hp, "erase", self.locations)
+        _choice(hp, "erase", self.locations)
         erasing = [loc for loc in self.locations if loc != NO_ERASE]
         scope = (hp.conditional_scope("erase", erasing) if NO_ERASE in self.locations and erasing
                  else contextlib.nullcontext())
@@ -123,7 +123,6 @@ class SearchSpace:
                 hp.Float(name, spec.low, spec.high, sampling="log" if spec.log else "linear")
             elif spec:
                 _choice(hp, name, spec)
-        return erase
 
     def to_dict(self):
         return {"locations": list(self.locations), "proportions": list(self.proportions),
@@ -419,17 +418,13 @@ def tune(model, dataset=None, protocol="fashion_mnist_demo", space=None, *, tune
     if max_consecutive_failed_trials < 1:
         raise ValueError(f"`max_consecutive_failed_trials` must be at least 1, got {max_consecutive_failed_trials}")
     role = distributed_role()
-    if out is None:
-        from kzoo.training.protocols import get_protocol
-
-        out = os.path.join("runs", f"tune-{model}-{dataset or get_protocol(protocol).dataset}")
-    out = os.path.abspath(out)
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise ValueError(f"`out`={out!r} exists and is not a directory")
     hypermodel = PlacementHyperModel(
         model, dataset, protocol, space, out=out, seed=seed, data_dir=data_dir,
         mixed_precision=mixed_precision, xla=xla, model_kwargs=model_kwargs, verbose=verbose,
         command=command, **protocol_overrides)
+    out = hypermodel.out  # absolute; the default runs/tune-MODEL-DATASET
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ValueError(f"`out`={out!r} exists and is not a directory")
     if tuner == "hyperband" and hypermodel.protocol.epochs is None:
         raise ValueError(f"the hyperband tuner needs the protocol's length in epochs (protocol "
                          f"{hypermodel.protocol.name!r} counts iterations); give `epochs`")
@@ -570,7 +565,7 @@ def write_results(out, rows, best=None):
         value = row.get(column)
         if value is None:
             return "-"
-        if column in (OBJECTIVE,):
+        if column == OBJECTIVE:
             return f"{100 * value:.2f}"
         if column == "val_loss":
             return f"{value:.4f}"
