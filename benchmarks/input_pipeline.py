@@ -8,7 +8,6 @@ import json
 import os
 import statistics
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(__file__))
@@ -18,7 +17,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from kzoo import data  # noqa: E402
-from timing import machine, paired_ratio  # noqa: E402
+from timing import interleaved, machine, paired_ratio  # noqa: E402
 
 
 def pipelines(images, labels, batch, dataset="cifar10"):
@@ -46,15 +45,10 @@ def run(images=50000, batch=128, rounds=6, seed=0):
     x = rng.integers(0, 256, (images, 32, 32, 3), dtype=np.uint8)
     y = rng.integers(0, 10, images).astype(np.int32)
     dss = pipelines(x, y, batch)
-    for ds in dss.values():  # warm-up: tracing, kzoo's in-memory cache
-        _epoch(ds)
-    samples = {label: [] for label in dss}
-    order = list(dss)
-    for r in range(rounds):
-        for label in (order if r % 2 == 0 else order[::-1]):
-            start = time.perf_counter()
-            n = _epoch(dss[label])
-            samples[label].append(n / (time.perf_counter() - start))
+    # Warm-up (tracing, kzoo's in-memory cache), which also counts what an epoch yields.
+    counts = {label: _epoch(ds) for label, ds in dss.items()}
+    seconds = interleaved({label: (lambda ds=ds: _epoch(ds)) for label, ds in dss.items()}, rounds)
+    samples = {label: [counts[label] / t for t in v] for label, v in seconds.items()}
     timings = {label: {"images_per_s": round(statistics.median(v), 1),
                        "rounds": [round(s, 1) for s in v]} for label, v in samples.items()}
     ratio = paired_ratio(timings, "kzoo", "naive")

@@ -9,7 +9,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(__file__))
@@ -20,7 +19,7 @@ import tensorflow as tf  # noqa: E402
 
 import kzoo  # noqa: E402
 from kzoo import data  # noqa: E402
-from timing import machine  # noqa: E402
+from timing import interleaved, machine, paired_ratio  # noqa: E402
 
 
 def _callers(model, served, images, dataset):
@@ -50,21 +49,14 @@ def run(model_name="resnet20", dataset="fashion_mnist", batches=(1, 32), rounds=
             for fn in fns.values():
                 for _ in range(warmup):
                     fn()
-            samples = {label: [] for label in fns}
-            order = list(fns)
-            for r in range(rounds):
-                for label in order[r % len(order):] + order[:r % len(order)]:  # rotate who goes first
-                    start = time.perf_counter()
-                    for _ in range(calls):
-                        fns[label]()
-                    samples[label].append(1000 * (time.perf_counter() - start) / calls)
-            ratios = sorted(s / k for s, k in zip(samples["saved_model_signature"],
-                                                   samples["keras_call_tf_function"]))
+            seconds = interleaved(fns, rounds, calls)
+            timings = {label: {"ms_per_call": round(statistics.median(1000 * t / calls for t in v), 3),
+                               "rounds": [round(1000 * t / calls, 3) for t in v]}
+                       for label, v in seconds.items()}
             results[f"batch_{batch}"] = {
-                **{label: {"ms_per_call": round(statistics.median(v), 3),
-                           "rounds": [round(x, 3) for x in v]} for label, v in samples.items()},
-                "signature_vs_keras_tf_function": {"median": round(statistics.median(ratios), 3),
-                                                   "min": round(ratios[0], 3), "max": round(ratios[-1], 3)},
+                **timings,
+                "signature_vs_keras_tf_function": paired_ratio(timings, "saved_model_signature",
+                                                               "keras_call_tf_function"),
             }
     return {"benchmark": "serving_latency", "model": model_name, "dataset": dataset,
             "input_shape": list(info.image_shape), "rounds": rounds, "calls_per_round": calls,

@@ -41,24 +41,34 @@ def compare(models, mode, batch, input_shape, classes, rounds=5, steps=5, warmup
         fns[label] = _step_fn(model, mode)
         for _ in range(warmup):
             fns[label](x, y)
-    samples = {label: [] for label in models}
-    order = list(fns)
-    for r in range(rounds):
-        # Alternate the order each round, so neither model always runs first.
-        for label in (order if r % 2 == 0 else order[::-1]):
-            start = time.perf_counter()
-            for _ in range(steps):
-                fns[label](x, y)
-            samples[label].append(batch * steps / (time.perf_counter() - start))
+    seconds = interleaved({label: (lambda fn=fn: fn(x, y)) for label, fn in fns.items()}, rounds, steps)
     return {
-        label: {"images_per_s": round(statistics.median(v), 2), "rounds": [round(s, 2) for s in v]}
-        for label, v in samples.items()
+        label: {"images_per_s": round(statistics.median(batch * steps / t for t in v), 2),
+                "rounds": [round(batch * steps / t, 2) for t in v]}
+        for label, v in seconds.items()
     }
 
 
+def interleaved(fns, rounds, repeats=1):
+    """Seconds taken by ``repeats`` calls of each named function, one sample per round.
+    The order rotates each round (with two functions, it alternates), so no function
+    always runs first and the machine's drift spreads over all of them."""
+    seconds = {label: [] for label in fns}
+    order = list(fns)
+    for r in range(rounds):
+        k = r % len(order)
+        for label in order[k:] + order[:k]:
+            start = time.perf_counter()
+            for _ in range(repeats):
+                fns[label]()
+            seconds[label].append(time.perf_counter() - start)
+    return seconds
+
+
 def paired_ratio(timings, a, b):
-    """Median and range of the per-round throughput ratios a/b: pairing each round
-    cancels the machine's drift between rounds; 1.0 inside the range is 'within noise'."""
+    """Median and range of the per-round ratios a/b (of throughputs, or of latencies):
+    pairing each round cancels the machine's drift between rounds; 1.0 inside the range
+    is 'within noise'."""
     ratios = sorted(x / y for x, y in zip(timings[a]["rounds"], timings[b]["rounds"]))
     return {"median": round(statistics.median(ratios), 3),
             "min": round(ratios[0], 3), "max": round(ratios[-1], 3)}
