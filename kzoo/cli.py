@@ -106,6 +106,8 @@ def _parser():
     tr.add_argument("--data-dir", help="TFDS data_dir / folder with the IDX files")
     tr.add_argument("--out", help="run directory (default runs/MODEL-DATASET-PROTOCOL)")
     tr.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
+    tr.add_argument("--test-curve", action="store_true",
+                    help="also evaluate the test set after every epoch (recorded in epochs.csv, never selected on)")
     tr.add_argument("--workers", help="multi-worker training: every worker's host:port, comma-separated, "
                     "the same list on each worker (instead of setting TF_CONFIG)")
     tr.add_argument("--task-index", type=int, help="with --workers: this worker's position in the list (0 = chief)")
@@ -230,7 +232,7 @@ def _train(args):
         validation_size=args.validation_size, model_kwargs=model_kwargs,
         mixed_precision=args.mixed_precision, xla=args.xla, seed=args.seed, data_dir=args.data_dir,
         out=args.out, verbose=2 if args.quiet else 1, command="kzoo " + " ".join(sys.argv[1:]),
-        **overrides,
+        test_curve=args.test_curve, **overrides,
     )
     m = result.metrics
     print(f"run: {result.run_dir}")

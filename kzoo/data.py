@@ -23,6 +23,7 @@ about an order of magnitude faster on CPU than a per-example ``map``
 import dataclasses
 import functools
 import gzip
+import math
 import os
 import zlib
 
@@ -661,23 +662,43 @@ def pipeline(ds, name, *, training, batch_size, seed=None, augment=True, drop_re
     return ds.prefetch(AUTOTUNE)
 
 
+def train_examples(name, validation_size=None, train_fraction=None):
+    """How many training examples a run sees: the training split after the validation
+    carve-out, cut to ``train_fraction`` (rounded up) when one is given."""
+    n = num_examples(name, "train", validation_size)
+    if train_fraction is None:
+        return n
+    if isinstance(train_fraction, bool) or not isinstance(train_fraction, (int, float)):
+        raise TypeError(f"`train_fraction` must be a number in (0, 1] or None, got {train_fraction!r}")
+    if not 0 < train_fraction <= 1:
+        raise ValueError(f"`train_fraction` must be in (0, 1], got {train_fraction!r}")
+    return max(1, math.ceil(train_fraction * n))
+
+
 def make_datasets(name, *, batch_size, data_dir=None, validation_size=None, seed=0,
-                  augment=True, split_seed=0, manual_dir=None):
+                  augment=True, split_seed=0, manual_dir=None, train_fraction=None):
     """(train, validation or None, test, DatasetInfo), batched for ``model.fit``.
 
     ``seed`` drives the training shuffle and augmentation; ``split_seed`` picks the
     validation carve-out, kept apart so that runs with different seeds share one
     validation set. ``validation_size=0`` trains on the whole training set and gives
-    no validation dataset.
+    no validation dataset. ``train_fraction`` trains on the first fraction of the
+    training split in its stored order (TFDS's is hash-shuffled, the IDX files' is
+    mixed), the EraseReLU paper's ImageNet-10/20/30%: the same examples for every seed,
+    and a smaller fraction is a subset of a larger one. Validation and test stay whole.
     """
     info = dataset_info(name)
     _check_batch_size(batch_size)
     _check_seed(seed, allow_none=True)
     val = _validation_size(info, validation_size)
+    n_train = train_examples(name, val, train_fraction)
     common = {"data_dir": data_dir, "validation_size": val, "seed": split_seed,
               "manual_dir": manual_dir}
-    train = pipeline(load(name, "train", **common), name, training=True,
-                     batch_size=batch_size, seed=seed, augment=augment)
+    train_ds = load(name, "train", **common)
+    if train_fraction is not None:  # of the examples really there (a test's small files)
+        found = int(train_ds.cardinality())
+        train_ds = train_ds.take(max(1, math.ceil(train_fraction * found)) if found > 0 else n_train)
+    train = pipeline(train_ds, name, training=True, batch_size=batch_size, seed=seed, augment=augment)
     valid = None
     if val:
         valid = pipeline(load(name, "validation", **common), name, training=False,

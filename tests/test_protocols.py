@@ -98,6 +98,7 @@ def test_bad_protocols(args, err, match):
     ("lr", -0.1, ValueError), ("weight_decay", -1e-4, ValueError), ("nesterov", "yes", TypeError),
     ("schedule", "linear", ValueError), ("milestones", (5, 2), ValueError),
     ("validation_size", -5, ValueError), ("momentum", 1.0, ValueError), ("momentum", -0.1, ValueError),
+    ("train_fraction", 0, ValueError), ("train_fraction", 1.5, ValueError), ("train_fraction", "10%", TypeError),
 ])
 def test_bad_fields(field, value, err):
     with pytest.raises(err, match=field):

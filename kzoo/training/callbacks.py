@@ -60,6 +60,24 @@ def atomic_write_text(path, text):
             os.remove(tmp)
 
 
+class TestCurve(keras.callbacks.Callback):
+    """Evaluate the test set after every epoch and add ``test_<metric>`` to the epoch's
+    logs, for the papers' test-error-per-epoch figures. Only recorded: nothing selects
+    on it. Place it before the callbacks that should see the scores (``EpochLog``)."""
+
+    def __init__(self, test_ds, callbacks=()):
+        super().__init__()
+        self.test_ds = test_ds
+        self.eval_callbacks = list(callbacks)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        scores = self.model.evaluate(self.test_ds, return_dict=True, verbose=0,
+                                     callbacks=self.eval_callbacks)
+        logs.update({f"test_{k}": float(v) for k, v in scores.items()})
+
+
 class Checkpoints(keras.callbacks.Callback):
     """``last.keras`` after every epoch and ``best.keras`` when ``monitor`` improves,
     both written atomically. The best score so far is read back from the epoch log on

@@ -1,9 +1,10 @@
 """The papers' training recipes as named, inspectable data.
 
 A ``Protocol`` says what to train on and how: optimizer, schedule, length, batch,
-weight decay, augmentation, validation carve-out and model options. Every field can be
-overridden (``get_protocol("wrn_cifar", epochs=10)``); nothing else in kzoo hard-codes a
-recipe.
+weight decay, augmentation, validation carve-out, the fraction of the training data
+used (``train_fraction``: the EraseReLU paper's ImageNet-10/20/30%) and model options.
+Every field can be overridden (``get_protocol("wrn_cifar", epochs=10)``); nothing else in
+kzoo hard-codes a recipe.
 
 Weight decay follows the papers' SGD (Torch/Caffe): the gradient of every weight gets
 ``weight_decay * w`` added *before* momentum. kzoo obtains exactly that by giving each
@@ -50,6 +51,7 @@ class Protocol:
     warmup_lr: float | None = None
     augment: bool = True
     validation_size: int | None = None
+    train_fraction: float | None = None
     model_kwargs: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
@@ -111,6 +113,9 @@ def _validate(p):
     _check_number(p.gamma, "gamma", 0, low_open=True)
     _check_number(p.warmup_steps, "warmup_steps", 0, integer=True)
     _check_number(p.validation_size, "validation_size", 0, integer=True, optional=True)
+    _check_number(p.train_fraction, "train_fraction", 0, low_open=True, optional=True)
+    if p.train_fraction is not None and p.train_fraction > 1:
+        raise ValueError(f"`train_fraction` must be in (0, 1], got {p.train_fraction!r}")
     for arg in ("nesterov", "decay_all", "augment"):
         check_bool(getattr(p, arg), arg)
     if p.schedule not in SCHEDULES:

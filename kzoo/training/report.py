@@ -28,7 +28,7 @@ def versions():
 
 
 def plot_curves(rows, path, title=""):
-    """Loss and top-1 accuracy per epoch, training and validation, as a PNG."""
+    """Loss and top-1 accuracy per epoch (training, validation, and test when recorded), as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -36,10 +36,11 @@ def plot_curves(rows, path, title=""):
 
     epochs = [int(r["epoch"]) + 1 for r in rows]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    for key, label in (("loss", "train"), ("val_loss", "validation")):
+    for key, label in (("loss", "train"), ("val_loss", "validation"), ("test_loss", "test")):
         if rows and key in rows[0]:
             ax_loss.plot(epochs, [float(r[key]) for r in rows], marker=".", label=label)
-    for key, label in (("accuracy", "train"), ("val_accuracy", "validation")):
+    for key, label in (("accuracy", "train"), ("val_accuracy", "validation"),
+                       ("test_accuracy", "test")):
         if rows and key in rows[0]:
             ax_acc.plot(epochs, [float(r[key]) for r in rows], marker=".", label=label)
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")

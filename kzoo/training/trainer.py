@@ -132,7 +132,7 @@ def _check_run_dir(run_dir, config):
 def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, batch_size=None,
           out=None, model_kwargs=None, mixed_precision="auto", xla=False, seed=0, data_dir=None,
           validation_size=None, verbose="auto", command=None, callbacks=None, test=True,
-          **overrides):
+          test_curve=False, **overrides):
     """Train ``model`` (a registered name or a built keras.Model) on ``dataset`` under
     ``protocol`` (a name or a ``Protocol``) with ``model.fit``, and write the run
     directory ``out`` (default ``runs/{model}-{dataset}-{protocol}``).
@@ -148,6 +148,9 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
     ``kzoo.training.distribute``). Re-running the same call resumes an interrupted
     run from its last completed epoch, optimizer state included; a finished run is
     returned as it is. Raises ``NonFiniteLossError`` when the loss becomes NaN/Inf.
+    ``test=False`` leaves the test set alone (a search's trials); ``test_curve=True``
+    also evaluates it after every epoch into ``epochs.csv`` (``test_accuracy``,
+    ``test_cross_entropy``, ...) for per-epoch test curves; it is never used to select.
     """
     from kzoo import data
 
@@ -158,6 +161,10 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
     common.check_bool(xla, "xla")
     common.check_int(seed, "seed")
     common.check_bool(test, "test")
+    common.check_bool(test_curve, "test_curve")
+    if test_curve and not test:
+        raise ValueError("`test_curve`=True evaluates the test set every epoch; it cannot be "
+                         "combined with `test`=False")
     extra_callbacks = _check_callbacks(callbacks)
     if model_kwargs is not None and not isinstance(model_kwargs, dict):
         raise TypeError(f"`model_kwargs` must be a dict, got {model_kwargs!r}")
@@ -190,9 +197,10 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
     train_ds, val_ds, test_ds, info = data.make_datasets(
         dataset, batch_size=proto.batch_size, data_dir=data_dir,
         validation_size=proto.validation_size, seed=seed, augment=proto.augment,
+        train_fraction=proto.train_fraction,
     )
-    steps_per_epoch = _batches(train_ds, data.num_examples(dataset, "train", proto.validation_size)
-                               // proto.batch_size)
+    steps_per_epoch = _batches(train_ds, data.train_examples(dataset, proto.validation_size,
+                                                             proto.train_fraction) // proto.batch_size)
     total_epochs = proto.total_epochs(steps_per_epoch)
     if multi_worker:
         train_ds, test_ds = distribute.shard_by_data(train_ds), distribute.shard_by_data(test_ds)
@@ -234,6 +242,7 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
         cb.StopOnNonFiniteLoss(),
         sync,  # before anything evaluates or saves
         cb.Backup(os.path.join(run_dir, "backup"), writer=writer),
+        *([cb.TestCurve(test_ds, callbacks=[sync])] if test_curve else []),
         log,
         *extra_callbacks,
     ]
