@@ -120,3 +120,8 @@ def test_weights_file_round_trip(tmp_path):
 def test_bad_arguments(builder, kwargs, err, match):
     with pytest.raises(err, match=match):
         builder(**kwargs)
+
+
+def test_unknown_builder_argument_names_the_model_and_its_arguments():
+    with pytest.raises(TypeError, match=r"vgg_style31: .*'depth'; it takes include_top, .*erase, proportion"):
+        kzoo.create_model("vgg_style31", depth=19)

@@ -13,7 +13,9 @@ import pytest
 
 import kzoo
 
-SLOW = {"resnet1202", "resnet1001", "resnet200", "resnet200v2", "resnext152_32x4d"}
+SLOW = {"resnet1202", "resnet1001", "resnet200", "resnet200v2", "resnext152_32x4d",
+        # the same code as preact_resnet62 / resnet164 at other depths
+        "preact_resnet164", "preact_bottleneck56", "preact_bottleneck110"}
 # Extra variants whose custom layers must survive serialization too.
 VARIANTS = {
     "resnet20-frelu-erase": ("resnet20", {"activation": "frelu", "erase": "last", "proportion": 0.5}),

@@ -8,14 +8,15 @@ import kzoo
 
 def test_list_models_wildcards():
     names = kzoo.list_models()
-    assert names == sorted(names) and len(names) == 40
+    assert names == sorted(names) and len(names) == 43
     assert kzoo.list_models("resnet1*") == sorted([
         "resnet101", "resnet101v2", "resnet110", "resnet1202", "resnet152", "resnet152v2",
         "resnet164", "resnet1001"])
     assert kzoo.list_models("*V2") == ["resnet101v2", "resnet152v2", "resnet200v2", "resnet50v2"]
     assert kzoo.list_models(["resnet20", "resnet5?"]) == ["resnet20", "resnet50", "resnet56"]
     assert kzoo.list_models("*", family="cifar_preact_resnet") == [
-        "preact_resnet110", "preact_resnet62", "resnet1001", "resnet164"]
+        "preact_bottleneck110", "preact_bottleneck56", "preact_resnet110", "preact_resnet164",
+        "preact_resnet62", "resnet1001", "resnet164"]
     assert kzoo.list_models("nothing*") == []
 
 

@@ -144,11 +144,21 @@ register_model(
     params_note=("published 10.2M; the architecture the paper describes has 10.33M (hand count), "
                  "1.3% more: kzoo builds the described architecture"),
 )
-for _depth in (62, 110):
+# The proportional paper's pre-activation networks: building blocks at depth 62, 110 and
+# 164 (Table 3; kzoo's resnet164 is He et al.'s bottleneck net) and bottleneck nets at
+# depth 110 (Fig. 8) and 56 (a CPU-sized one for the same figure). Counts by hand: the
+# option-A basic net's formula (it gives 62's and 110's) and the bottleneck net's (it gives
+# resnet164's and resnet1001's) at n = 27, 6 and 12 blocks per stage.
+for _name, _depth, _bottleneck, _params in (
+    ("preact_resnet62", 62, False, 950_234), ("preact_resnet110", 110, False, 1_727_962),
+    ("preact_resnet164", 164, False, 2_602_906), ("preact_bottleneck56", 56, True, 590_426),
+    ("preact_bottleneck110", 110, True, 1_146_842),
+):
     register_model(
-        f"preact_resnet{_depth}", CifarResNet, family="cifar_preact_resnet",
-        paper="Zhao et al., Rethinking ReLU to Train Better CNNs (pre-activation building block)",
-        published_params=None, expected_params={62: 950_234, 110: 1_727_962}[_depth],
+        _name, CifarResNet, family="cifar_preact_resnet",
+        paper=("Zhao et al., Rethinking ReLU to Train Better CNNs (pre-activation "
+               f"{'bottleneck' if _bottleneck else 'building'} block)"),
+        published_params=None, expected_params=_params,
         input_shape=(32, 32, 3), classes=10, dataset="CIFAR-10",
-        kwargs={"depth": _depth, "preact": True, "name": f"preact_resnet{_depth}"},
+        kwargs={"depth": _depth, "preact": True, "bottleneck": _bottleneck, "name": _name},
     )

@@ -230,7 +230,10 @@ def named_builder(family, model_name, summary, classes, fixed, options, builder_
     signature = inspect.Signature(params)
 
     def builder(*args, **kwargs):
-        bound = signature.bind(*args, **kwargs)
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as e:  # name the model and what it takes, not inspect's frame
+            raise TypeError(f"{model_name}: {e}; it takes {', '.join(signature.parameters)}") from None
         bound.apply_defaults()
         return family(**fixed, **bound.arguments)
 
