@@ -1,0 +1,269 @@
+"""kzoo.reproduce and the recipes in applications/: jobs, a real (small) study on real
+Fashion-MNIST images with its aggregation checked against the runs' own records, resume,
+divergence, reports and every recipe's definition."""
+
+import csv
+import glob
+import importlib.util
+import json
+import math
+import os
+import statistics
+
+import pytest
+
+import kzoo
+from kzoo import data, reproduce
+from kzoo.reproduce import Study, Variant
+from kzoo.training import Protocol, get_protocol
+
+RECIPES = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "applications", "*.py")))
+
+
+def _recipe(path):
+    spec = importlib.util.spec_from_file_location("recipe_" + os.path.basename(path)[:-3], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+STUDIES = [m.STUDY for m in map(_recipe, RECIPES) if hasattr(m, "STUDY")]
+
+
+def _study(**changes):
+    fields = dict(
+        name="tiny", title="tiny study", source="a test", metric="error", protocol="fb_resnet_cifar",
+        variants=(
+            Variant("a", "A", "resnet20", paper={"cifar10": (8.0, 0.2)}),
+            Variant("b", "B", "resnet20", {"erase": "last"}, paper={"cifar10": 7.5, "cifar100": "n/a"},
+                    baseline="a"),
+            Variant("c", "C", "resnet110", datasets=("cifar100",), cpu_model="resnet20",
+                    cpu_kwargs={"erase": "first"}, baseline="a"),
+            Variant("d", "D", "resnet1202", datasets=("cifar10",), cpu_model=None),
+        ),
+    )
+    fields.update(changes)
+    return Study(**fields)
+
+
+def test_jobs_at_both_scales():
+    study = _study()
+    paper = reproduce.jobs(study, "paper")
+    # 5 seeds; a: cifar10, b: cifar10 + cifar100, c: cifar100, d: cifar10
+    assert len(paper) == 5 * 5
+    assert [j.seed for j in paper] == sorted(j.seed for j in paper)  # seed-major
+    assert [(j.variant.key, j.dataset) for j in paper[:5]] == [
+        ("a", "cifar10"), ("b", "cifar10"), ("b", "cifar100"), ("c", "cifar100"), ("d", "cifar10")]
+    assert {j.protocol for j in paper} == {"fb_resnet_cifar"}
+    cpu = reproduce.jobs(study, "cpu")
+    assert len(cpu) == 3 * 3 and {j.dataset for j in cpu} == {"fashion_mnist"}
+    assert {j.variant.key for j in cpu} == {"a", "b", "c"}  # d is not run on the CPU
+    c = next(j for j in cpu if j.variant.key == "c")
+    assert (c.model, c.model_kwargs, c.protocol) == ("resnet20", {"erase": "first"}, "fashion_mnist_demo")
+    assert c.folder == os.path.join("runs", "fashion_mnist", "c", "seed0")
+    assert len(reproduce.jobs(study, "cpu", seeds=1, only=["a", "b*"])) == 2
+
+
+@pytest.mark.parametrize("kwargs, err, match", [
+    ({"scale": "gpu"}, ValueError, "`scale`"),
+    ({"seeds": 0}, ValueError, "`seeds`"),
+    ({"seeds": True}, ValueError, "`seeds`"),
+    ({"only": ["zz*"]}, ValueError, "`only`.*matches no variant.*a, b, c, d"),
+])
+def test_bad_job_arguments(kwargs, err, match):
+    with pytest.raises(err, match=match):
+        reproduce.jobs(_study(), **kwargs)
+
+
+@pytest.mark.parametrize("changes, match", [
+    ({"metric": "loss"}, "`metric`"),
+    ({"variants": ()}, "`variants` is empty"),
+    ({"variants": (Variant("a", "A", "resnet20", datasets=("cifar10",)),) * 2}, "repeated"),
+    ({"variants": (Variant("a", "A", "resnet20", datasets=("cifar10",), baseline="x"),)}, "`baseline`='x'"),
+    ({"variants": (Variant("a", "A", "resnet20"),)}, "names no paper dataset"),
+    ({"protocol": None}, "has no protocol"),
+    ({"curves": {"fig": ("a", "zz")}}, "unknown variants"),
+    ({"sweeps": {"fig": ("p", {"zz": 0.5})}}, "unknown variants"),
+])
+def test_bad_studies(changes, match):
+    with pytest.raises(ValueError, match=match):
+        _study(**changes)
+
+
+def test_report_formats_paper_values_and_differences():
+    study = _study()
+    rows = [
+        {"variant": "a", "label": "A", "model": "resnet20", "dataset": "cifar10", "n": 3, "of": 3,
+         "mean": 8.5, "std": 0.25, "diverged": 0, "paper": study.variant("a").paper, "baseline": None},
+        {"variant": "b", "label": "B", "model": "resnet20", "dataset": "cifar10", "n": 2, "of": 3,
+         "mean": 8.0, "std": 0.1, "diverged": 1, "paper": study.variant("b").paper, "baseline": "a"},
+        {"variant": "c", "label": "C", "model": "resnet20", "dataset": "cifar10", "n": 0, "of": 3,
+         "mean": None, "std": None, "diverged": 3, "paper": {}, "baseline": "a"},
+    ]
+    text = reproduce.render(study, "cpu", rows, [])
+    lines = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
+    assert "| 8.50 ± 0.25 | 3/3 | - | 8.00 ± 0.20 | - |" in lines["A"]
+    # kzoo 8.0 - 8.5; paper 7.5 - 8.0; a phrase is shown as it is, with no difference
+    assert "| 8.00 ± 0.10 | 2/3, 1 diverged | -0.50 | 7.50 | -0.50 | n/a | - |" in lines["B"]
+    assert "| diverged | 0/3, 3 diverged |" in lines["C"]
+    assert "Not run at CPU scale" in text and "D" in text.split("Not run at CPU scale")[1]
+
+
+def test_a_real_study_aggregates_its_runs(fmnist_subset_dir, tmp_path):
+    study = Study(
+        name="tiny", title="tiny", source="a test", metric="error", protocol="fb_resnet_cifar",
+        cpu_overrides={"validation_size": 400, "batch_size": 64},
+        variants=(
+            Variant("orig", "ResNet-20", "resnet20", paper={"cifar10": (8.12, 0.18)}),
+            Variant("er", "ResNet-20 ER", "resnet20", {"erase": "last"}, datasets=("cifar10",), baseline="orig"),
+            Variant("nan", "ResNet-20 lr 1e12", "resnet20", datasets=("cifar10",), overrides={"lr": 1e12}),
+        ),
+        curves={"ResNet-20": ("orig", "er")},
+        sweeps={"erase": ("erased", {"orig": 0.0, "er": 1.0})},
+    )
+    out = str(tmp_path / "study")
+    rows = reproduce.run(study, "cpu", out, seeds=2, epochs=2, data_dir=fmnist_subset_dir, verbose=0,
+                         command="pytest tiny study")
+    with open(os.path.join(out, "runs.csv"), newline="") as f:
+        runs = list(csv.DictReader(f))
+    assert sorted((r["variant"], r["seed"]) for r in runs) == [("er", "0"), ("er", "1"), ("orig", "0"), ("orig", "1")]
+    by_key = {r["variant"]: r for r in rows}
+    for key in ("orig", "er"):
+        errors = []
+        for seed in (0, 1):
+            folder = os.path.join(out, "runs", "fashion_mnist", key, f"seed{seed}")
+            metrics = json.load(open(os.path.join(folder, "metrics.json")))
+            epochs = list(csv.DictReader(open(os.path.join(folder, "epochs.csv"))))
+            assert len(epochs) == 2 and all(e["test_accuracy"] and e["test_cross_entropy"] for e in epochs)
+            # the last point of the test curve is the final test evaluation
+            assert float(epochs[-1]["test_accuracy"]) == pytest.approx(metrics["test_top1"], abs=1e-6)
+            assert metrics["command"] == "pytest tiny study"
+            assert json.load(open(os.path.join(folder, "wall.json")))["wall_seconds"] > 0
+            errors.append(100 * (1 - metrics["test_top1"]))
+        assert by_key[key]["n"] == 2
+        assert by_key[key]["mean"] == pytest.approx(statistics.fmean(errors))
+        assert by_key[key]["std"] == pytest.approx(statistics.stdev(errors))
+    assert by_key["nan"]["n"] == 0 and by_key["nan"]["diverged"] == 2
+    assert "loss became nan" in json.load(open(os.path.join(out, "runs", "fashion_mnist", "nan", "seed0",
+                                                     reproduce.DIVERGED)))["reason"]
+    report = open(os.path.join(out, "results.md")).read()
+    orig, er = by_key["orig"], by_key["er"]
+    assert f"| {orig['mean']:.2f} ± {orig['std']:.2f} | 2/2 | - | 8.12 ± 0.18 |" in report
+    assert f"| {er['mean'] - orig['mean']:+.2f} |" in report
+    assert "| diverged | 0/2, 2 diverged |" in report
+    assert "pytest tiny study" in report
+    for name in ("curves-fashion_mnist-resnet-20.png", "sweep-erase.png", "results.md", "runs.csv"):
+        assert os.path.getsize(os.path.join(out, name)) > 0
+
+    # A re-run trains nothing; nor does one whose weights were dropped, as results/ keeps them.
+    stamps = {p: os.path.getmtime(p) for p in glob.glob(os.path.join(out, "runs", "*", "*", "*", "metrics.json"))}
+    for path in glob.glob(os.path.join(out, "runs", "**", "*.keras"), recursive=True):
+        os.remove(path)
+    again = reproduce.run(study, "cpu", out, seeds=2, epochs=2, data_dir=fmnist_subset_dir, verbose=0)
+    assert {p: os.path.getmtime(p) for p in stamps} == stamps
+    assert [r["mean"] for r in again] == [r["mean"] for r in rows]
+
+
+def test_recipe_command_line(tmp_path, capsys):
+    study = _study()
+    assert reproduce.main(study, ["--list", "--out", str(tmp_path)]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == 9 and all(line.startswith("todo  runs/fashion_mnist/") for line in listed)
+    assert reproduce.main(study, ["--only", "zz", "--out", str(tmp_path)]) == 2
+    assert "`only`: 'zz' matches no variant" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        reproduce.main(study, ["--scale", "gpu"])
+    assert reproduce.main(study, ["--report", "--out", str(tmp_path)]) == 0
+    assert "| A | resnet20 | fashion_mnist | - | 0/3 |" in open(tmp_path / "results.md").read()
+
+
+@pytest.mark.parametrize("study", STUDIES, ids=[s.name for s in STUDIES])
+def test_every_recipe_names_real_models_protocols_and_datasets(study):
+    assert len(STUDIES) >= 12
+    for job in reproduce.jobs(study, "paper") + reproduce.jobs(study, "cpu"):
+        kzoo.model_info(job.model)
+        data.dataset_info(job.dataset)
+        proto = job.protocol if isinstance(job.protocol, Protocol) else get_protocol(job.protocol)
+        get_protocol(proto, **job.overrides)
+    for v in study.variants:
+        for value in v.paper.values():
+            assert isinstance(value, (str, float, int, tuple)), (study.name, v.key)
+            if isinstance(value, tuple):
+                assert len(value) == 2 and all(math.isfinite(x) for x in value)
+
+
+def test_every_cpu_job_builds():
+    """Every (model, options) a CPU-scale recipe trains builds, so a recipe cannot fail
+    after hours on a misspelt option."""
+    configs = {(j.model, json.dumps(j.model_kwargs, sort_keys=True))
+               for s in STUDIES for j in reproduce.jobs(s, "cpu", seeds=1)}
+    for model, kwargs in sorted(configs):
+        kzoo.model_info(model).build(classes=10, **json.loads(kwargs))
+
+
+@pytest.mark.slow
+def test_every_paper_job_builds():
+    configs = {(j.model, json.dumps(j.model_kwargs, sort_keys=True))
+               for s in STUDIES for j in reproduce.jobs(s, "paper", seeds=1)}
+    for model, kwargs in sorted(configs):
+        kzoo.model_info(model).build(**json.loads(kwargs))
+
+
+def test_train_fraction_takes_a_nested_prefix(fmnist_like_dir):
+    full = data.make_datasets("fashion_mnist", batch_size=1, data_dir=fmnist_like_dir, validation_size=200,
+                              augment=False)[0]
+    tenth = data.make_datasets("fashion_mnist", batch_size=1, data_dir=fmnist_like_dir, validation_size=200,
+                               augment=False, train_fraction=0.1)[0]
+    assert int(full.cardinality()) == 1800 and int(tenth.cardinality()) == 180
+    labels = lambda ds: sorted(int(y[0]) for _, y in ds)  # noqa: E731
+    # the same examples for any seed, and the first 10% of the training split's order
+    first = data.load("fashion_mnist", "train", data_dir=fmnist_like_dir, validation_size=200).take(180)
+    assert labels(tenth) == sorted(int(y) for _, y in first)
+    assert data.train_examples("fashion_mnist", 5000, 0.1) == 5500
+    with pytest.raises(ValueError, match="`train_fraction`"):
+        data.make_datasets("fashion_mnist", batch_size=1, data_dir=fmnist_like_dir, train_fraction=0)
+
+
+def test_test_curve_needs_the_test_set():
+    with pytest.raises(ValueError, match="`test_curve`"):
+        kzoo.train("resnet20", "fashion_mnist", test=False, test_curve=True)
+    with pytest.raises(TypeError, match="`test_curve`"):
+        kzoo.train("resnet20", "fashion_mnist", test_curve="yes")
+
+
+def test_time_to_accuracy_helpers():
+    tta = _recipe(os.path.join(os.path.dirname(RECIPES[0]), "time_to_accuracy.py"))
+    rows = [{"seconds": 10, "test_accuracy": 0.90}, {"seconds": 10, "test_accuracy": 0.941},
+            {"seconds": 10, "test_accuracy": 0.95}]
+    assert tta.time_to(rows, 0.94) == 20 and tta.time_to(rows, 0.96) is None
+    assert tta.best_within(rows, 25) == 0.941 and tta.best_within(rows, 5) is None
+
+
+def test_time_to_accuracy_recipe(fmnist_subset_dir, tmp_path, capsys):
+    tta = _recipe(os.path.join(os.path.dirname(RECIPES[0]), "time_to_accuracy.py"))
+    out = str(tmp_path / "tta")
+    assert tta.main(["--name", "tiny", "--epochs", "2", "--batch-size", "64", "--target", "0.3",
+                     "--out", out, "--data-dir", fmnist_subset_dir]) == 0
+    summary = json.load(open(os.path.join(out, "tiny", "summary.json")))
+    epochs = list(csv.DictReader(open(os.path.join(out, "tiny", "run", "epochs.csv"))))
+    assert [p["test_top1"] for p in summary["curve"]] == [float(e["test_accuracy"]) for e in epochs]
+    assert summary["seconds_to_target"] == tta.time_to(epochs, 0.3)
+    assert summary["final_test_top1"] == pytest.approx(float(epochs[-1]["test_accuracy"]), abs=1e-6)
+    assert "val_accuracy" not in epochs[0]  # all training images, no validation carve-out
+    assert tta.main(["--report", "--out", out]) == 0
+    assert "| tiny | resnet20 |" in open(os.path.join(out, "results.md")).read()
+    assert os.path.getsize(os.path.join(out, "curves.png")) > 0
+    assert tta.main(["--name", "bad", "--batch-size", "0", "--out", out]) == 2
+    assert "batch_size" in capsys.readouterr().err
+
+
+def test_readme_lists_every_recipe_with_its_run_counts():
+    readme = open(os.path.join(os.path.dirname(RECIPES[0]), "..", "README.md")).read()
+    for path, module in zip(RECIPES, map(_recipe, RECIPES)):
+        if not hasattr(module, "STUDY"):
+            continue
+        study = module.STUDY
+        paper, cpu = len(reproduce.jobs(study, "paper")), len(reproduce.jobs(study, "cpu"))
+        row = next((line for line in readme.splitlines() if line.startswith(f"| `{os.path.basename(path)}` |")), None)
+        assert row is not None, f"README lacks {os.path.basename(path)}"
+        assert row.rstrip(" |").endswith(f"| {paper} | {cpu}"), row
