@@ -88,7 +88,7 @@ def report(out, target, budget):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from kzoo.reproduce import markdown_table
+    from kzoo.training.report import markdown_table
 
     summaries = []
     for path in sorted(glob.glob(os.path.join(out, "*", "summary.json"))):

@@ -11,7 +11,9 @@ A ``Study`` is the recipe of one table or figure. It runs at two scales:
 
 Layout of ``out``::
 
-    runs/<dataset>/<variant>/seed<k>/   one kzoo run directory per job (test curve on)
+    runs/<dataset>/<variant>/seed<k>/   one kzoo run directory per job (test curve on),
+                                        with wall.json (its wall time) and, for a run whose
+                                        loss became NaN, diverged.json
     runs.csv                            one row per finished job
     results.md                          mean ± std per row and dataset, the paper's numbers
     curves-<dataset>-<group>.png        mean test error and loss per epoch (± std band)
@@ -33,6 +35,8 @@ import shlex
 import statistics
 import sys
 import time
+
+from kzoo.training.report import markdown_table
 
 SCALES = ("paper", "cpu")
 METRICS = ("error", "accuracy")
@@ -342,12 +346,6 @@ def _fmt(mean, std=None):
 
 def _signed(x):
     return "-" if x is None else f"{x:+.2f}"
-
-
-def markdown_table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def write_report(study, scale, out, todo=None):

@@ -552,6 +552,7 @@ def write_results(out, rows, best=None):
     """``results.csv`` (every column) and ``results.md`` (a readable table, the selected
     trial ``best`` marked), atomically."""
     from kzoo.training.callbacks import atomic_write_text
+    from kzoo.training.report import markdown_table
 
     columns = ["trial", "status", *[c for c in HP_COLUMNS if any(c in r for r in rows)],
                OBJECTIVE, "val_loss", "train_seconds", "run", "message"]
@@ -576,11 +577,11 @@ def write_results(out, rows, best=None):
     shown = [c for c in columns if c != "run"]
     names = {OBJECTIVE: "val top-1 %", "val_loss": "val loss", "train_seconds": "train s",
              "tuner/epochs": "epochs"}
-    lines = ["| " + " | ".join(names.get(c, c) for c in shown) + " |",
-             "|" + "---|" * len(shown)]
+    table = []
     for row in rows:
         cells = [cell(row, c) for c in shown]
         if row["trial"] == best:
             cells[0] += " (best)"
-        lines.append("| " + " | ".join(cells) + " |")
-    atomic_write_text(os.path.join(out, "results.md"), "\n".join(lines) + "\n")
+        table.append(cells)
+    text = markdown_table([names.get(c, c) for c in shown], table)
+    atomic_write_text(os.path.join(out, "results.md"), text + "\n")

@@ -55,3 +55,10 @@ def plot_curves(rows, path, title=""):
     fig.savefig(tmp, dpi=100)
     plt.close(fig)
     os.replace(tmp, path)
+
+
+def markdown_table(header, rows):
+    """A GitHub Markdown table: a header row, then one row per sequence of cells."""
+    lines = ["| " + " | ".join(str(c) for c in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
