@@ -10,6 +10,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import frelu_overhead  # noqa: E402
 import input_pipeline  # noqa: E402
+import precision_xla  # noqa: E402
 import resnet50_vs_keras  # noqa: E402
 import serving_latency  # noqa: E402
 import summary  # noqa: E402
@@ -20,7 +21,8 @@ def main():
                "resnet50_vs_keras": resnet50_vs_keras.run(),
                "frelu_overhead": frelu_overhead.run(),
                "input_pipeline": input_pipeline.run(),
-               "serving_latency": serving_latency.run()}
+               "serving_latency": serving_latency.run(),
+               "precision_xla": precision_xla.run()}  # reports itself skipped without a GPU
     text = json.dumps(results, indent=2)
     out = os.path.join(os.path.dirname(__file__), "results", "latest.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)

@@ -51,11 +51,27 @@ def _serving(r):
             f"{r['calls_per_round']} calls.\n\n" + "\n".join(rows))
 
 
+def _precision(r):
+    if "skipped" in r:
+        return f"Skipped: {r['skipped']} (this benchmark needs a GPU; `--force` runs it anyway)."
+    out = []
+    for m in r["results"]:
+        rows = ["| configuration | img/s | speed-up vs float32 (paired) |", "|---|---|---|"]
+        for label, t in m["train"].items():
+            speedup = m["speedup_vs_float32"].get(label)
+            rows.append(f"| {label} | {t['images_per_s']:.1f} | {_range(speedup) if speedup else '1'} |")
+        shape = "x".join(map(str, m["input_shape"][:2]))
+        out.append(f"{m['model']} training steps, batch {m['batch']}, {shape}, {r['rounds']} rounds "
+                   f"on {', '.join(r['machine']['gpus']) or 'the CPU (forced)'}.\n\n" + "\n".join(rows))
+    return "\n\n".join(out)
+
+
 SECTIONS = {
     "resnet50_vs_keras": ("kzoo vs keras.applications: ResNet-50 throughput", _resnet50),
     "frelu_overhead": ("FReLU overhead", _frelu),
     "input_pipeline": ("Input pipeline", _pipeline),
     "serving_latency": ("SavedModel serving latency", _serving),
+    "precision_xla": ("Mixed precision and XLA (GPU)", _precision),
 }
 
 

@@ -27,9 +27,11 @@ def _step_fn(model, mode):
     return lambda x, y: model.train_on_batch(x, y)
 
 
-def compare(models, mode, batch, input_shape, classes, rounds=5, steps=5, warmup=2, seed=0):
+def compare(models, mode, batch, input_shape, classes, rounds=5, steps=5, warmup=2, seed=0,
+            jit_compile=None):
     """Images per second of each named model, median over ``rounds`` interleaved rounds
-    of ``steps`` steps each. ``models`` maps a label to a built model."""
+    of ``steps`` steps each. ``models`` maps a label to a built model; ``jit_compile``
+    maps a label to True to compile that model's training step with XLA."""
     rng = np.random.default_rng(seed)
     x = rng.uniform(0, 1, (batch,) + tuple(input_shape)).astype("float32")
     y = rng.integers(0, classes, (batch,))
@@ -37,7 +39,8 @@ def compare(models, mode, batch, input_shape, classes, rounds=5, steps=5, warmup
     for label, model in models.items():
         if mode == "train":
             model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-                          loss="sparse_categorical_crossentropy", jit_compile=False)
+                          loss="sparse_categorical_crossentropy",
+                          jit_compile=bool((jit_compile or {}).get(label, False)))
         fns[label] = _step_fn(model, mode)
         for _ in range(warmup):
             fns[label](x, y)

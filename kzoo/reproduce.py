@@ -445,6 +445,7 @@ def plot_study(study, out, rows, records):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     groups = study.curves or {"all": tuple(v.key for v in study.variants)}
     datasets = []
@@ -478,6 +479,7 @@ def plot_study(study, out, rows, records):
             for ax in (ax_acc, ax_loss):
                 ax.grid(alpha=0.3)
                 ax.legend(fontsize=8)
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             fig.suptitle(f"{study.title}: {group} on {dataset} (mean ± std over seeds)", fontsize=10)
             fig.tight_layout()
             written.append(_save(fig, os.path.join(out, f"curves-{dataset}-{_slug(group)}.png")))

@@ -8,6 +8,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
 
+import precision_xla  # noqa: E402
 import serving_latency  # noqa: E402
 import summary  # noqa: E402
 
@@ -24,7 +25,7 @@ def test_serving_latency_measures_the_signature_and_the_keras_model(tmp_path):
     assert "## SavedModel serving latency" in text
     median = result["latency"]["batch_4"]["saved_model_signature"]["ms_per_call"]
     assert f"| 4 | {median:.3f} |" in text  # the table is the JSON's numbers
-    assert "Not in this run: resnet50_vs_keras, frelu_overhead, input_pipeline." in text
+    assert "Not in this run: resnet50_vs_keras, frelu_overhead, input_pipeline, precision_xla." in text
 
 
 def test_summary_writes_markdown_from_a_results_file(tmp_path):
@@ -35,3 +36,20 @@ def test_summary_writes_markdown_from_a_results_file(tmp_path):
     summary.main([committed, str(target)])
     text = target.read_text()
     assert text.startswith("# Benchmarks") and "kzoo vs keras.applications" in text
+
+
+def test_precision_xla_skips_without_a_gpu_and_runs_when_forced():
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        skipped = precision_xla.run()
+        assert "skipped" in skipped and "skipped" in summary.render({"precision_xla": skipped}).lower()
+    # Forced on any machine at a tiny size: every configuration trains, speed-ups are paired.
+    result = precision_xla.run(rounds=2, steps=1, force=True, models={"smallnet_bn": (2, (32, 32, 3), 100)})
+    entry = result["results"][0]
+    assert set(entry["train"]) == set(precision_xla.CONFIGS)
+    assert set(entry["speedup_vs_float32"]) == set(precision_xla.CONFIGS) - {"float32"}
+    for label, t in entry["train"].items():
+        assert len(t["rounds"]) == 2 and t["images_per_s"] > 0
+    text = summary.render({"precision_xla": result})
+    assert f"| mixed_float16+xla | {entry['train']['mixed_float16+xla']['images_per_s']:.1f} |" in text
