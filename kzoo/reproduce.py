@@ -216,6 +216,7 @@ def run(study, scale="cpu", out=None, *, seeds=None, only=None, data_dir=None, e
     from kzoo.training import NonFiniteLossError, train
 
     todo = jobs(study, scale, seeds, only)
+    everything = jobs(study, scale, seeds)  # the report covers the whole study, not just `only`
     out = out or os.path.join("runs", "reproduce", f"{study.name}-{scale}")
     if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
         raise ValueError(f"`epochs` must be a positive integer, got {epochs!r}")
@@ -241,9 +242,9 @@ def run(study, scale="cpu", out=None, *, seeds=None, only=None, data_dir=None, e
             outcome = "diverged"
         wall = time.perf_counter() - start
         _write_json(out, job, "wall.json", {"wall_seconds": wall})
-        write_report(study, scale, out, todo)
+        write_report(study, scale, out, everything)
         print(f"  {outcome} in {wall:.0f}s", flush=True)
-    return write_report(study, scale, out, todo)
+    return write_report(study, scale, out, everything)
 
 
 def _protocol_name(protocol):
@@ -252,7 +253,7 @@ def _protocol_name(protocol):
 
 def _write_json(out, job, name, record):
     """A small record in the job's folder (``wall.json``: data, build, training and test
-    curve time; ``diverged.json``), written atomically."""
+    curve time of the call that finished the job; ``diverged.json``), written atomically."""
     from kzoo.training.callbacks import atomic_write_text
 
     os.makedirs(os.path.join(out, job.folder), exist_ok=True)
@@ -549,7 +550,7 @@ def main(study, argv=None):
                 print(f"{state}  {j.folder}  {j.model} {json.dumps(j.model_kwargs)} {_protocol_name(j.protocol)}")
             return 0
         if args.report:
-            rows = write_report(study, args.scale, out, todo)
+            rows = write_report(study, args.scale, out, jobs(study, args.scale, args.seeds))
         else:
             command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
             rows = run(study, args.scale, out, seeds=args.seeds, only=only, data_dir=args.data_dir,
