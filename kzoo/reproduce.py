@@ -30,6 +30,7 @@ import dataclasses
 import fnmatch
 import io
 import json
+import math
 import os
 import shlex
 import statistics
@@ -345,6 +346,17 @@ def _fmt(mean, std=None):
     return f"{mean:.2f} ± {std:.2f}" if std is not None else f"{mean:.2f}"
 
 
+def _difference(row, base):
+    """``row`` minus ``base`` ± the standard error of that difference (Welch's,
+    sqrt(s1²/n1 + s2²/n2)), so a reader can tell a difference from the seeds' spread."""
+    if row["mean"] is None or base["mean"] is None:
+        return "-"
+    text = _signed(row["mean"] - base["mean"])
+    if row["n"] > 1 and base["n"] > 1:
+        text += f" ± {math.sqrt(row['std'] ** 2 / row['n'] + base['std'] ** 2 / base['n']):.2f}"
+    return text
+
+
 def _signed(x):
     return "-" if x is None else f"{x:+.2f}"
 
@@ -382,10 +394,10 @@ def render(study, scale, rows, records, plots=()):
     table = []
     for r in rows:
         base = by_key.get((r["baseline"], r["dataset"])) if r["baseline"] else None
-        delta = r["mean"] - base["mean"] if base and base["mean"] is not None and r["mean"] is not None else None
+        delta = _difference(r, base) if base else "-"
         seeds = f"{r['n']}/{r['of']}" + (f", {r['diverged']} diverged" if r["diverged"] else "")
         result = "diverged" if r["diverged"] and not r["n"] else _fmt(r["mean"], r["std"])
-        line = [r["label"], r["model"], r["dataset"], result, seeds, _signed(delta)]
+        line = [r["label"], r["model"], r["dataset"], result, seeds, delta]
         base_variant = study.variant(r["baseline"]) if r["baseline"] else None
         for d in paper_datasets:
             mean, std = _paper_value(r["paper"].get(d))
@@ -398,7 +410,8 @@ def render(study, scale, rows, records, plots=()):
     commands = sorted({r["command"] for r in records if r["command"]})
     lines = [f"# {study.title}", "", f"Source: {study.source}.", "",
              f"Scale: **{scale}**. Metric: {unit}, mean ± sample std over seeds; "
-             "\"vs baseline\" is the row minus its baseline row (same dataset).", ""]
+             "\"vs baseline\" is the row minus its baseline row (same dataset) ± the standard "
+             "error of that difference.", ""]
     if study.notes:
         lines += [study.notes, ""]
     lines += [markdown_table(header, table), ""]

@@ -104,7 +104,8 @@ def test_report_formats_paper_values_and_differences():
     lines = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
     assert "| 8.50 ± 0.25 | 3/3 | - | 8.00 ± 0.20 | - |" in lines["A"]
     # kzoo 8.0 - 8.5; paper 7.5 - 8.0; a phrase is shown as it is, with no difference
-    assert "| 8.00 ± 0.10 | 2/3, 1 diverged | -0.50 | 7.50 | -0.50 | n/a | - |" in lines["B"]
+    # ± sqrt(0.1²/2 + 0.25²/3) = 0.16, the standard error of the difference
+    assert "| 8.00 ± 0.10 | 2/3, 1 diverged | -0.50 ± 0.16 | 7.50 | -0.50 | n/a | - |" in lines["B"]
     assert "| diverged | 0/3, 3 diverged |" in lines["C"]
     assert "Not run at CPU scale" in text and "D" in text.split("Not run at CPU scale")[1]
 
@@ -149,7 +150,8 @@ def test_a_real_study_aggregates_its_runs(fmnist_subset_dir, tmp_path):
     report = open(os.path.join(out, "results.md")).read()
     orig, er = by_key["orig"], by_key["er"]
     assert f"| {orig['mean']:.2f} ± {orig['std']:.2f} | 2/2 | - | 8.12 ± 0.18 |" in report
-    assert f"| {er['mean'] - orig['mean']:+.2f} |" in report
+    se = math.sqrt(er["std"] ** 2 / 2 + orig["std"] ** 2 / 2)
+    assert f"| {er['mean'] - orig['mean']:+.2f} ± {se:.2f} |" in report
     assert "| diverged | 0/2, 2 diverged |" in report
     assert "pytest tiny study" in report
     for name in ("curves-fashion_mnist-resnet-20.png", "sweep-erase.png", "results.md", "runs.csv"):
