@@ -51,7 +51,9 @@ class Variant:
 
     ``paper`` maps a dataset to the published number in the study's metric, a mean, a
     ``(mean, std)`` pair or a phrase ("not converge"); a dataset absent from it (but in
-    ``datasets``) has no published number (the paper shows only a curve). ``datasets`` are
+    ``datasets``) has no published number (the paper shows only a curve). When
+    ``datasets`` is given, ``paper``'s keys are free column labels (e.g. one per source
+    paper, when two papers report the same network). ``datasets`` are
     the paper-scale datasets (default: those in ``paper``). ``protocol`` is the
     paper-scale protocol (default: the study's), or a dict dataset -> protocol;
     ``overrides`` are protocol fields set at both scales (e.g. ``{"lr": 0.01}``).
