@@ -62,7 +62,7 @@ def test_kill_and_resume(data_dir, tmp_path):
     out = str(tmp_path / "run")
     cmd = [sys.executable, "-m", "kzoo.cli", "train", "smallnet_bn", "--dataset", "fashion_mnist",
            "--protocol", "fashion_mnist_cpu", "--epochs", "8", "--batch-size", "32",
-           "--validation-size", "64", "--data-dir", data_dir, "--out", out, "--quiet"]
+           "--validation-size", "64", "--data-dir", data_dir, "--out", out, "--quiet", "--test-curve"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     csv_path = os.path.join(out, "epochs.csv")
     deadline = time.time() + 300
@@ -80,6 +80,7 @@ def test_kill_and_resume(data_dir, tmp_path):
     rows = _rows(out)
     assert [int(r["epoch"]) for r in rows] == list(range(8))  # as many epochs as an uninterrupted run
     assert rows[0] == first_rows[0]  # resumed, not restarted
+    assert all(r["test_accuracy"] and r["test_cross_entropy"] for r in rows)  # the test curve goes on too
     assert not os.path.exists(os.path.join(out, "backup"))
     model = keras.saving.load_model(os.path.join(out, "last.keras"))
     steps = (2000 - 64) // 32
