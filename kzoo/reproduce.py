@@ -220,9 +220,11 @@ def run(study, scale="cpu", out=None, *, seeds=None, only=None, data_dir=None, e
 
     todo = jobs(study, scale, seeds, only)
     everything = jobs(study, scale, seeds)  # the report covers the whole study, not just `only`
-    out = out or os.path.join("runs", "reproduce", f"{study.name}-{scale}")
     if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
         raise ValueError(f"`epochs` must be a positive integer, got {epochs!r}")
+    suffix = f"-{epochs}epochs" if epochs is not None else ""  # a quick look never fills the recipe's folder
+    out = out or os.path.join("runs", "reproduce", f"{study.name}-{scale}{suffix}")
+    _check_finished_epochs(out, todo, epochs)
     os.makedirs(out, exist_ok=True)
     command = command or " ".join(shlex.quote(a) for a in sys.argv)
     pending = [j for j in todo if not is_done(out, j)]
@@ -248,6 +250,25 @@ def run(study, scale="cpu", out=None, *, seeds=None, only=None, data_dir=None, e
         write_report(study, scale, out, everything)
         print(f"  {outcome} in {wall:.0f}s", flush=True)
     return write_report(study, scale, out, everything)
+
+
+def _check_finished_epochs(out, todo, epochs):
+    """Refuse an ``out`` whose finished runs were trained for other epochs than asked:
+    they would otherwise count as this call's results."""
+    from kzoo.training import get_protocol
+
+    for job in todo:
+        path = os.path.join(out, job.folder, "metrics.json")
+        if not os.path.exists(path):
+            continue
+        expected = epochs if epochs is not None else job.overrides.get("epochs")
+        if expected is None:
+            expected = get_protocol(job.protocol).epochs  # None: counted in steps, not checked
+        with open(path) as f:
+            done = json.load(f)["epochs"]
+        if expected is not None and done != expected:
+            raise ValueError(f"`out`={out!r} holds {job.folder} trained for {done} epochs, but this call "
+                             f"asks for {expected}; give another `out` (--out)")
 
 
 def _protocol_name(protocol):
@@ -548,7 +569,8 @@ def main(study, argv=None):
                              "cpu: Fashion-MNIST, short protocol, 3 seeds (default)")
     parser.add_argument("--seeds", type=int, help="number of seeds (0..N-1)")
     parser.add_argument("--only", help="comma-separated variant keys or patterns (e.g. 'resnet20-*')")
-    parser.add_argument("--out", help="output folder (default runs/reproduce/STUDY-SCALE)")
+    parser.add_argument("--out", help="output folder (default runs/reproduce/STUDY-SCALE, "
+                                      "with -Nepochs appended under --epochs)")
     parser.add_argument("--epochs", type=int, help="override the protocol's epochs (a quick look, not the recipe)")
     parser.add_argument("--data-dir", help="TFDS data_dir / folder with the IDX files")
     parser.add_argument("--list", action="store_true", help="print the jobs and exit")
@@ -556,7 +578,8 @@ def main(study, argv=None):
     parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     args = parser.parse_args(argv)
     only = [p.strip() for p in args.only.split(",") if p.strip()] if args.only else None
-    out = args.out or os.path.join("runs", "reproduce", f"{study.name}-{args.scale}")
+    suffix = f"-{args.epochs}epochs" if args.epochs is not None else ""
+    out = args.out or os.path.join("runs", "reproduce", f"{study.name}-{args.scale}{suffix}")
     try:
         todo = jobs(study, args.scale, args.seeds, only)
         if args.list:

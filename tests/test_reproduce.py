@@ -167,6 +167,9 @@ def test_a_real_study_aggregates_its_runs(fmnist_subset_dir, tmp_path):
     # a run of some rows still reports the whole study
     assert [(r["variant"], r["mean"]) for r in again] == [(r["variant"], r["mean"]) for r in rows]
     assert "| diverged | 0/2, 2 diverged |" in open(os.path.join(out, "results.md")).read()
+    # Finished runs of another length are not taken for this call's results.
+    with pytest.raises(ValueError, match="trained for 2 epochs, but this call asks for 3"):
+        reproduce.run(study, "cpu", out, seeds=2, epochs=3, data_dir=fmnist_subset_dir, verbose=0)
 
 
 def test_recipe_command_line(tmp_path, capsys):
