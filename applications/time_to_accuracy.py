@@ -88,7 +88,7 @@ def report(out, target, budget):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from kzoo.training.report import markdown_table
+    from kzoo.training.report import markdown_table, save_figure
 
     summaries = []
     for path in sorted(glob.glob(os.path.join(out, "*", "summary.json"))):
@@ -125,8 +125,7 @@ def report(out, target, budget):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(os.path.join(out, "curves.png"), dpi=90)
-    plt.close(fig)
+    save_figure(fig, os.path.join(out, "curves.png"))
     best = summaries[0]
     lines = ["# Time to accuracy: Fashion-MNIST on the CPU", "",
              f"Target {100 * target:.0f}% test top-1, budget {budget / 60:.0f} minutes; the clock is the "

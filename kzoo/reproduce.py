@@ -37,7 +37,8 @@ import statistics
 import sys
 import time
 
-from kzoo.training.report import markdown_table
+from kzoo.training.callbacks import EpochLog, atomic_write_text
+from kzoo.training.report import markdown_table, save_figure
 
 SCALES = ("paper", "cpu")
 METRICS = ("error", "accuracy")
@@ -278,8 +279,6 @@ def _protocol_name(protocol):
 def _write_json(out, job, name, record):
     """A small record in the job's folder (``wall.json``: data, build, training and test
     curve time of the call that finished the job; ``diverged.json``), written atomically."""
-    from kzoo.training.callbacks import atomic_write_text
-
     os.makedirs(os.path.join(out, job.folder), exist_ok=True)
     atomic_write_text(os.path.join(out, job.folder, name), json.dumps(record, indent=2))
 
@@ -291,8 +290,7 @@ def _read_job(out, job):
         return None
     with open(os.path.join(folder, "metrics.json")) as f:
         metrics = json.load(f)
-    with open(os.path.join(folder, "epochs.csv"), newline="") as f:
-        rows = [{k: float(v) if v else None for k, v in r.items()} for r in csv.DictReader(f)]
+    rows = EpochLog(os.path.join(folder, "epochs.csv")).read()
     wall = None
     if os.path.exists(os.path.join(folder, "wall.json")):
         with open(os.path.join(folder, "wall.json")) as f:
@@ -386,8 +384,6 @@ def _signed(x):
 
 def write_report(study, scale, out, todo=None):
     """Rewrite ``runs.csv``, ``results.md`` and the curve plots from the finished jobs."""
-    from kzoo.training.callbacks import atomic_write_text
-
     todo = todo if todo is not None else jobs(study, scale)
     rows, records = summarize(study, scale, out, todo)
     columns = ["variant", "dataset", "seed", "model", "model_kwargs", "protocol", "epochs", "test_top1",
@@ -519,7 +515,7 @@ def plot_study(study, out, rows, records):
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             fig.suptitle(f"{study.title}: {group} on {dataset} (mean ± std over seeds)", fontsize=10)
             fig.tight_layout()
-            written.append(_save(fig, os.path.join(out, f"curves-{dataset}-{_slug(group)}.png")))
+            written.append(save_figure(fig, os.path.join(out, f"curves-{dataset}-{_slug(group)}.png")))
     for group, (xlabel, xs) in study.sweeps.items():
         fig, ax = plt.subplots(figsize=(6, 4))
         drawn = False
@@ -540,19 +536,8 @@ def plot_study(study, out, rows, records):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
-        written.append(_save(fig, os.path.join(out, f"sweep-{_slug(group)}.png")))
+        written.append(save_figure(fig, os.path.join(out, f"sweep-{_slug(group)}.png")))
     return written
-
-
-def _save(fig, path):
-    """Write a figure atomically and close it."""
-    import matplotlib.pyplot as plt
-
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
 
 
 def _slug(text):

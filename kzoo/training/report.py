@@ -51,10 +51,19 @@ def plot_curves(rows, path, title=""):
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    save_figure(fig, path, dpi=100)
+
+
+def save_figure(fig, path, dpi=90):
+    """Write a matplotlib figure to ``path`` atomically (a temporary file, then a rename)
+    and close it. Returns ``path``."""
+    import matplotlib.pyplot as plt
+
     tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=100)
+    fig.savefig(tmp, dpi=dpi)
     plt.close(fig)
     os.replace(tmp, path)
+    return path
 
 
 def markdown_table(header, rows):
