@@ -51,6 +51,7 @@ def best_within(rows, budget):
 
 def run(args):
     from kzoo.training import train
+    from kzoo.training.callbacks import atomic_write_text
 
     folder = os.path.join(args.out, args.name)
     kwargs = json.loads(args.model_kwargs) if args.model_kwargs else {}
@@ -76,8 +77,7 @@ def run(args):
                    "test_top1": float(r["test_accuracy"])} for r in rows],
         "hardware": result.metrics["hardware"], "command": result.metrics["command"],
     }
-    with open(os.path.join(folder, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+    atomic_write_text(os.path.join(folder, "summary.json"), json.dumps(summary, indent=2))
     print(json.dumps({k: v for k, v in summary.items() if k not in ("curve", "hardware")}, indent=2))
 
 
@@ -88,6 +88,7 @@ def report(out, target, budget):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from kzoo.training.callbacks import atomic_write_text
     from kzoo.training.report import markdown_table, save_figure
 
     summaries = []
@@ -134,8 +135,7 @@ def report(out, target, budget):
              f"Fastest: **{best['name']}**. Commands:", "",
              *[f"    {s['command']}" for s in summaries], "",
              f"Machine: {summaries[0]['hardware']}", "", "![curves](curves.png)", ""]
-    with open(os.path.join(out, "results.md"), "w") as f:
-        f.write("\n".join(lines))
+    atomic_write_text(os.path.join(out, "results.md"), "\n".join(lines))
     print("\n".join(lines))
 
 

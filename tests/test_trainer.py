@@ -56,6 +56,10 @@ def test_run_directory(data_dir, tmp_path):
     with pytest.raises(ValueError, match="different run.*model_kwargs"):
         train("smallnet_bn", "fashion_mnist", "fashion_mnist_cpu", epochs=2, data_dir=data_dir,
               out=str(out), verbose=0, **SMALL)
+    # So does a protocol field given as an override: a longer run is another run.
+    with pytest.raises(ValueError, match="different run.*epochs, lr"):
+        train("smallnet_bn", "fashion_mnist", "fashion_mnist_cpu", epochs=3, lr=0.05, data_dir=data_dir,
+              out=str(out), verbose=0, model_kwargs={"erase": "last", "proportion": 0.5}, **SMALL)
 
 
 def test_kill_and_resume(data_dir, tmp_path):
@@ -86,6 +90,11 @@ def test_kill_and_resume(data_dir, tmp_path):
     steps = (2000 - 64) // 32
     assert int(model.optimizer.iterations) == 8 * steps  # optimizer state came back too
     assert float(rows[-1]["lr"]) < float(rows[1]["lr"])  # the schedule continued, not restarted
+    # The published test score is the last epoch's test-curve score (not a second pass),
+    # and it is the saved model's own.
+    metrics = json.loads(open(os.path.join(out, "metrics.json")).read())
+    assert metrics["test_top1"] == pytest.approx(float(rows[-1]["test_accuracy"]))
+    assert kzoo.evaluate(out, data_dir=data_dir)["test_top1"] == pytest.approx(metrics["test_top1"])
 
 
 @keras.saving.register_keras_serializable(package="kzoo_tests")

@@ -121,7 +121,13 @@ def _check_run_dir(run_dir, config):
         return
     with open(path) as f:
         old = json.load(f)
+    config = json.loads(json.dumps(config, default=str))  # as it would be read back
     changed = [k for k in RUN_IDENTITY if old.get(k) != config.get(k)]
+    # A protocol field given as an override (epochs, lr, ...) changes the run too. Fields
+    # only one side knows (added in a later kzoo) and the prose ones do not.
+    old_fields, new_fields = old.get("protocol_fields") or {}, config["protocol_fields"]
+    changed += [k for k in sorted(set(old_fields) & set(new_fields) - {"description", "source"})
+                if old_fields[k] != new_fields[k]]
     if changed:
         raise ValueError(
             f"run directory {run_dir!r} holds a different run (it differs in {', '.join(changed)}); "
@@ -257,11 +263,14 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
                 verbose=verbose, shuffle=False)
         start = time.perf_counter()
         scores = {}
-        if test:
+        rows = log.epochs
+        if test and test_curve and rows and rows[-1].get("test_accuracy") is not None:
+            # The last epoch's test scores are this very model's: no second pass.
+            scores = {k[len("test_"):]: v for k, v in rows[-1].items() if k.startswith("test_")}
+        elif test:
             scores = net.evaluate(test_ds, return_dict=True, verbose=0 if verbose == 0 else 2,
                                   callbacks=[sync])
     eval_seconds = time.perf_counter() - start if test else None
-    rows = log.epochs
     seconds = sum(float(r["seconds"]) for r in rows)
     images = steps_per_epoch * proto.batch_size * len(rows)
     metrics = {
