@@ -245,6 +245,7 @@ def test_time_to_accuracy_helpers():
             {"seconds": 10, "test_accuracy": 0.95}]
     assert tta.time_to(rows, 0.94) == 20 and tta.time_to(rows, 0.96) is None
     assert tta.best_within(rows, 25) == 0.941 and tta.best_within(rows, 5) is None
+    assert tta.epochs_to(rows, 0.94) == 2 and tta.epochs_to(rows, 0.96) is None
 
 
 def test_time_to_accuracy_recipe(fmnist_subset_dir, tmp_path, capsys):
