@@ -94,6 +94,7 @@ def test_kill_and_resume(data_dir, tmp_path):
     # and it is the saved model's own.
     metrics = json.loads(open(os.path.join(out, "metrics.json")).read())
     assert metrics["test_top1"] == pytest.approx(float(rows[-1]["test_accuracy"]))
+    assert metrics["eval_seconds"] is None  # no separate test pass was made or timed
     assert kzoo.evaluate(out, data_dir=data_dir)["test_top1"] == pytest.approx(metrics["test_top1"])
 
 

@@ -261,16 +261,17 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
         # tf.data pipelines shuffle themselves (seeded); fit's own shuffle would only warn.
         net.fit(train_ds, validation_data=val_ds, epochs=total_epochs, callbacks=callbacks,
                 verbose=verbose, shuffle=False)
-        start = time.perf_counter()
-        scores = {}
+        scores, eval_seconds = {}, None  # eval_seconds: the separate test pass, if one is made
         rows = log.epochs
         if test and test_curve and rows and rows[-1].get("test_accuracy") is not None:
-            # The last epoch's test scores are this very model's: no second pass.
+            # The last epoch's test scores are this very model's: no second pass (its time
+            # is in the epochs' seconds).
             scores = {k[len("test_"):]: v for k, v in rows[-1].items() if k.startswith("test_")}
         elif test:
+            start = time.perf_counter()
             scores = net.evaluate(test_ds, return_dict=True, verbose=0 if verbose == 0 else 2,
                                   callbacks=[sync])
-    eval_seconds = time.perf_counter() - start if test else None
+            eval_seconds = time.perf_counter() - start
     seconds = sum(float(r["seconds"]) for r in rows)
     images = steps_per_epoch * proto.batch_size * len(rows)
     metrics = {
