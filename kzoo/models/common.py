@@ -11,19 +11,19 @@ import sys
 import keras
 from keras import layers
 
+from kzoo import checks
+
 POOLINGS = (None, "avg", "max")
 
 
 def check_bool(value, arg):
     """A TypeError naming ``arg`` unless ``value`` is True or False."""
-    if not isinstance(value, bool):
-        raise TypeError(f"`{arg}` must be True or False, got {value!r}")
+    checks.boolean(value, arg)
 
 
 def check_int(value, arg):
     """A TypeError naming ``arg`` unless ``value`` is an integer (bools are not)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"`{arg}` must be an integer, got {value!r}")
+    checks.integer(value, arg)
 
 
 def check_common_args(include_top, weights, pooling, classes, classifier_activation, name):
@@ -188,9 +188,23 @@ def trainable_params(model):
 
 def load_model(filepath, **kwargs):
     """``keras.models.load_model`` with kzoo's layers registered and room for very deep
-    graphs (a ResNet-1202 ``.keras`` file exceeds Python's recursion limit otherwise)."""
+    graphs (a ResNet-1202 ``.keras`` file exceeds Python's recursion limit otherwise).
+    A missing file or one that is not a ``.keras`` archive (a zip) is refused naming it,
+    rather than with keras' "File not found" for a file that exists."""
+    import zipfile
+
+    path = checks.path(filepath, "filepath")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"model file {path!r} does not exist")
+    if path.endswith(".keras") and (not os.path.isfile(path) or not zipfile.is_zipfile(path)):
+        raise ValueError(f"model file {path!r} is not a Keras archive (a .keras file is a zip); it is "
+                         "damaged or of another kind: re-create it (re-run the training that wrote it)")
     with deep_graphs():
-        return keras.models.load_model(filepath, **kwargs)
+        try:
+            return keras.models.load_model(path, **kwargs)
+        except (OSError, KeyError, zipfile.BadZipFile, EOFError) as err:
+            raise ValueError(f"model file {path!r} could not be read ({type(err).__name__}: {err}); it "
+                             "is damaged: re-create it (re-run the training that wrote it)") from None
 
 
 def split_depth(depth, layers_per_block, stages=3):

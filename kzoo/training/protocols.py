@@ -18,7 +18,7 @@ import dataclasses
 import difflib
 import math
 
-from kzoo.models.common import check_bool
+from kzoo import checks
 from kzoo.training.schedules import StepSchedule, WarmupCosine
 
 SCHEDULES = ("step", "cosine")
@@ -87,42 +87,34 @@ class Protocol:
         return dataclasses.asdict(self)
 
 
-def _check_number(value, arg, low=None, low_open=False, integer=False, optional=False, below=None):
-    if value is None and optional:
-        return
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds):
-        what = "an integer" if integer else "a number"
-        raise TypeError(f"`{arg}` must be {what}, got {value!r}")
-    if low is not None and (value <= low if low_open else value < low):
-        bound = f"greater than {low}" if low_open else f"at least {low}"
-        raise ValueError(f"`{arg}` must be {bound}, got {value!r}")
-    if below is not None and value >= below:
-        raise ValueError(f"`{arg}` must be less than {below}, got {value!r}")
-
-
 def _validate(p):
+    """Every field checked, numbers finite: a run that would train on nothing (0 epochs
+    or steps) or on NaN rates is refused before any data is read."""
+    for arg in ("name", "description", "source", "dataset"):
+        if not isinstance(getattr(p, arg), str):
+            raise TypeError(f"`{arg}` must be a string, got {getattr(p, arg)!r}")
     if (p.epochs is None) == (p.steps is None):
         raise ValueError(f"protocol {p.name!r}: give exactly one of `epochs` and `steps`")
-    _check_number(p.epochs, "epochs", 0, integer=True, optional=True)
-    _check_number(p.steps, "steps", 0, integer=True, optional=True)
-    _check_number(p.batch_size, "batch_size", 0, low_open=True, integer=True)
-    _check_number(p.lr, "lr", 0, low_open=True)
-    _check_number(p.momentum, "momentum", 0, below=1)
-    _check_number(p.weight_decay, "weight_decay", 0)
-    _check_number(p.gamma, "gamma", 0, low_open=True)
-    _check_number(p.warmup_steps, "warmup_steps", 0, integer=True)
-    _check_number(p.validation_size, "validation_size", 0, integer=True, optional=True)
-    _check_number(p.train_fraction, "train_fraction", 0, low_open=True, optional=True)
-    if p.train_fraction is not None and p.train_fraction > 1:
-        raise ValueError(f"`train_fraction` must be in (0, 1], got {p.train_fraction!r}")
+    checks.integer(p.epochs, "epochs", minimum=1, optional=True)
+    checks.integer(p.steps, "steps", minimum=1, optional=True)
+    checks.integer(p.batch_size, "batch_size", minimum=1)
+    checks.number(p.lr, "lr", minimum=0, min_open=True)
+    checks.number(p.momentum, "momentum", minimum=0, maximum=1, max_open=True)
+    checks.number(p.weight_decay, "weight_decay", minimum=0)
+    checks.number(p.gamma, "gamma", minimum=0, min_open=True)
+    checks.integer(p.warmup_steps, "warmup_steps", minimum=0)
+    checks.number(p.warmup_lr, "warmup_lr", minimum=0, min_open=True, optional=True)
+    checks.integer(p.validation_size, "validation_size", minimum=0, optional=True)
+    checks.number(p.train_fraction, "train_fraction", minimum=0, maximum=1, min_open=True, optional=True)
     for arg in ("nesterov", "decay_all", "augment"):
-        check_bool(getattr(p, arg), arg)
-    if p.schedule not in SCHEDULES:
-        raise ValueError(f"`schedule` must be one of {SCHEDULES}, got {p.schedule!r}")
-    if p.milestone_unit not in MILESTONE_UNITS:
-        raise ValueError(f"`milestone_unit` must be one of {MILESTONE_UNITS}, got {p.milestone_unit!r}")
-    if not isinstance(p.milestones, (tuple, list)) or list(p.milestones) != sorted(p.milestones):
+        checks.boolean(getattr(p, arg), arg)
+    checks.choice(p.schedule, "schedule", SCHEDULES)
+    checks.choice(p.milestone_unit, "milestone_unit", MILESTONE_UNITS)
+    if not isinstance(p.milestones, (tuple, list)):
+        raise TypeError(f"`milestones` must be an increasing sequence of numbers, got {p.milestones!r}")
+    for m in p.milestones:
+        checks.number(m, "milestones", minimum=0)
+    if list(p.milestones) != sorted(p.milestones):
         raise ValueError(f"`milestones` must be an increasing sequence, got {p.milestones!r}")
     if p.milestone_unit == "fraction" and not all(0 < m < 1 for m in p.milestones):
         raise ValueError(f"fractional `milestones` must lie in (0, 1), got {p.milestones!r}")
@@ -159,9 +151,8 @@ def get_protocol(protocol, **overrides):
     else:
         raise TypeError(f"`protocol` must be a protocol name or a kzoo Protocol, got {protocol!r}")
     fields = {f.name for f in dataclasses.fields(Protocol)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ValueError(f"Unknown protocol field(s) {unknown}; fields are {sorted(fields)}")
+    if set(overrides) - fields:
+        checks.unknown_keys(sorted(overrides), sorted(fields), "protocol", "protocol field(s)")
     overrides = {k: v for k, v in overrides.items() if v is not None or k in ("warmup_lr",)}
     if "epochs" in overrides:
         overrides.setdefault("steps", None)
