@@ -6,6 +6,26 @@ for a trainer. CIFAR, SVHN and ImageNet come from TFDS; MNIST and Fashion-MNIST 
 IDX files found locally (Debian's ``dataset-fashion-mnist``, the Keras cache, ...),
 since TFDS and ``keras.datasets`` cannot download everywhere kzoo runs.
 
+A location the user names is authoritative: it is the only place read, and when it is
+not right the error says so instead of another copy being used.
+
+* IDX datasets: ``data_dir`` -- or, when it is None, a non-empty ``$KZOO_DATA_DIR`` (a
+  judgement call: an environment variable is a location the user named too) -- is
+  searched alone, its dataset subfolder first (``fashion-mnist``/``fashion_mnist`` or
+  ``mnist``: the two datasets' files have the same names), then the folder itself. The
+  first of these folders holding any of the four IDX files must hold all four. A
+  missing folder is a FileNotFoundError, a file a ValueError, missing files a
+  FileNotFoundError naming them and the folder. Only when no location is given are the
+  system folders (``SYSTEM_DIRS``), the Keras cache and finally a ``keras.datasets``
+  download tried, in that order.
+* TFDS datasets: a given ``data_dir`` must be an existing directory (a judgement call:
+  TFDS would create a misspelt one and download a fresh copy into it, so kzoo asks the
+  user to create it first); a given ``manual_dir`` must exist too.
+
+Every number is checked (finite, in range) before anything is read; ``steps_per_epoch``
+tells a trainer, from the datasets' sizes alone, whether a batch size leaves any step,
+and ``make_datasets`` refuses loaded splits that would train or evaluate on nothing.
+
 The validation split is always carved from the training data, never the test set:
 
 * TFDS datasets: a seeded *contiguous window* of TFDS's training split, by TFDS split
@@ -29,6 +49,8 @@ import zlib
 
 import numpy as np
 import tensorflow as tf
+
+from kzoo import checks
 
 AUTOTUNE = tf.data.AUTOTUNE
 SPLITS = ("train", "validation", "test", "train_full")
@@ -112,49 +134,38 @@ IMAGENET_TARS = ("ILSVRC2012_img_train.tar", "ILSVRC2012_img_val.tar")
 # ----------------------------------------------------------------------------- checks
 
 def dataset_info(name):
-    """The DatasetInfo of ``name``; a ValueError listing the known names otherwise."""
+    """The DatasetInfo of ``name``; a ValueError listing the known names (the closest
+    first, "did you mean ...?") otherwise."""
     if not isinstance(name, str):
         raise TypeError(f"`name` must be a dataset name (a string), got {name!r}")
     if name not in DATASETS:
-        raise ValueError(f"Unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")
+        try:
+            checks.choice(name, "name", DATASETS)
+        except ValueError as err:
+            raise ValueError(f"Unknown dataset {name!r}: {err}") from None
     return DATASETS[name]
 
 
 def _check_split(split):
-    if split not in SPLITS:
-        raise ValueError(f"`split` must be one of {', '.join(SPLITS)}, got {split!r}")
-
-
-def _check_int(value, arg, expected="an integer", minimum=None, allow_none=False):
-    """A TypeError naming ``arg`` unless ``value`` is an integer (numpy's too, not a
-    bool), a ValueError if it is below ``minimum``; both say what was ``expected``."""
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"`{arg}` must be {expected}, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"`{arg}` must be {expected}, got {value}")
-
-
-def _check_seed(seed, allow_none=False):
-    _check_int(seed, "seed", "an integer or None" if allow_none else "an integer", allow_none=allow_none)
+    checks.choice(split, "split", SPLITS)
 
 
 def _validation_size(info, validation_size):
     """The checked validation size: the dataset's default when None."""
+    validation_size = checks.integer(validation_size, "validation_size", minimum=0, optional=True)
     if validation_size is None:
         return info.validation_size
-    _check_int(validation_size, "validation_size", "a non-negative integer", minimum=0)
     if validation_size >= info.train_size:
         raise ValueError(
             f"`validation_size` must be smaller than the {info.train_size} training examples "
             f"of {info.name}, got {validation_size}"
         )
-    return int(validation_size)
+    return validation_size
 
 
-def _check_batch_size(batch_size):
-    _check_int(batch_size, "batch_size", "a positive integer", minimum=1)
+def _check_train_fraction(train_fraction):
+    return checks.number(train_fraction, "train_fraction", minimum=0, maximum=1, min_open=True,
+                         optional=True)
 
 
 def num_examples(name, split, validation_size=None):
@@ -175,26 +186,71 @@ def load(name, split, *, data_dir=None, validation_size=None, seed=0, manual_dir
     """Unbatched ``(uint8 image [H, W, C], int32 label)`` pairs of one split, in a fixed order.
 
     ``split`` is "train" (the training data minus the validation carve-out),
-    "validation" (``validation_size`` training examples chosen by ``seed``; a
-    ValueError when it is 0), "test", or "train_full" (all training data).
-    ``data_dir`` is TFDS's data directory, or for MNIST / Fashion-MNIST the first place
-    searched for IDX files. ``manual_dir`` is where the ImageNet tars are (TFDS's manual
-    dir, by default ``<data_dir>/downloads/manual``).
+    "validation" (``validation_size`` training examples chosen by ``seed``, an integer
+    in [0, 2**32 - 1]; a ValueError when it is 0), "test", or "train_full" (all
+    training data).
+
+    ``data_dir`` is TFDS's data directory, or for MNIST / Fashion-MNIST the folder of
+    the IDX files (or its ``fashion-mnist``/``fashion_mnist``/``mnist`` subfolder).
+    When given it is the only place read: a missing folder is a FileNotFoundError
+    (for TFDS: create it if TFDS should download into it), a file a ValueError, an IDX
+    folder lacking some of the four files a FileNotFoundError naming them. For the IDX
+    datasets a non-empty ``$KZOO_DATA_DIR`` is authoritative in the same way when
+    ``data_dir`` is None; with neither, the system folders (``SYSTEM_DIRS``), the Keras
+    cache and a ``keras.datasets`` download are tried in turn. ``manual_dir`` is where
+    the ImageNet tars are (TFDS's manual dir, by default ``<data_dir>/downloads/manual``);
+    when given it must exist.
     """
     info = dataset_info(name)
     _check_split(split)
     val = _validation_size(info, validation_size)
-    _check_seed(seed)
+    seed = checks.seed(seed, "seed")
     if split == "validation" and val == 0:
         raise ValueError(
             f"{name} has no validation split with validation_size=0; use split='test' or "
             "a positive validation_size"
         )
-    if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
-        raise TypeError(f"`data_dir` must be None or a directory path, got {data_dir!r}")
+    data_dir, manual_dir = _check_dirs(info, data_dir, manual_dir)
+    return _load(info, split, val, seed, data_dir, manual_dir)[0]
+
+
+def _existing_dir(folder, arg, missing_hint=""):
+    """checks.existing_dir, with ``missing_hint`` added when nothing is there."""
+    try:
+        return checks.existing_dir(folder, arg)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{err}{missing_hint}") from None
+
+
+def _check_dirs(info, data_dir, manual_dir):
+    """The checked (data_dir, manual_dir) as str or None, before anything is read: the
+    locations the user gave must be directories (see ``load``)."""
+    data_dir = checks.path(data_dir, "data_dir", optional=True)
+    manual_dir = checks.path(manual_dir, "manual_dir", optional=True)
+    if info.source == "idx":
+        _idx_location(info.name, data_dir)
+    elif data_dir is not None:
+        hint = (f"; create it if TFDS should download and prepare {info.name} there (kzoo does "
+                "not, so that a misspelt path does not silently get a fresh copy)")
+        if info.name == "imagenet2012" and manual_dir is None:
+            hint += (f". ImageNet cannot be downloaded: put {' and '.join(IMAGENET_TARS)} (from "
+                     f"image-net.org) into {os.path.join(data_dir, 'downloads', 'manual')!r} or "
+                     "pass `manual_dir=`")
+        _existing_dir(data_dir, "data_dir", hint)
+    if manual_dir is not None:
+        hint = ""
+        if info.name == "imagenet2012":
+            hint = f"; it must hold {' and '.join(IMAGENET_TARS)} (from image-net.org)"
+        _existing_dir(manual_dir, "manual_dir", hint)
+    return data_dir, manual_dir
+
+
+def _load(info, split, val, seed, data_dir, manual_dir):
+    """(the split's dataset, where it was read from) for checked arguments."""
     if info.source == "idx":
         return _load_idx(info, split, val, seed, data_dir)
-    return _load_tfds(info, split, val, seed, data_dir, manual_dir)
+    ds = _load_tfds(info, split, val, seed, data_dir, manual_dir)
+    return ds, f"the TFDS data_dir {_tfds_data_dir(data_dir)!r}"
 
 
 def _windows(parts, val, seed):
@@ -221,6 +277,7 @@ def tfds_split(name, split, validation_size=None, seed=0):
         raise ValueError(f"{name} is not a TFDS dataset")
     _check_split(split)
     val = _validation_size(info, validation_size)
+    seed = checks.seed(seed, "seed")
     recipe = _RECIPES[name]
     if split == "test":
         return recipe.test_split
@@ -292,13 +349,19 @@ def _load_tfds(info, split, val, seed, data_dir, manual_dir):
 
 # ----------------------------------------------------------------------------- IDX files
 
-# Monkeypatchable search locations, in the order after ``data_dir`` and $KZOO_DATA_DIR.
+# Monkeypatchable search locations, used only when no location is given (``data_dir``
+# or $KZOO_DATA_DIR, which are searched alone).
 SYSTEM_DIRS = {"fashion_mnist": ("/usr/share/datasets/fashion-mnist",),
                "mnist": ("/usr/share/datasets/mnist",)}
 _SUBDIRS = {"fashion_mnist": ("fashion-mnist", "fashion_mnist"), "mnist": ("mnist",)}
 _IDX_FILES = {"train": ("train-images", "train-labels"), "test": ("t10k-images", "t10k-labels")}
+_IDX_STEMS = (("train-images", 3), ("train-labels", 1), ("t10k-images", 3), ("t10k-labels", 1))
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+# The most data one IDX file may hold: (Fashion-)MNIST's largest is 47 MB, so a header
+# asking for more is corrupt (or another kind of file), refused before memory is spent.
+MAX_IDX_BYTES = 2**32
 _IDX_CACHE = {}
+_GIVEN = ("data_dir", "$KZOO_DATA_DIR")
 
 
 def keras_cache_dir():
@@ -307,21 +370,36 @@ def keras_cache_dir():
     return os.path.join(home, "datasets")
 
 
-def _idx_candidates(name, data_dir):
-    """The directories searched for the IDX files, in order, as (dir, why) pairs."""
-    roots = []
+def _idx_file_name(stem, ndim):
+    return f"{stem}-idx{ndim}-ubyte[.gz]"
+
+
+def _idx_location(name, data_dir):
+    """(folder, what named it) of the location the user gave for ``name``'s IDX files --
+    ``data_dir``, else a non-empty $KZOO_DATA_DIR -- checked to be a directory; (None,
+    None) when neither is set and the default places are searched."""
+    sub = _SUBDIRS[name][0]
     if data_dir is not None:
-        roots.append((os.fspath(data_dir), "data_dir"))
-    if os.environ.get("KZOO_DATA_DIR"):
-        roots.append((os.environ["KZOO_DATA_DIR"], "$KZOO_DATA_DIR"))
-    dirs = []
-    for root, why in roots:
+        hint = (f"; it is where {name}'s IDX files were to be read from (it or its {sub}/ "
+                "subfolder), so no other copy is used")
+        return _existing_dir(data_dir, "data_dir", hint), "data_dir"
+    env = os.environ.get("KZOO_DATA_DIR")
+    if env:
+        hint = (f"; it names where {name}'s IDX files are (it or its {sub}/ subfolder), so no "
+                "other copy is used: fix it, or unset it to search the default places")
+        return _existing_dir(env, "$KZOO_DATA_DIR", hint), "$KZOO_DATA_DIR"
+    return None, None
+
+
+def _idx_candidates(name, data_dir):
+    """The directories searched for the IDX files, in order, as (dir, why) pairs: the
+    given location alone (subfolders first) when there is one, else the default places."""
+    root, why = _idx_location(name, data_dir)
+    if root is not None:
         # The subfolder first: MNIST and Fashion-MNIST files have the same names.
-        dirs += [(os.path.join(root, sub), why) for sub in _SUBDIRS[name]]
-        dirs.append((root, why))
-    dirs += [(d, "system") for d in SYSTEM_DIRS[name]]
-    dirs.append((os.path.join(keras_cache_dir(), _SUBDIRS[name][0]), "keras cache"))
-    return dirs
+        return [(os.path.join(root, sub), why) for sub in _SUBDIRS[name]] + [(root, why)]
+    return ([(d, "system") for d in SYSTEM_DIRS[name]]
+            + [(os.path.join(keras_cache_dir(), _SUBDIRS[name][0]), "keras cache")])
 
 
 def _find_idx(directory, stem, ndim):
@@ -335,51 +413,90 @@ def _find_idx(directory, stem, ndim):
     return None
 
 
-def read_idx(path):
-    """An IDX file (gzipped or plain) as a numpy array; a ValueError naming the file when
-    it is not a well-formed IDX file."""
-    path = os.fspath(path)
-    with open(path, "rb") as fh:
-        raw = fh.read()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as err:
-            raise ValueError(f"Corrupt gzip file {path!r}: {err}") from err
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES or raw[3] == 0:
+def _read_idx_stream(fh, path, file_size):
+    magic = fh.read(4)
+    if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_DTYPES or magic[3] == 0:
         raise ValueError(
-            f"{path!r} is not an IDX file: bad magic number {raw[:4].hex() or '(empty file)'}, "
+            f"{path!r} is not an IDX file: bad magic number {magic.hex() or '(empty file)'}, "
             "expected 0000 then a type byte and the number of dimensions"
         )
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
+    ndim = magic[3]
+    dims = fh.read(4 * ndim)
+    if len(dims) < 4 * ndim:
         raise ValueError(f"Corrupt IDX file {path!r}: truncated header")
-    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, 4))
-    dtype = np.dtype(_IDX_DTYPES[raw[2]])
-    expected = int(np.prod(shape)) * dtype.itemsize
-    if len(raw) - header != expected:
+    header = 4 + 4 * ndim
+    # Python ints: dimensions up to 2**32 - 1 each overflow numpy's int64 product.
+    shape = tuple(int.from_bytes(dims[4 * i:4 * i + 4], "big") for i in range(ndim))
+    dtype = np.dtype(_IDX_DTYPES[magic[2]])
+    expected = math.prod(shape) * dtype.itemsize
+    if expected > MAX_IDX_BYTES:
         raise ValueError(
             f"Corrupt IDX file {path!r}: header says shape {shape} ({expected} bytes of data), "
-            f"the file holds {len(raw) - header}"
+            f"more than the {MAX_IDX_BYTES} bytes an IDX file kzoo reads may hold"
         )
-    return np.frombuffer(raw, dtype, offset=header).reshape(shape)
+    if file_size is not None and file_size - header != expected:  # a plain file: no reading
+        raise ValueError(
+            f"Corrupt IDX file {path!r}: header says shape {shape} ({expected} bytes of data), "
+            f"the file holds {file_size - header}"
+        )
+    body = fh.read(expected + 1)
+    if len(body) != expected:
+        held = len(body) if len(body) < expected else "more"
+        raise ValueError(
+            f"Corrupt IDX file {path!r}: header says shape {shape} ({expected} bytes of data), "
+            f"the file holds {held}"
+        )
+    return np.frombuffer(body, dtype).reshape(shape)
 
 
-def _read_pair(images_path, labels_path, classes):
-    key = tuple((p, os.stat(p).st_mtime_ns, os.stat(p).st_size) for p in (images_path, labels_path))
+def read_idx(path):
+    """An IDX file (gzipped or plain) as a numpy array; a ValueError naming the file when
+    it is not a well-formed IDX file (a bad magic number, a truncated or corrupt file, a
+    header whose sizes do not match the data or exceed ``MAX_IDX_BYTES``). The header is
+    checked before the data is read."""
+    path = os.fspath(checks.path(path, "path"))
+    with open(path, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+    if not gz:
+        with open(path, "rb") as fh:
+            return _read_idx_stream(fh, path, os.fstat(fh.fileno()).st_size)
+    try:
+        with gzip.open(path, "rb") as fh:
+            return _read_idx_stream(fh, path, None)
+    except (OSError, EOFError, zlib.error) as err:
+        raise ValueError(f"Corrupt gzip file {path!r}: {err}") from err
+
+
+def _check_idx_arrays(info, images, labels, images_from, labels_from):
+    """The images and labels as (uint8 [N, H, W, 1], int32 [N]) once they are checked to
+    be ``info``'s; the ValueErrors name where they came from."""
+    h, w, _ = info.image_shape
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise ValueError(f"{images_from} must hold uint8 images [N, H, W] ({info.name}: "
+                         f"[N, {h}, {w}]), got {images.dtype} with {images.ndim} dimensions "
+                         f"{images.shape}")
+    if images.shape[1:] != (h, w):
+        raise ValueError(f"{images_from} holds {images.shape[1]}x{images.shape[2]} images, but "
+                         f"{info.name}'s are {h}x{w}: is it another dataset's file?")
+    if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
+        raise ValueError(f"{labels_from} must hold {images.shape[0]} labels (one per image of "
+                         f"{images_from}), got {labels.ndim} dimensions {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"{labels_from} must hold integer labels, got {labels.dtype}")
+    if labels.size and (labels.min() < 0 or labels.max() >= info.classes):
+        raise ValueError(f"{labels_from} has labels outside [0, {info.classes}) "
+                         f"(from {labels.min()} to {labels.max()})")
+    return images[..., None], labels.astype(np.int32)
+
+
+def _read_pair(images_path, labels_path, info):
+    key = (info.name,) + tuple((p, os.stat(p).st_mtime_ns, os.stat(p).st_size)
+                               for p in (images_path, labels_path))
     if key not in _IDX_CACHE:
-        images, labels = read_idx(images_path), read_idx(labels_path)
-        if images.ndim != 3 or images.dtype != np.uint8:
-            raise ValueError(f"{images_path!r} must hold uint8 images [N, H, W], got "
-                             f"{images.dtype} {images.shape}")
-        if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
-            raise ValueError(f"{labels_path!r} must hold {images.shape[0]} labels (one per image "
-                             f"of {images_path!r}), got shape {labels.shape}")
-        if labels.size and (labels.min() < 0 or labels.max() >= classes):
-            raise ValueError(f"{labels_path!r} has labels outside [0, {classes})")
+        arrays = _check_idx_arrays(info, read_idx(images_path), read_idx(labels_path),
+                                   repr(images_path), repr(labels_path))
         _IDX_CACHE.clear()  # one dataset at a time is plenty
-        _IDX_CACHE[key] = (images[..., None], labels.astype(np.int32))
+        _IDX_CACHE[key] = arrays
     return _IDX_CACHE[key]
 
 
@@ -392,23 +509,57 @@ def _keras_download(name):
     return (x_train, y_train), (x_test, y_test)
 
 
-def _idx_arrays(info, data_dir):
-    """((train images, labels), (test images, labels)) from the first place holding all
-    four files; a FileNotFoundError listing every place searched otherwise."""
+def _locate_idx(info, data_dir):
+    """({stem: path} of the four IDX files, their folder, what named it, the folders
+    searched); (None, None, None, searched) when the default places hold no complete set. A location the
+    user gave is authoritative: the first of its folders holding any of the files must
+    hold all four, and a FileNotFoundError says which are missing where."""
+    candidates = _idx_candidates(info.name, data_dir)
+    given = candidates[0][1] in _GIVEN
     searched = []
-    for directory, why in _idx_candidates(info.name, data_dir):
-        paths = {}
-        for split, (img_stem, lbl_stem) in _IDX_FILES.items():
-            paths[split] = (_find_idx(directory, img_stem, 3), _find_idx(directory, lbl_stem, 1))
-        if all(p for pair in paths.values() for p in pair):
-            return tuple(_read_pair(*paths[s], info.classes) for s in ("train", "test"))
-        searched.append(f"{directory} ({why})")
+    for directory, why in candidates:
+        found = {stem: _find_idx(directory, stem, ndim) for stem, ndim in _IDX_STEMS}
+        if all(found.values()):
+            return found, directory, why, searched
+        if given and any(found.values()):
+            missing = [_idx_file_name(stem, ndim) for stem, ndim in _IDX_STEMS if not found[stem]]
+            raise FileNotFoundError(
+                f"{info.name}: the folder {directory!r} (from `{why}`) holds only some of the IDX "
+                f"files; missing there: {', '.join(missing)}. Put them there (no other copy is "
+                f"used when `{why}` is set)"
+            )
+        searched.append(directory)
+    if given:
+        root = candidates[-1][0]
+        names = ", ".join(_idx_file_name(stem, ndim) for stem, ndim in _IDX_STEMS)
+        raise FileNotFoundError(
+            f"{info.name} not found under `{why}`={root!r}: none of {names} in "
+            + ", ".join(repr(d) for d in searched)
+            + f". Put the four files in {os.path.join(root, _SUBDIRS[info.name][0])!r} or point "
+            f"`{why}` at the folder holding them; no other copy is searched or downloaded when "
+            f"`{why}` is set"
+        )
+    return None, None, None, [f"{d} ({why})" for d, why in candidates]
+
+
+def _idx_data(info, data_dir):
+    """(((train images, labels), (test images, labels)), where they came from) from the
+    given location, else the first default place holding all four files, else the Keras
+    cache / a download; a FileNotFoundError listing every place searched otherwise."""
+    found, directory, why, searched = _locate_idx(info, data_dir)
+    if found is not None:
+        arrays = tuple(_read_pair(*(found[stem] for stem in _IDX_FILES[s]), info)
+                       for s in ("train", "test"))
+        return arrays, f"the folder {directory!r}" + (f" (from `{why}`)" if why in _GIVEN else "")
     if info.name == "mnist":
         npz = os.path.join(keras_cache_dir(), "mnist.npz")
         if os.path.isfile(npz):
             with np.load(npz) as f:
-                return ((f["x_train"][..., None], f["y_train"].astype(np.int32)),
-                        (f["x_test"][..., None], f["y_test"].astype(np.int32)))
+                arrays = (_check_idx_arrays(info, f["x_train"], f["y_train"], f"{npz!r} x_train",
+                                            f"{npz!r} y_train"),
+                          _check_idx_arrays(info, f["x_test"], f["y_test"], f"{npz!r} x_test",
+                                            f"{npz!r} y_test"))
+            return arrays, f"the Keras cache file {npz!r}"
         searched.append(f"{npz} (keras cache)")
     try:
         (x_train, y_train), (x_test, y_test) = _keras_download(info.name)
@@ -418,20 +569,26 @@ def _idx_arrays(info, data_dir):
             "train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz] and "
             "t10k-labels-idx1-ubyte[.gz] in:\n  " + "\n  ".join(searched)
             + f"\nthen tried to download with keras.datasets, which failed: {err}\n"
-            "Put the four files in one of those places, e.g. $KZOO_DATA_DIR/"
-            f"{_SUBDIRS[info.name][0]}/ (Debian/Ubuntu: apt install dataset-fashion-mnist "
-            "for Fashion-MNIST)."
+            "Put the four files in one of those places or in a folder passed as `data_dir` "
+            f"(or $KZOO_DATA_DIR), e.g. $KZOO_DATA_DIR/{_SUBDIRS[info.name][0]}/ "
+            "(Debian/Ubuntu: apt install dataset-fashion-mnist for Fashion-MNIST)."
         ) from err
-    return ((np.asarray(x_train)[..., None], np.asarray(y_train, np.int32)),
-            (np.asarray(x_test)[..., None], np.asarray(y_test, np.int32)))
+    where = f"keras.datasets.{info.name}"
+    arrays = (_check_idx_arrays(info, np.asarray(x_train), np.asarray(y_train), f"{where} x_train",
+                                f"{where} y_train"),
+              _check_idx_arrays(info, np.asarray(x_test), np.asarray(y_test), f"{where} x_test",
+                                f"{where} y_test"))
+    return arrays, f"the {where} download"
+
+
+def _idx_arrays(info, data_dir):
+    """((train images, labels), (test images, labels)) as ``load`` finds them."""
+    return _idx_data(info, data_dir)[0]
 
 
 def _load_idx(info, split, val, seed, data_dir):
-    (x_train, y_train), (x_test, y_test) = _idx_arrays(info, data_dir)
-    for x, y, expected, part in ((x_train, y_train, info.train_size, "training"),
-                                 (x_test, y_test, info.test_size, "test")):
-        if x.shape[1:] != info.image_shape:
-            raise ValueError(f"{info.name} {part} images must be {info.image_shape}, got {x.shape[1:]}")
+    """(the split's dataset, where the files were read from)."""
+    ((x_train, y_train), (x_test, y_test)), source = _idx_data(info, data_dir)
     if split == "test":
         x, y = x_test, y_test
     elif split == "train_full" or (split == "train" and val == 0):
@@ -439,12 +596,12 @@ def _load_idx(info, split, val, seed, data_dir):
     else:
         if val >= len(x_train):
             raise ValueError(f"`validation_size` must be smaller than the {len(x_train)} "
-                             f"training examples found, got {val}")
+                             f"{info.name} training examples in {source}, got {val}")
         held = np.zeros(len(x_train), bool)
         held[np.random.default_rng(seed).permutation(len(x_train))[:val]] = True
         keep = held if split == "validation" else ~held
         x, y = x_train[keep], y_train[keep]
-    return tf.data.Dataset.from_tensor_slices((x, y))
+    return tf.data.Dataset.from_tensor_slices((x, y)), source
 
 
 # ----------------------------------------------------------------------------- pipelines
@@ -615,18 +772,14 @@ def pipeline(ds, name, *, training, batch_size, seed=None, augment=True, drop_re
     info, recipe = dataset_info(name), _RECIPES[name]
     if not isinstance(ds, tf.data.Dataset):
         raise TypeError(f"`ds` must be a tf.data.Dataset (from kzoo.data.load), got {type(ds).__name__}")
-    if not isinstance(training, bool):
-        raise TypeError(f"`training` must be True or False, got {training!r}")
-    if not isinstance(augment, bool):
-        raise TypeError(f"`augment` must be True or False, got {augment!r}")
-    _check_batch_size(batch_size)
-    _check_seed(seed, allow_none=True)
+    checks.boolean(training, "training")
+    checks.boolean(augment, "augment")
+    batch_size = checks.integer(batch_size, "batch_size", minimum=1)
+    seed = checks.seed(seed, "seed", optional=True)
     if drop_remainder is None:
         drop_remainder = training
     elif not isinstance(drop_remainder, bool):
         raise TypeError(f"`drop_remainder` must be None, True or False, got {drop_remainder!r}")
-    batch_size = int(batch_size)
-    seed = None if seed is None else int(seed)
     deterministic = seed is not None or not training
     normalise, _ = _normaliser(info)
     imagenet = name == "imagenet2012"
@@ -664,15 +817,36 @@ def pipeline(ds, name, *, training, batch_size, seed=None, augment=True, drop_re
 
 def train_examples(name, validation_size=None, train_fraction=None):
     """How many training examples a run sees: the training split after the validation
-    carve-out, cut to ``train_fraction`` (rounded up) when one is given."""
+    carve-out, cut to ``train_fraction`` (in (0, 1], rounded up) when one is given."""
     n = num_examples(name, "train", validation_size)
+    train_fraction = _check_train_fraction(train_fraction)
     if train_fraction is None:
         return n
-    if isinstance(train_fraction, bool) or not isinstance(train_fraction, (int, float)):
-        raise TypeError(f"`train_fraction` must be a number in (0, 1] or None, got {train_fraction!r}")
-    if not 0 < train_fraction <= 1:
-        raise ValueError(f"`train_fraction` must be in (0, 1], got {train_fraction!r}")
     return max(1, math.ceil(train_fraction * n))
+
+
+def steps_per_epoch(name, batch_size, validation_size=None, train_fraction=None):
+    """Full training batches per epoch, ``train_examples(...) // batch_size``, from the
+    dataset's sizes alone (no data is read), so that a trainer can refuse a run that
+    would train on nothing before it starts: a ValueError when it is 0."""
+    batch_size = checks.integer(batch_size, "batch_size", minimum=1)
+    n = train_examples(name, validation_size, train_fraction)
+    steps = n // batch_size
+    if steps == 0:
+        val = _validation_size(dataset_info(name), validation_size)
+        cut = "" if train_fraction is None else f" and train_fraction={train_fraction}"
+        raise ValueError(
+            f"`batch_size` {batch_size} is larger than the {n} training examples of {name} "
+            f"(validation_size={val}{cut}): 0 steps per epoch, as the last partial batch is "
+            "dropped; use a smaller batch_size"
+        )
+    return steps
+
+
+def _cardinality(ds):
+    """The dataset's size, or None when tf.data does not know it."""
+    n = int(ds.cardinality())
+    return n if n >= 0 else None
 
 
 def make_datasets(name, *, batch_size, data_dir=None, validation_size=None, seed=0,
@@ -681,27 +855,56 @@ def make_datasets(name, *, batch_size, data_dir=None, validation_size=None, seed
 
     ``seed`` drives the training shuffle and augmentation; ``split_seed`` picks the
     validation carve-out, kept apart so that runs with different seeds share one
-    validation set. ``validation_size=0`` trains on the whole training set and gives
-    no validation dataset. ``train_fraction`` trains on the first fraction of the
-    training split in its stored order (TFDS's is hash-shuffled, the IDX files' is
-    mixed), the EraseReLU paper's ImageNet-10/20/30%: the same examples for every seed,
-    and a smaller fraction is a subset of a larger one. Validation and test stay whole.
+    validation set (both integers in [0, 2**32 - 1]; ``seed`` may be None: random).
+    ``validation_size=0`` trains on the whole training set and gives no validation
+    dataset. ``train_fraction`` trains on the first fraction of the training split in
+    its stored order (TFDS's is hash-shuffled, the IDX files' is mixed), the EraseReLU
+    paper's ImageNet-10/20/30%: the same examples for every seed, and a smaller
+    fraction is a subset of a larger one. Validation and test stay whole.
+    ``data_dir`` and ``manual_dir`` are as for ``load``.
+
+    Every argument is checked before any file is read (``steps_per_epoch`` included);
+    after loading, a ValueError naming the split, its size and the place read when the
+    training split gives no full batch or the validation or test split is empty.
     """
     info = dataset_info(name)
-    _check_batch_size(batch_size)
-    _check_seed(seed, allow_none=True)
+    batch_size = checks.integer(batch_size, "batch_size", minimum=1)
+    seed = checks.seed(seed, "seed", optional=True)
+    split_seed = checks.seed(split_seed, "split_seed")
+    checks.boolean(augment, "augment")
     val = _validation_size(info, validation_size)
+    train_fraction = _check_train_fraction(train_fraction)
     n_train = train_examples(name, val, train_fraction)
-    common = {"data_dir": data_dir, "validation_size": val, "seed": split_seed,
-              "manual_dir": manual_dir}
-    train_ds = load(name, "train", **common)
+    steps_per_epoch(name, batch_size, val, train_fraction)
+    data_dir, manual_dir = _check_dirs(info, data_dir, manual_dir)
+
+    def read(split):
+        return _load(info, split, val, split_seed, data_dir, manual_dir)
+
+    train_ds, source = read("train")
+    found = _cardinality(train_ds)
     if train_fraction is not None:  # of the examples really there (a test's small files)
-        found = int(train_ds.cardinality())
-        train_ds = train_ds.take(max(1, math.ceil(train_fraction * found)) if found > 0 else n_train)
-    train = pipeline(train_ds, name, training=True, batch_size=batch_size, seed=seed, augment=augment)
-    valid = None
+        train_ds = train_ds.take(max(1, math.ceil(train_fraction * found)) if found else n_train)
+    n = _cardinality(train_ds)
+    if n is not None and n // batch_size == 0:
+        how = f"{found} after holding out validation_size={val}"
+        if train_fraction is not None:
+            how += f", then train_fraction={train_fraction}"
+        raise ValueError(
+            f"{name}: the training split read from {source} has {n} examples ({how}), fewer than "
+            f"batch_size={batch_size}: 0 steps per epoch; use a smaller batch_size or more data"
+        )
+    valid_ds = None
     if val:
-        valid = pipeline(load(name, "validation", **common), name, training=False,
-                         batch_size=batch_size)
-    test = pipeline(load(name, "test", **common), name, training=False, batch_size=batch_size)
+        valid_ds, _ = read("validation")
+        if _cardinality(valid_ds) == 0:
+            raise ValueError(f"{name}: the validation split read from {source} is empty "
+                             f"(validation_size={val})")
+    test_ds, _ = read("test")
+    if _cardinality(test_ds) == 0:
+        raise ValueError(f"{name}: the test split read from {source} is empty (0 examples)")
+    train = pipeline(train_ds, name, training=True, batch_size=batch_size, seed=seed, augment=augment)
+    valid = None if valid_ds is None else pipeline(valid_ds, name, training=False,
+                                                   batch_size=batch_size)
+    test = pipeline(test_ds, name, training=False, batch_size=batch_size)
     return train, valid, test, info

@@ -45,10 +45,11 @@ def test_dataset_info_and_sizes():
 
 
 @pytest.mark.parametrize("call, err, match", [
-    (lambda: data.dataset_info("cifar11"), ValueError, "known datasets: cifar10, cifar100"),
+    (lambda: data.dataset_info("cifar11"), ValueError, "Unknown dataset 'cifar11'.*'cifar10', 'cifar100'"),
     (lambda: data.load("cifar11", "train"), ValueError, "Unknown dataset 'cifar11'"),
     (lambda: data.load("cifar10", "valid"), ValueError, "`split` must be one of"),
-    (lambda: data.load("cifar10", "train", validation_size=-1), ValueError, "non-negative"),
+    (lambda: data.load("cifar10", "train", validation_size=-1), ValueError,
+     "`validation_size` must be an integer at least 0 or None, got -1"),
     (lambda: data.load("cifar10", "train", validation_size=2.5), TypeError, "`validation_size`"),
     (lambda: data.load("cifar10", "train", validation_size=50000), ValueError, "smaller than the 50000"),
     (lambda: data.load("cifar10", "validation", validation_size=0), ValueError, "no validation split"),
@@ -64,10 +65,12 @@ def test_bad_arguments(call, err, match):
                                              ("8", TypeError), (True, TypeError)])
 def test_bad_batch_size(batch_size, err):
     ds = tf.data.Dataset.from_tensor_slices((np.zeros((4, 32, 32, 3), np.uint8), np.zeros(4, np.int32)))
-    with pytest.raises(err, match="`batch_size` must be a positive integer"):
+    with pytest.raises(err, match="`batch_size` must be an integer at least 1"):
         data.pipeline(ds, "cifar10", training=True, batch_size=batch_size)
-    with pytest.raises(err, match="`batch_size` must be a positive integer"):
+    with pytest.raises(err, match="`batch_size` must be an integer at least 1"):
         data.make_datasets("cifar10", batch_size=batch_size)
+    with pytest.raises(err, match="`batch_size` must be an integer at least 1"):
+        data.steps_per_epoch("cifar10", batch_size)
 
 
 def test_pipeline_rejects_non_dataset():
@@ -377,8 +380,12 @@ def test_fashion_mnist_from_data_dir(no_system_data, gz):
     assert int(label) == arrays["t10k-labels-idx1-ubyte"][3]
 
 
-def test_idx_search_order_and_carving(no_system_data, monkeypatch):
-    # $KZOO_DATA_DIR/fashion-mnist, with a decoy MNIST in $KZOO_DATA_DIR/mnist
+def _first_test_image(**kwargs):
+    return next(iter(data.load("fashion_mnist", "test", **kwargs)))[0].numpy()[..., 0]
+
+
+def test_idx_carving_from_kzoo_data_dir(no_system_data, monkeypatch):
+    """$KZOO_DATA_DIR/fashion-mnist is read (not the MNIST decoy beside it) and carved."""
     root = no_system_data / "kzoo"
     fashion = _write_idx_set(root / "fashion-mnist", seed=1)
     _write_idx_set(root / "mnist", seed=2, gz=False)
@@ -390,17 +397,184 @@ def test_idx_search_order_and_carving(no_system_data, monkeypatch):
     assert (len(train), len(val)) == (30, 10)
     assert sorted(train + val) == sorted(x.tobytes() for x in full)
     assert not set(val) & {x.numpy().tobytes() for x, _ in data.load("fashion_mnist", "test")}
-    # data_dir comes first; the Debian directory after $KZOO_DATA_DIR.
-    _write_idx_set(no_system_data / "first" / "fashion-mnist", seed=3)
-    first = next(iter(data.load("fashion_mnist", "test", data_dir=str(no_system_data / "first"))))[0]
-    assert not np.array_equal(first.numpy(), next(iter(data.load("fashion_mnist", "test")))[0].numpy())
-    # MNIST from the Keras cache's mnist.npz
-    monkeypatch.delenv("KZOO_DATA_DIR")
+
+
+def test_idx_precedence(no_system_data, monkeypatch):
+    """data_dir over $KZOO_DATA_DIR over the system folder over the Keras cache."""
+    sets = {where: _write_idx_set(no_system_data / where / "fashion-mnist", seed=k)
+            for k, where in enumerate(("arg", "env", "debian-root", "keras/datasets"))}
+    monkeypatch.setattr(data, "SYSTEM_DIRS", {"fashion_mnist": (str(no_system_data / "debian-root" / "fashion-mnist"),),
+                                              "mnist": ()})
+    monkeypatch.setenv("KZOO_DATA_DIR", str(no_system_data / "env"))
+
+    def expect(where, **kwargs):
+        np.testing.assert_array_equal(_first_test_image(**kwargs), sets[where]["t10k-images-idx3-ubyte"][0])
+    expect("arg", data_dir=str(no_system_data / "arg"))
+    expect("env")
+    monkeypatch.setenv("KZOO_DATA_DIR", "")  # empty: as if unset
+    expect("debian-root")
+    monkeypatch.setattr(data, "SYSTEM_DIRS", {"fashion_mnist": (str(no_system_data / "nowhere"),), "mnist": ()})
+    expect("keras/datasets")
+
+
+def test_mnist_from_keras_cache_npz(no_system_data):
+    """With no location given, MNIST's mnist.npz in the Keras cache is used."""
     cache = no_system_data / "keras" / "datasets"
     cache.mkdir(parents=True)
     np.savez(cache / "mnist.npz", x_train=np.ones((20, 28, 28), np.uint8), y_train=np.arange(20) % 10,
              x_test=np.zeros((5, 28, 28), np.uint8), y_test=np.arange(5))
     assert len(list(data.load("mnist", "test"))) == 5
+
+
+def _idx_location(tmp, layout):
+    """A location laid out as ``layout`` for Fashion-MNIST (see the test below)."""
+    where = tmp / "given"
+    if layout == "file":
+        where.write_bytes(b"not a folder")
+    elif layout == "empty":
+        where.mkdir()
+    elif layout == "no_t10k":  # the train pair only, in the folder itself
+        _write_idx_set(where)
+        for f in where.glob("t10k-*"):
+            f.unlink()
+    elif layout == "sub_no_train_labels":  # the subfolder lacks one file; the root is complete
+        _write_idx_set(where / "fashion-mnist")
+        (where / "fashion-mnist" / "train-labels-idx1-ubyte.gz").unlink()
+        _write_idx_set(where, seed=5)
+    return where
+
+
+@pytest.mark.parametrize("how", ["data_dir", "env"])
+@pytest.mark.parametrize("layout, err, match", [
+    ("missing", FileNotFoundError, r"`{arg}`='{where}' does not exist"),
+    ("file", ValueError, r"`{arg}`='{where}' is a file, not a directory"),
+    ("empty", FileNotFoundError, r"fashion_mnist not found under `{arg}`='{where}': none of "
+                                 r"train-images-idx3-ubyte\[\.gz\].*no other copy"),
+    ("no_t10k", FileNotFoundError, r"the folder '{where}' \(from `{arg}`\) holds only some of the IDX files; "
+                                   r"missing there: t10k-images-idx3-ubyte\[\.gz\], t10k-labels-idx1-ubyte\[\.gz\]\."),
+    ("sub_no_train_labels", FileNotFoundError,
+     r"the folder '{where}/fashion-mnist' \(from `{arg}`\) .*missing there: train-labels-idx1-ubyte\[\.gz\]\."),
+])
+def test_given_idx_location_is_authoritative(no_system_data, monkeypatch, how, layout, err, match):
+    """A location the user named is the only one read: a complete copy in the system
+    folder (which the old search fell through to) must not hide a wrong location."""
+    _write_idx_set(no_system_data / "debian")  # what a fall-through would silently use
+    where = _idx_location(no_system_data, layout)
+    kwargs = {}
+    if how == "env":
+        monkeypatch.setenv("KZOO_DATA_DIR", str(where))
+    else:
+        monkeypatch.setenv("KZOO_DATA_DIR", str(no_system_data / "debian"))  # data_dir wins
+        kwargs["data_dir"] = str(where)
+    arg = re.escape("$KZOO_DATA_DIR" if how == "env" else "data_dir")
+    with pytest.raises(err, match=match.format(arg=arg, where=re.escape(str(where)))):
+        data.load("fashion_mnist", "test", **kwargs)
+    with pytest.raises(err, match=match.format(arg=arg, where=re.escape(str(where)))):
+        data.make_datasets("fashion_mnist", batch_size=4, validation_size=10, **kwargs)
+
+
+def test_missing_idx_lists_every_default_place(no_system_data):
+    """With no location given, every default place and the failed download are listed."""
+    with pytest.raises(FileNotFoundError) as err:
+        data.load("mnist", "train")
+    msg = str(err.value)
+    for place in ("debian-mnist", os.path.join("keras", "datasets", "mnist"),
+                  os.path.join("keras", "datasets", "mnist.npz")):
+        assert str(no_system_data / place) in msg
+    assert "keras.datasets" in msg and "no internet" in msg
+
+
+@pytest.mark.parametrize("name", ["cifar10", "svhn", "imagenet2012"])
+@pytest.mark.parametrize("case, err, match", [
+    ("data_dir_missing", FileNotFoundError,
+     r"`data_dir`='.*tfds' does not exist; create it if TFDS should download and prepare"),
+    ("data_dir_file", ValueError, r"`data_dir`='.*tfds' is a file, not a directory"),
+    ("manual_missing", FileNotFoundError, r"`manual_dir`='.*manual' does not exist"),
+    ("manual_file", ValueError, r"`manual_dir`='.*manual' is a file, not a directory"),
+])
+def test_given_tfds_dirs_must_exist(tmp_path, monkeypatch, name, case, err, match):
+    """A misspelt TFDS data_dir / manual_dir must not make TFDS download a fresh copy."""
+    def no_tfds(*args, **kwargs):
+        raise AssertionError("tfds.load must not run")
+    monkeypatch.setattr(tfds, "load", no_tfds)
+    data_dir, manual = tmp_path / "tfds", tmp_path / "manual"
+    if case == "data_dir_file":
+        data_dir.write_bytes(b"")
+    elif case != "data_dir_missing":
+        data_dir.mkdir()
+    if case == "manual_file":
+        manual.write_bytes(b"")
+    kwargs = {"data_dir": str(data_dir)}
+    if case.startswith("manual"):
+        kwargs["manual_dir"] = str(manual)
+    with pytest.raises(err, match=match):
+        data.load(name, "train", **kwargs)
+    with pytest.raises(err, match=match):
+        data.make_datasets(name, batch_size=8, **kwargs)
+
+
+def test_imagenet_missing_data_dir_says_where_the_tars_go(tmp_path):
+    """ImageNet cannot be downloaded, so a missing data_dir also says where the tars go."""
+    with pytest.raises(FileNotFoundError, match=r"does not exist.*ILSVRC2012_img_train\.tar and "
+                                                r"ILSVRC2012_img_val\.tar .*downloads/manual"):
+        data.load("imagenet2012", "test", data_dir=str(tmp_path / "nope"))
+
+
+# ----------------------------------------------------------------------------- IDX contents
+
+def _raw_idx(type_byte, shape, body=b""):
+    return bytes([0, 0, type_byte, len(shape)]) + b"".join(d.to_bytes(4, "big") for d in shape) + body
+
+
+@pytest.mark.parametrize("raw", [
+    _raw_idx(0x08, (2**31, 2**31, 4)),  # 2**64 bytes: wraps to 0 in int64
+    _raw_idx(0x0E, (2**30, 2**30, 2**4)),  # float64: 2**67 bytes
+    _raw_idx(0x08, (2**16, 2**16, 2**16), b"\0" * 16),
+    _raw_idx(0x08, (2**32 - 1, 2**32 - 1)),
+], ids=["int64-wrap", "float64", "2**48", "2d-max"])
+@pytest.mark.parametrize("gz", [False, True])
+def test_read_idx_refuses_absurd_sizes(tmp_path, raw, gz):
+    """A header asking for more than MAX_IDX_BYTES is refused, naming the file, before
+    numpy sizes overflow or memory is spent."""
+    path = tmp_path / ("huge-idx3-ubyte" + (".gz" if gz else ""))
+    path.write_bytes(gzip.compress(raw) if gz else raw)
+    with pytest.raises(ValueError, match=rf"Corrupt IDX file '{re.escape(str(path))}': header says "
+                                         r"shape .* bytes of data\), more than the 4294967296 bytes"):
+        data.read_idx(path)
+
+
+def test_read_idx_of_absurd_training_file_names_it(no_system_data):
+    """The same through load: the training images' file is named."""
+    d = no_system_data / "huge"
+    _write_idx_set(d, gz=False)
+    (d / "train-images-idx3-ubyte").write_bytes(_raw_idx(0x08, (2**31, 2**31, 4)))
+    with pytest.raises(ValueError, match=r"Corrupt IDX file .*huge/train-images-idx3-ubyte'.*more than"):
+        data.load("fashion_mnist", "train_full", data_dir=str(d))
+
+
+@pytest.mark.parametrize("fname, raw, match", [
+    ("train-images-idx3-ubyte", _idx_bytes(np.zeros((40, 32, 32))),
+     r"'.*/train-images-idx3-ubyte' holds 32x32 images, but fashion_mnist's are 28x28"),
+    ("t10k-images-idx3-ubyte", _idx_bytes(np.zeros((12, 32, 32))),
+     r"'.*/t10k-images-idx3-ubyte' holds 32x32 images, but fashion_mnist's are 28x28"),
+    ("t10k-images-idx3-ubyte", _idx_bytes(np.zeros((12, 28, 28, 3))),
+     r"'.*/t10k-images-idx3-ubyte' must hold uint8 images \[N, H, W\].* 4 dimensions"),
+    ("train-images-idx3-ubyte", _idx_bytes(np.zeros((40, 784))),
+     r"'.*/train-images-idx3-ubyte' must hold uint8 images \[N, H, W\].* 2 dimensions"),
+    ("train-labels-idx1-ubyte", _idx_bytes(np.zeros((40, 1))),
+     r"'.*/train-labels-idx1-ubyte' must hold 40 labels .* 2 dimensions"),
+    ("t10k-labels-idx1-ubyte", _idx_bytes(np.full(12, 10)),
+     r"'.*/t10k-labels-idx1-ubyte' has labels outside \[0, 10\)"),
+    ("t10k-labels-idx1-ubyte", _raw_idx(0x0D, (12,), np.full(12, 1.5, ">f4").tobytes()),
+     r"'.*/t10k-labels-idx1-ubyte' must hold integer labels, got >f4"),
+], ids=["train-32x32", "test-32x32", "images-4d", "images-2d", "labels-2d", "labels-range", "labels-float"])
+def test_wrong_idx_contents_name_the_file(no_system_data, fname, raw, match):
+    """Files of the wrong shape or kind are refused naming the file, not the split."""
+    d = no_system_data / "wrong"
+    _write_idx_set(d, gz=False)
+    (d / fname).write_bytes(raw)
+    with pytest.raises(ValueError, match=match):
+        data.load("fashion_mnist", "test", data_dir=str(d))
 
 
 def test_corrupt_idx_file(no_system_data):
@@ -415,20 +589,11 @@ def test_corrupt_idx_file(no_system_data):
         data.load("fashion_mnist", "train_full", data_dir=str(d))
     (d / "train-images-idx3-ubyte").unlink()
     (d / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(raw)[:50])
-    with pytest.raises(ValueError, match="Corrupt gzip file"):
+    with pytest.raises(ValueError, match="Corrupt gzip file .*train-images-idx3-ubyte.gz"):
         data.load("fashion_mnist", "train_full", data_dir=str(d))
-
-
-def test_missing_idx_lists_every_place(no_system_data, monkeypatch):
-    monkeypatch.setenv("KZOO_DATA_DIR", str(no_system_data / "env"))
-    with pytest.raises(FileNotFoundError) as err:
-        data.load("mnist", "train", data_dir=str(no_system_data / "arg"))
-    msg = str(err.value)
-    for place in ("arg", os.path.join("arg", "mnist"), "env", os.path.join("env", "mnist"),
-                  "debian-mnist", os.path.join("keras", "datasets", "mnist"),
-                  os.path.join("keras", "datasets", "mnist.npz")):
-        assert str(no_system_data / place) in msg
-    assert "keras.datasets" in msg and "no internet" in msg
+    (d / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(raw + b"extra"))
+    with pytest.raises(ValueError, match="Corrupt IDX file .*train-images-idx3-ubyte.gz.*holds more"):
+        data.load("fashion_mnist", "train_full", data_dir=str(d))
 
 
 @pytest.mark.skipif(not os.path.isdir("/usr/share/datasets/fashion-mnist"),
@@ -446,3 +611,155 @@ def test_real_fashion_mnist(monkeypatch):
     info = data.DATASETS["fashion_mnist"]
     assert images.mean() == pytest.approx(info.mean[0], abs=1e-3)
     assert images.std(dtype=np.float64) == pytest.approx(info.std[0], abs=1e-3)
+
+
+# ----------------------------------------------------------------------------- numbers, names
+
+@pytest.fixture
+def unread_idx_dir(no_system_data, monkeypatch):
+    """A complete IDX folder that must not be read: argument checks come first."""
+    d = no_system_data / "unread"
+    _write_idx_set(d)
+
+    def no_read(path):
+        raise AssertionError(f"read {path} before checking the arguments")
+    monkeypatch.setattr(data, "read_idx", no_read)
+    monkeypatch.setattr(data, "_IDX_CACHE", {})
+    return str(d)
+
+
+@pytest.mark.parametrize("kwargs, err, match", [
+    ({"train_fraction": float("nan")}, ValueError, r"`train_fraction` must be a finite number greater than 0 "
+                                                   r"and at most 1 or None, got nan"),
+    ({"train_fraction": float("inf")}, ValueError, r"`train_fraction` must be a finite number.*got inf"),
+    ({"train_fraction": 0}, ValueError, r"`train_fraction` must be a finite number greater than 0.*got 0.0"),
+    ({"train_fraction": 1.5}, ValueError, r"`train_fraction` must be a finite number.*at most 1.*got 1.5"),
+    ({"train_fraction": True}, TypeError, r"`train_fraction` must be a finite number.*got True"),
+    ({"train_fraction": "0.5"}, TypeError, r"`train_fraction` must be a finite number.*got '0.5'"),
+    ({"validation_size": float("nan")}, TypeError, r"`validation_size` must be an integer at least 0"),
+    ({"validation_size": -5}, ValueError, r"`validation_size` must be an integer at least 0 or None, got -5"),
+    ({"batch_size": 2.0}, TypeError, r"`batch_size` must be an integer at least 1, got 2.0"),
+    ({"batch_size": np.int64(0)}, ValueError, r"`batch_size` must be an integer at least 1, got 0"),
+    ({"seed": -1}, ValueError, r"`seed` must be an integer in \[0, 4294967295\] or None, got -1"),
+    ({"seed": 2**40}, ValueError, r"`seed` must be an integer in \[0, 4294967295\] or None, got 1099511627776"),
+    ({"seed": 1.0}, TypeError, r"`seed` must be an integer in \[0, 4294967295\] or None, got 1.0"),
+    ({"split_seed": -1}, ValueError, r"`split_seed` must be an integer in \[0, 4294967295\], got -1"),
+    ({"split_seed": 2**32}, ValueError, r"`split_seed` must be an integer in \[0, 4294967295\], got 4294967296"),
+    ({"split_seed": None}, TypeError, r"`split_seed` must be an integer in \[0, 4294967295\], got None"),
+    ({"augment": "yes"}, TypeError, r"`augment` must be True or False, got 'yes'"),
+    ({"augment": 1}, TypeError, r"`augment` must be True or False, got 1"),
+    ({"data_dir": 3}, TypeError, r"`data_dir` must be a path or None, got 3"),
+    ({"manual_dir": b"/tmp"}, TypeError, r"`manual_dir` must be a path or None"),
+])
+def test_make_datasets_checks_everything_before_reading(unread_idx_dir, kwargs, err, match):
+    """Each bad value fails with its own message before a file is read."""
+    args = {"batch_size": 8, "data_dir": unread_idx_dir, "validation_size": 10, **kwargs}
+    with pytest.raises(err, match=match):
+        data.make_datasets("fashion_mnist", **args)
+
+
+@pytest.mark.parametrize("call, err, match", [
+    (lambda: data.load("cifar10", "train", seed=-1), ValueError, r"`seed` must be an integer in \[0, 4294967295\], got -1"),
+    (lambda: data.load("mnist", "train", seed=2**40), ValueError, r"`seed` must be an integer in \[0, 4294967295\]"),
+    (lambda: data.tfds_split("cifar10", "train", seed=-3), ValueError, r"`seed` must be an integer in \[0, 4294967295\]"),
+    (lambda: data.tfds_split("cifar10", "train", seed=2**33), ValueError, r"`seed` must be an integer in \[0, 4294967295\]"),
+    (lambda: data.train_examples("cifar10", train_fraction=float("nan")), ValueError, r"`train_fraction` must be a finite"),
+    (lambda: data.train_examples("cifar10", train_fraction=-0.5), ValueError, r"`train_fraction` must be a finite"),
+    (lambda: data.num_examples("cifar10", "train", validation_size=True), TypeError,
+     r"`validation_size` must be an integer at least 0 or None, got True"),
+])
+def test_numbers_checked_everywhere(call, err, match):
+    with pytest.raises(err, match=match):
+        call()
+
+
+@pytest.mark.parametrize("kwargs, err, match", [
+    ({"seed": -1}, ValueError, r"`seed` must be an integer in \[0, 4294967295\] or None, got -1"),
+    ({"seed": 2**40}, ValueError, r"`seed` must be an integer in \[0, 4294967295\] or None"),
+    ({"training": 1}, TypeError, r"`training` must be True or False, got 1"),
+    ({"augment": None}, TypeError, r"`augment` must be True or False, got None"),
+    ({"drop_remainder": "no"}, TypeError, r"`drop_remainder` must be None, True or False, got 'no'"),
+    ({"batch_size": float("inf")}, TypeError, r"`batch_size` must be an integer at least 1, got inf"),
+])
+def test_pipeline_checks_its_arguments(kwargs, err, match):
+    ds = tf.data.Dataset.from_tensor_slices((np.zeros((4, 32, 32, 3), np.uint8), np.zeros(4, np.int32)))
+    args = {"training": True, "batch_size": 2, **kwargs}
+    with pytest.raises(err, match=match):
+        data.pipeline(ds, "cifar10", **args)
+
+
+@pytest.mark.parametrize("args, expected", [
+    (("cifar10", 128), 45000 // 128),
+    (("cifar10", 128, 0), 50000 // 128),
+    (("imagenet2012", 256, None, 0.1), 127117 // 256),  # ceil(0.1 * 1,271,167)
+    (("fashion_mnist", 55000), 1),
+])
+def test_steps_per_epoch(args, expected):
+    assert data.steps_per_epoch(*args) == expected
+
+
+@pytest.mark.parametrize("args, match", [
+    (("fashion_mnist", 55001), r"`batch_size` 55001 is larger than the 55000 training examples of fashion_mnist "
+                               r"\(validation_size=5000\): 0 steps per epoch"),
+    (("cifar10", 512, 49700), r"`batch_size` 512 is larger than the 300 training examples of cifar10 "
+                              r"\(validation_size=49700\): 0 steps per epoch"),
+    (("cifar10", 64, None, 0.001), r"`batch_size` 64 is larger than the 45 training examples of cifar10 "
+                                   r"\(validation_size=5000 and train_fraction=0.001\): 0 steps"),
+    (("svhn_extra", 10**6), r"larger than the 598388 training examples of svhn_extra"),
+])
+def test_steps_per_epoch_refuses_zero_steps(args, match):
+    """A batch larger than the training split would train on nothing: refused up front."""
+    with pytest.raises(ValueError, match=match):
+        data.steps_per_epoch(*args)
+
+
+def test_make_datasets_refuses_zero_steps_before_reading(unread_idx_dir):
+    with pytest.raises(ValueError, match=r"`batch_size` 60000 is larger than the 55000 training examples"):
+        data.make_datasets("fashion_mnist", batch_size=60000, data_dir=unread_idx_dir)
+
+
+@pytest.mark.parametrize("kwargs, n_train, n_test, match", [
+    ({"batch_size": 64, "validation_size": 0}, 40, 12,
+     r"fashion_mnist: the training split read from the folder '.*small' \(from `data_dir`\) has 40 examples "
+     r"\(40 after holding out validation_size=0\), fewer than batch_size=64: 0 steps per epoch"),
+    ({"batch_size": 32, "validation_size": 10}, 40, 12,
+     r"the training split .* has 30 examples \(30 after holding out validation_size=10\), fewer than batch_size=32"),
+    ({"batch_size": 25, "validation_size": 0, "train_fraction": 0.5}, 40, 12,
+     r"has 20 examples \(40 after holding out validation_size=0, then train_fraction=0.5\), fewer than batch_size=25"),
+    ({"batch_size": 4, "validation_size": 0}, 0, 12, r"the training split .*small.* has 0 examples"),
+    ({"batch_size": 4, "validation_size": 10}, 40, 0,
+     r"fashion_mnist: the test split read from the folder '.*small' \(from `data_dir`\) is empty"),
+])
+def test_make_datasets_refuses_empty_loaded_splits(no_system_data, kwargs, n_train, n_test, match):
+    """Small files that pass the size constants but give no full batch or no test data."""
+    _write_idx_set(no_system_data / "small", n_train=n_train, n_test=n_test)
+    with pytest.raises(ValueError, match=match):
+        data.make_datasets("fashion_mnist", data_dir=str(no_system_data / "small"), **kwargs)
+
+
+def test_make_datasets_refuses_empty_validation_split(monkeypatch):
+    """TFDS data smaller than its constants: the validation window lands past its end."""
+    monkeypatch.setitem(data.DATASETS, "cifar10",
+                        dataclasses.replace(data.DATASETS["cifar10"], train_size=600, validation_size=100))
+    monkeypatch.setitem(data._RECIPES, "cifar10",
+                        dataclasses.replace(data._RECIPES["cifar10"], train_parts=(("train", 600, 1.0),)))
+    start = data._windows((("train", 600, 1.0),), 100, 0)[0][2]
+    assert start >= 50  # the fake train split below has 50 examples
+    with tfds.testing.mock_data(as_dataset_fn=_fake_split_data({"train": 50, "test": 20})):
+        with pytest.raises(ValueError, match=r"cifar10: the validation split read from the TFDS data_dir "
+                                             r"'.*' is empty \(validation_size=100\)"):
+            data.make_datasets("cifar10", batch_size=8, validation_size=100)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: data.dataset_info("cifar11"), r"Unknown dataset 'cifar11'.*Did you mean 'cifar10' or 'cifar100'\?"),
+    (lambda: data.dataset_info("fashion-mnist"), r"Unknown dataset 'fashion-mnist'.*Did you mean 'fashion_mnist'"),
+    (lambda: data.load("imagenet", "test"), r"Unknown dataset 'imagenet'.*Did you mean 'imagenet2012'"),
+    (lambda: data.steps_per_epoch("svhn-extra", 8), r"Did you mean 'svhn_extra'"),
+    (lambda: data.load("cifar10", "valid"), r"`split` must be one of .*got 'valid'\. Did you mean 'validation'\?"),
+    (lambda: data.num_examples("mnist", "training"), r"`split` must be one of .*Did you mean 'train'"),
+    (lambda: data.tfds_split("cifar10", "tets"), r"`split` must be one of .*Did you mean 'test'\?"),
+])
+def test_unknown_names_suggest_the_closest(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
