@@ -29,21 +29,27 @@ or as a worker (running trials); ``out`` must then be a folder every machine sha
 import contextlib
 import csv
 import dataclasses
+import glob
 import hashlib
+import inspect
 import io
 import json
+import math
+import numbers
 import os
 import shutil
 import tempfile
 
 import keras_tuner
 
+from kzoo import checks
 from kzoo.placement import ACTIVATION_NAMES
 
 OBJECTIVE = "val_accuracy"
 TUNERS = ("random", "grid", "bayesian", "hyperband")
 TUNER_ENV = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
 NO_ERASE = "none"  # the location value that keeps every activation: the original network
+HYPERBAND_FACTOR = 3  # keras-tuner's default reduction factor, which kzoo uses
 
 
 class SearchFailedError(RuntimeError):
@@ -52,7 +58,12 @@ class SearchFailedError(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class Range:
-    """A continuous hyperparameter range, sampled on a log scale unless ``log=False``."""
+    """A continuous hyperparameter range, sampled on a log scale unless ``log=False``.
+
+    A plain record: ``SearchSpace`` checks it (finite bounds, ``low < high``, ``log`` a
+    bool, ``low > 0`` on a log scale), so that the error names the argument it was given
+    as (``learning_rates`` or ``weight_decays``).
+    """
 
     low: float
     high: float
@@ -84,11 +95,8 @@ class SearchSpace:
         set_("locations", _strings(self.locations, "locations"))
         if len(set(self.locations)) != len(self.locations):
             raise ValueError(f"`locations` must not repeat, got {list(self.locations)}")
-        props = _numbers(self.proportions, "proportions")
-        bad = [p for p in props if not 0.0 < p <= 1.0]
-        if bad:
-            raise ValueError(f"`proportions` must each be in (0, 1], got {bad[0]!r}")
-        set_("proportions", props)
+        set_("proportions", _numbers(self.proportions, "proportions", lambda p: 0.0 < p <= 1.0,
+                                     "must each be in (0, 1]"))
         acts = _strings(self.activations, "activations")
         unknown = [a for a in acts if a not in ACTIVATION_NAMES]
         if unknown:
@@ -146,36 +154,47 @@ def _strings(values, arg):
     return tuple(v.strip().lower().replace("-", "_") for v in values)
 
 
-def _numbers(values, arg):
-    if isinstance(values, (int, float)) and not isinstance(values, bool):
+def _numbers(values, arg, allowed=None, expected=""):
+    """A non-empty tuple of distinct finite floats (numpy numbers too), each ``allowed``."""
+    if isinstance(values, numbers.Real) and not isinstance(values, bool):
         values = (values,)
     if not isinstance(values, (list, tuple)) or not values:
         raise TypeError(f"`{arg}` must be a non-empty list of numbers, got {values!r}")
+    result = []
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise TypeError(f"`{arg}` must hold numbers, got {v!r}")
-    numbers = tuple(float(v) for v in values)
-    if len(set(numbers)) != len(numbers):
+        try:
+            x = checks.number(v, arg)
+        except TypeError:
+            raise TypeError(f"`{arg}` must hold numbers, got {v!r}") from None
+        except ValueError:  # nan or inf: every comparison below would let it through
+            raise ValueError(f"`{arg}` must hold finite numbers, got {v!r}") from None
+        if allowed is not None and not allowed(x):
+            raise ValueError(f"`{arg}` {expected}, got {x!r}")
+        result.append(x)
+    if len(set(result)) != len(result):
         raise ValueError(f"`{arg}` must not repeat, got {list(values)}")
-    return numbers
+    return tuple(result)
 
 
 def _rate_space(spec, arg, positive):
+    """None, a checked ``Range`` or a tuple of values; learning rates must be > 0,
+    weight decays >= 0, a log scale needs ``low > 0``."""
     if spec is None:
         return None
     if isinstance(spec, Range):
-        low, high = spec.low, spec.high
-        for v in (low, high):
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise TypeError(f"`{arg}` range bounds must be numbers, got {spec!r}")
-        if not low < high or low < 0 or (spec.log and low <= 0):
-            raise ValueError(f"`{arg}` range needs 0 {'<' if spec.log else '<='} low < high, got {spec!r}")
-        return Range(float(low), float(high), bool(spec.log))
-    values = _numbers(spec, arg)
-    bad = [v for v in values if (v <= 0 if positive else v < 0)]
-    if bad:
-        raise ValueError(f"`{arg}` must be {'positive' if positive else 'non-negative'}, got {bad[0]!r}")
-    return values
+        try:
+            low = checks.number(spec.low, "low")
+            high = checks.number(spec.high, "high")
+            log = checks.boolean(spec.log, "log")
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"`{arg}` range: {err} ({spec!r})") from None
+        strict = positive or log
+        if not low < high or (low <= 0 if strict else low < 0):
+            raise ValueError(f"`{arg}` range needs 0 {'<' if strict else '<='} low < high, got {spec!r}")
+        return Range(low, high, log)
+    if positive:
+        return _numbers(spec, arg, lambda v: v > 0, "must be positive")
+    return _numbers(spec, arg, lambda v: v >= 0, "must be non-negative")
 
 
 def _choice(hp, name, values):
@@ -220,19 +239,22 @@ class PlacementHyperModel(keras_tuner.HyperModel):
     under ``protocol`` (``epochs``, ``batch_size``, ``validation_size`` and other protocol
     fields override it) into ``out/trials/<slug>``, never evaluating the test set, and
     returns the final epoch's validation scores. ``fit`` turns a NaN loss or an
-    out-of-memory error into keras-tuner's ``FailedTrialError``. Everything is checked
-    here, before any training: the protocol must hold out a validation split, and every
-    location of ``space`` must be a slot of the architecture.
+    out-of-memory error, or a run that gives no validation score, into keras-tuner's
+    ``FailedTrialError``. Everything is checked here, before any data is read or file
+    written: the arguments, ``out`` (writable), the protocol (a validation split, at least
+    one epoch of at least one full batch), ``model_kwargs`` (by building the architecture
+    with them alone) and then every location of ``space`` (a slot of the architecture).
     """
 
     def __init__(self, model, dataset=None, protocol="fashion_mnist_demo", space=None, *, out=None,
                  seed=0, data_dir=None, mixed_precision="auto", xla=False, model_kwargs=None,
                  verbose="auto", command=None, **protocol_overrides):
         from kzoo import data
-        from kzoo.models import common
         from kzoo.models.registry import model_info
         from kzoo.training.protocols import get_protocol
+        from kzoo.training.trainer import resolve_precision
 
+        # Cheapest first; nothing here reads data or writes a file.
         if not isinstance(model, str):
             raise TypeError(f"`model` must be a registered model name, got {model!r}")
         self.info = model_info(model)
@@ -251,14 +273,24 @@ class PlacementHyperModel(keras_tuner.HyperModel):
         self.space = space
         if model_kwargs is not None and not isinstance(model_kwargs, dict):
             raise TypeError(f"`model_kwargs` must be a dict, got {model_kwargs!r}")
-        self.model_kwargs = {**self.protocol.model_kwargs, **(model_kwargs or {})}
         searched = sorted({"erase", "proportion", "activation"} & set(model_kwargs or {}))
         if searched:
             raise ValueError(f"`model_kwargs` must not set {', '.join(searched)}: the search space sets them")
-        common.check_int(seed, "seed")
-        self.seed, self.data_dir, self.mixed_precision, self.xla = seed, data_dir, mixed_precision, xla
-        self.verbose, self.command = verbose, command
-        self.out = os.path.abspath(out or os.path.join("runs", f"tune-{self.info.name}-{self.dataset}"))
+        self.model_kwargs = {**self.protocol.model_kwargs, **(model_kwargs or {})}
+        self.seed = checks.seed(seed)
+        self.data_dir = checks.path(data_dir, "data_dir", optional=True)
+        resolve_precision(mixed_precision)  # checked now; each trial resolves it again
+        self.mixed_precision = mixed_precision
+        self.xla = checks.boolean(xla, "xla")
+        self.verbose = checks.verbose(verbose)
+        if command is not None and not isinstance(command, str):
+            raise TypeError(f"`command` must be a string or None, got {command!r}")
+        self.command = command
+        if out is not None:
+            checks.path(out, "out")
+        self.out = checks.writable_dir(out or os.path.join("runs", f"tune-{self.info.name}-{self.dataset}"), "out")
+        self._check_steps()
+        self._check_model_kwargs()
         self._check_locations()
         super().__init__(name=f"{self.info.name}_placement", tunable=True)
 
@@ -266,8 +298,82 @@ class PlacementHyperModel(keras_tuner.HyperModel):
         kwargs = {"input_shape": self.data_info.image_shape, "classes": self.data_info.classes}
         return {**kwargs, **self.model_kwargs, **extra}
 
+    def _check_steps(self):
+        """Refuse a protocol whose trials would train on nothing: no epoch, or no full
+        training batch (training batches drop the remainder). Counted from the dataset's
+        sizes, without reading it."""
+        from kzoo import data
+
+        p = self.protocol
+        if p.epochs is not None and p.epochs < 1:
+            raise ValueError(f"`epochs` must be at least 1 for a search, got {p.epochs}: a trial of "
+                             "0 epochs trains nothing and would be scored on an untrained model")
+        if p.steps is not None and p.steps < 1:
+            raise ValueError(f"`steps` must be at least 1 for a search, got {p.steps}: a trial of "
+                             "0 steps trains nothing")
+        examples = data.train_examples(self.dataset, p.validation_size, p.train_fraction)
+        steps_per_epoch = getattr(data, "steps_per_epoch", None)
+        if steps_per_epoch is not None:  # kzoo.data's own count, when it has one
+            steps = steps_per_epoch(self.dataset, p.batch_size, p.validation_size, p.train_fraction)
+        else:
+            steps = examples // p.batch_size
+        if steps < 1:
+            cut = f" (train_fraction={p.train_fraction})" if p.train_fraction is not None else ""
+            fix = "a smaller `batch_size`" + (" or a larger `train_fraction`" if cut else "")
+            raise ValueError(
+                f"`batch_size`={p.batch_size} is larger than the {examples} training examples of "
+                f"{self.dataset} left after the validation split{cut}: every trial would train on "
+                f"nothing (0 steps per epoch); give {fix}"
+            )
+
+    def _check_model_kwargs(self):
+        """Build the architecture once with ``model_kwargs`` alone (the protocol's included):
+        a misspelt or bad builder argument is blamed on ``model_kwargs``, before any data."""
+        import keras
+
+        given = self.model_kwargs
+        origin = (f" (protocol {self.protocol.name!r} sets {self.protocol.model_kwargs!r})"
+                  if self.protocol.model_kwargs else "")
+        for key in ("classes", "input_shape"):
+            if key in given and not self._fits(key, given[key]):
+                what = (f"{self.data_info.classes} classes" if key == "classes"
+                        else f"images of shape {tuple(self.data_info.image_shape)}")
+                raise ValueError(f"`model_kwargs`: {key}={given[key]!r} disagrees with dataset "
+                                 f"{self.dataset!r}, which has {what}; leave it out (the dataset sets it)")
+        params = inspect.signature(self.info.builder).parameters
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            try:
+                checks.unknown_keys(given, list(params), "model_kwargs", f"argument(s) of {self.info.name}")
+            except ValueError as err:
+                raise ValueError(f"{err}{origin}") from None
+        try:
+            net = self.info.build(**self._builder_kwargs({}))
+            output = tuple(net.output_shape)
+        except (ValueError, TypeError) as err:
+            if not given:  # nothing of the user's: the architecture does not fit the dataset
+                raise type(err)(
+                    f"`model` {self.info.name} cannot be built for dataset {self.dataset!r} (images of "
+                    f"shape {tuple(self.data_info.image_shape)}, {self.data_info.classes} classes): {err}"
+                ) from None
+            raise type(err)(f"`model_kwargs`: {self.info.name} cannot be built with {given!r}{origin}: "
+                            f"{err}") from None
+        finally:
+            keras.backend.clear_session()
+        if len(output) != 2 or output[-1] != self.data_info.classes:
+            raise ValueError(f"`model_kwargs`={given!r} make {self.info.name} output shape {output}, not "
+                             f"[batch, {self.data_info.classes}] class scores for {self.dataset!r}")
+
+    def _fits(self, key, value):
+        if key == "classes":
+            return not isinstance(value, bool) and value == self.data_info.classes
+        if not isinstance(value, (list, tuple)) or len(value) != len(self.data_info.image_shape):
+            return False
+        return all(v is None or (not isinstance(v, bool) and v == d)
+                   for v, d in zip(value, self.data_info.image_shape))
+
     def _check_locations(self):
-        """Build the architecture once per location: a slot it lacks is refused now."""
+        """Build the architecture once per location: a slot it lacks is refused now
+        (``model_kwargs`` are known good by then, so the error is the location's)."""
         import keras
 
         for location in self.space.locations:
@@ -304,12 +410,18 @@ class PlacementHyperModel(keras_tuner.HyperModel):
 
         model_kwargs, overrides = trial_settings(hp.values)
         if epochs is not None:
+            if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
+                raise keras_tuner.errors.FatalValueError(
+                    f"`epochs` must be an integer at least 1, got {epochs!r}: a trial of no epoch "
+                    "trains nothing")
             overrides["epochs"] = int(epochs)
+        run_dir = self.run_dir(hp.values)
+        _check_trial_files(run_dir)
         checkpoints = [c for c in callbacks or [] if _is_best_epoch_saver(c)]
         others = [c for c in callbacks or [] if not _is_best_epoch_saver(c)]
         try:
             result = train(
-                self.info.name, self.dataset, self.protocol, out=self.run_dir(hp.values),
+                self.info.name, self.dataset, self.protocol, out=run_dir,
                 model_kwargs={**self.model_kwargs, **model_kwargs}, seed=self.seed,
                 data_dir=self.data_dir, mixed_precision=self.mixed_precision, xla=self.xla,
                 verbose=self.verbose, command=self.command, callbacks=others, test=False,
@@ -319,13 +431,51 @@ class PlacementHyperModel(keras_tuner.HyperModel):
             raise keras_tuner.errors.FailedTrialError(f"diverged: {err}") from err
         except (tf.errors.ResourceExhaustedError, MemoryError) as err:
             raise keras_tuner.errors.FailedTrialError(f"out of memory: {err}") from err
+        scores = _last_scores(result, run_dir)
         # keras-tuner's checkpoint of the trial (get_best_models, Hyperband) is the model
         # the trial is scored on: the last epoch's.
         for saver in checkpoints:
             result.model.save_weights(saver.filepath)
-        last = result.history[-1]
-        return {OBJECTIVE: float(last["val_accuracy"]), "val_loss": float(last["val_cross_entropy"]),
-                "val_top5": float(last["val_top5"]), "train_seconds": float(result.metrics["train_seconds"])}
+        return scores
+
+
+def _check_trial_files(run_dir):
+    """A trial's run directory that kzoo wrote and will read back (to resume it or to
+    return it finished) must be readable: a damaged file stops the search with its name
+    and the fix, rather than failing this one trial with a JSON error."""
+    fix = f"delete the trial's folder {run_dir!r} and re-run the search to train it again"
+    for name, what in (("config.json", "the trial's run config"), ("metrics.json", "the trial's metrics")):
+        path = os.path.join(run_dir, name)
+        if os.path.exists(path):
+            try:
+                checks.read_json(path, what, fix)
+            except ValueError as err:
+                raise keras_tuner.errors.FatalValueError(str(err)) from None
+
+
+def _finite(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _last_scores(result, run_dir):
+    """The trial's scores: its last epoch's validation scores. A run with no epoch or no
+    finite validation top-1 fails the trial: it is never completed with a made-up score."""
+    history = list(getattr(result, "history", None) or [])
+    if not history:
+        raise keras_tuner.errors.FailedTrialError(f"the trial trained no epoch ({run_dir}); nothing to score")
+    last = history[-1]
+    if not _finite(last.get("val_accuracy")):
+        raise keras_tuner.errors.FailedTrialError(
+            f"the trial's last epoch has no validation score (val_accuracy={last.get('val_accuracy')!r}, "
+            f"{run_dir}); it cannot be ranked")
+    scores = {OBJECTIVE: float(last["val_accuracy"])}
+    for key, name in (("val_cross_entropy", "val_loss"), ("val_top5", "val_top5")):
+        if _finite(last.get(key)):
+            scores[name] = float(last[key])
+    seconds = (getattr(result, "metrics", None) or {}).get("train_seconds")
+    if _finite(seconds):
+        scores["train_seconds"] = float(seconds)
+    return scores
 
 
 def _is_best_epoch_saver(callback):
@@ -366,29 +516,47 @@ def _make_tuner(kind, hypermodel, out, max_trials, seed, max_failures):
     common = {"objective": keras_tuner.Objective(OBJECTIVE, "max"), "seed": seed, "overwrite": False,
               "directory": out, "project_name": "tuner", "max_consecutive_failed_trials": max_failures}
     if kind == "hyperband":
-        return keras_tuner.Hyperband(hypermodel, max_epochs=hypermodel.protocol.epochs, factor=3, **common)
+        return keras_tuner.Hyperband(hypermodel, max_epochs=hypermodel.protocol.epochs,
+                                     factor=HYPERBAND_FACTOR, **common)
     cls = {"random": keras_tuner.RandomSearch, "grid": keras_tuner.GridSearch,
            "bayesian": keras_tuner.BayesianOptimization}[kind]
     return cls(hypermodel, max_trials=max_trials, **common)
 
 
 def _check_search(out, record):
-    """Refuse to continue a different search in ``out``; remember this one."""
-    from kzoo.training.callbacks import atomic_write_text
-
+    """Refuse to continue a different search in ``out`` (reads ``search.json``, writes
+    nothing); returns the record as it is stored."""
     path = os.path.join(out, "search.json")
     record = json.loads(json.dumps(record))  # compared as it is stored: tuples become lists
     if os.path.exists(path):
-        with open(path) as f:
-            old = json.load(f)
+        old = checks.read_json(path, "the search's record", "delete it (or the whole `out`) to start "
+                               "the search over, or choose another `out`")
         changed = [k for k in record if k != "max_trials" and old.get(k) != record[k]]
         if changed:
             raise ValueError(
                 f"{out!r} holds a different search (it differs in {', '.join(changed)}); re-run the "
                 "same command to continue it (only --max-trials may grow), or choose another `out`"
             )
+    return record
+
+
+def _write_search(out, record):
+    """Remember this search in ``out/search.json``."""
+    from kzoo.training.callbacks import atomic_write_text
+
     os.makedirs(out, exist_ok=True)
-    atomic_write_text(path, json.dumps(record, indent=2))
+    atomic_write_text(os.path.join(out, "search.json"), json.dumps(record, indent=2))
+
+
+def _check_tuner_files(out):
+    """keras-tuner's own records in ``out/tuner``, which it reloads to continue a search,
+    must be JSON objects: a damaged one is named, with the fix, before any data is read."""
+    project = os.path.join(out, "tuner")
+    fix = (f"delete {project!r} and re-run: the search starts its bookkeeping again, and the "
+           "trials already finished in trials/ are reused, not trained again")
+    for path in [os.path.join(project, "oracle.json"), *sorted(glob.glob(os.path.join(project, "trial_*", "trial.json")))]:
+        if os.path.exists(path):
+            checks.read_json(path, "keras-tuner's record", fix)
 
 
 def tune(model, dataset=None, protocol="fashion_mnist_demo", space=None, *, tuner="random",
@@ -399,49 +567,56 @@ def tune(model, dataset=None, protocol="fashion_mnist_demo", space=None, *, tune
     ``model`` on ``dataset`` with keras-tuner's ``tuner`` ("random", "grid", "bayesian" or
     "hyperband"), each trial trained under ``protocol``, and write ``out`` (see the module
     docstring). ``max_trials`` defaults to the size of the space (10 for a continuous
-    one); Hyperband's budget is the protocol's epochs instead. Selection uses the
-    validation split only; the best trial's last model is then evaluated on the test set
-    once. Returns a ``TuneResult``.
+    one); Hyperband's budget is the protocol's epochs instead (at least 3, its reduction
+    factor). Selection uses the validation split only; the best trial's last model is then
+    evaluated on the test set once. Returns a ``TuneResult``.
+
+    Every argument is checked before any data is read or file written (``out`` included).
     """
-    from kzoo.models import common
+    from kzoo.training.protocols import get_protocol
 
-    if tuner not in TUNERS:
-        raise ValueError(f"`tuner` must be one of {', '.join(TUNERS)}, got {tuner!r}")
-    if max_trials is not None:
-        common.check_int(max_trials, "max_trials")
-        if max_trials < 1:
-            raise ValueError(f"`max_trials` must be at least 1, got {max_trials}")
-        if tuner == "hyperband":
-            raise ValueError("`max_trials` does not apply to the hyperband tuner: its budget is the "
-                             "protocol's epochs (the most one trial trains), set with `epochs`")
-    common.check_int(max_consecutive_failed_trials, "max_consecutive_failed_trials")
-    if max_consecutive_failed_trials < 1:
-        raise ValueError(f"`max_consecutive_failed_trials` must be at least 1, got {max_consecutive_failed_trials}")
+    checks.choice(tuner, "tuner", TUNERS)
+    max_trials = checks.integer(max_trials, "max_trials", minimum=1, optional=True)
+    if max_trials is not None and tuner == "hyperband":
+        raise ValueError("`max_trials` does not apply to the hyperband tuner: its budget is the "
+                         "protocol's epochs (the most one trial trains), set with `epochs`")
+    max_consecutive_failed_trials = checks.integer(
+        max_consecutive_failed_trials, "max_consecutive_failed_trials", minimum=1)
+    seed = checks.seed(seed)
+    verbose = checks.verbose(verbose)
     role = distributed_role()
+    proto = get_protocol(protocol, **protocol_overrides)
+    if tuner == "hyperband":
+        if proto.epochs is None:
+            raise ValueError(f"the hyperband tuner needs the protocol's length in epochs (protocol "
+                             f"{proto.name!r} counts iterations); give `epochs`")
+        if proto.epochs < HYPERBAND_FACTOR:
+            # Fewer epochs than its reduction factor leave Hyperband one bracket of trials
+            # that all train the whole budget: nothing to halve (and 0 epochs, no bracket).
+            raise ValueError(f"the hyperband tuner needs `epochs` (the most one trial trains) of at "
+                             f"least {HYPERBAND_FACTOR}, its reduction factor, got {proto.epochs}; "
+                             "with fewer there is nothing to halve: use the random or grid tuner")
     hypermodel = PlacementHyperModel(
-        model, dataset, protocol, space, out=out, seed=seed, data_dir=data_dir,
+        model, dataset, proto, space, out=out, seed=seed, data_dir=data_dir,
         mixed_precision=mixed_precision, xla=xla, model_kwargs=model_kwargs, verbose=verbose,
-        command=command, **protocol_overrides)
+        command=command)
     out = hypermodel.out  # absolute; the default runs/tune-MODEL-DATASET
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise ValueError(f"`out`={out!r} exists and is not a directory")
-    if tuner == "hyperband" and hypermodel.protocol.epochs is None:
-        raise ValueError(f"the hyperband tuner needs the protocol's length in epochs (protocol "
-                         f"{hypermodel.protocol.name!r} counts iterations); give `epochs`")
-    # The data once, before any trial: a missing dataset is one clear error, not a failed
-    # trial each, and a TFDS dataset is downloaded and prepared here, not in every trial.
-    from kzoo import data
-
-    data.load(hypermodel.dataset, "train", data_dir=data_dir,
-              validation_size=hypermodel.protocol.validation_size, seed=seed)
     size = hypermodel.space.size()
     if max_trials is None and tuner != "hyperband":
         max_trials = size or 10
-    _check_search(out, {
+    record = _check_search(out, {
         "model": hypermodel.info.name, "dataset": hypermodel.dataset, "protocol": hypermodel.protocol.to_dict(),
         "model_kwargs": hypermodel.model_kwargs, "space": hypermodel.space.to_dict(), "tuner": tuner,
         "seed": seed, "max_trials": max_trials,
     })
+    _check_tuner_files(out)
+    # The data once, before any trial: a missing dataset is one clear error, not a failed
+    # trial each, and a TFDS dataset is downloaded and prepared here, not in every trial.
+    from kzoo import data
+
+    data.load(hypermodel.dataset, "train", data_dir=hypermodel.data_dir,
+              validation_size=hypermodel.protocol.validation_size, seed=seed)
+    _write_search(out, record)
     searcher = _make_tuner(tuner, hypermodel, out, max_trials, seed, max_consecutive_failed_trials)
     failure = None
     try:
@@ -492,18 +667,22 @@ def _publish_best(out, hypermodel, trial, values):
     metrics_path = os.path.join(best_dir, "metrics.json")
     source = hypermodel.run_dir(values)
     if os.path.exists(metrics_path):
-        with open(metrics_path) as f:
-            metrics = json.load(f)
-        if metrics.get("selected", {}).get("run") == os.path.basename(source) and metrics.get("test_top1") is not None:
+        metrics = checks.read_json(metrics_path, "the best run's metrics",
+                                   f"delete {best_dir!r} and re-run: the best trial is published and tested again")
+        selected = metrics.get("selected")
+        if (isinstance(selected, dict) and selected.get("run") == os.path.basename(source)
+                and metrics.get("test_top1") is not None):
             return best_dir, metrics
+    fix = f"delete the trial's folder {source!r} and re-run the search to train it again"
+    source_metrics = checks.read_json(os.path.join(source, "metrics.json"), "the selected trial's metrics", fix)
+    checks.require_file(os.path.join(source, "last.keras"), "the selected trial's last model")
     for stale in os.listdir(out):  # left by a search killed while publishing
         if stale.startswith(".best-"):
             shutil.rmtree(os.path.join(out, stale), ignore_errors=True)
     tmp = tempfile.mkdtemp(prefix=".best-", dir=out)
     staged = os.path.join(tmp, "best")
     shutil.copytree(source, staged, ignore=shutil.ignore_patterns("backup"))
-    with open(os.path.join(staged, "metrics.json")) as f:
-        metrics = json.load(f)
+    metrics = dict(source_metrics)
     scores = evaluate(os.path.join(staged, "last.keras"), hypermodel.dataset, data_dir=hypermodel.data_dir)
     metrics.update({k: scores[k] for k in ("test_top1", "test_top5", "test_loss")})
     metrics["selected"] = {"trial": trial.trial_id, "run": os.path.basename(source), "hyperparameters": values,

@@ -83,19 +83,263 @@ def test_a_location_the_architecture_lacks_is_refused_before_training(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"tuner": "evolution"}, "`tuner` must be one of random, grid, bayesian, hyperband"),
-    ({"max_trials": 0}, "`max_trials` must be at least 1"),
+    ({"tuner": "evolution"}, "`tuner` must be one of 'random', 'grid', 'bayesian', 'hyperband'"),
+    ({"max_trials": 0}, "`max_trials` must be an integer at least 1"),
     ({"tuner": "hyperband", "max_trials": 4}, "`max_trials` does not apply to the hyperband"),
     ({"tuner": "hyperband", "protocol": "he_cifar", "dataset": "cifar10"}, "needs the protocol's length in epochs"),
     ({"validation_size": 0}, "tuning selects on a validation split"),
     ({"model_kwargs": {"erase": "first"}}, "`model_kwargs` must not set erase"),
-    ({"max_consecutive_failed_trials": 0}, "`max_consecutive_failed_trials` must be at least 1"),
+    ({"max_consecutive_failed_trials": 0}, "`max_consecutive_failed_trials` must be an integer at least 1"),
 ])
 def test_bad_search_arguments_are_refused(tmp_path, kwargs, match):
     kwargs = {"dataset": "fashion_mnist", **kwargs}
     with pytest.raises(ValueError, match=match):
         tuning.tune("resnet20", out=str(tmp_path / "s"), **kwargs)
     assert not (tmp_path / "s").exists()
+
+
+# ----------------------------------------------------------------------------- checked before data
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.fixture
+def no_data(monkeypatch):
+    """kzoo.data.load that fails the test: a refused call must not have read any data."""
+    def load(*args, **kwargs):
+        raise AssertionError("data was read before the arguments were checked")
+
+    monkeypatch.setattr("kzoo.data.load", load)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"learning_rates": [NAN]}, ValueError, "`learning_rates` must hold finite numbers, got nan"),
+    ({"learning_rates": [0.1, INF]}, ValueError, "`learning_rates` must hold finite numbers, got inf"),
+    ({"weight_decays": [INF]}, ValueError, "`weight_decays` must hold finite numbers, got inf"),
+    ({"proportions": [0.5, NAN]}, ValueError, "`proportions` must hold finite numbers, got nan"),
+    ({"learning_rates": Range(0.01, INF)}, ValueError, r"`learning_rates` range: `high` must be a finite number"),
+    ({"learning_rates": Range(NAN, 1)}, ValueError, r"`learning_rates` range: `low` must be a finite number"),
+    ({"weight_decays": Range(-INF, 1e-3, log=False)}, ValueError, r"`weight_decays` range: `low`"),
+    ({"learning_rates": Range(0.01, 0.1, log="yes")}, TypeError, r"`learning_rates` range: `log` must be True or False"),
+    ({"learning_rates": Range(0.0, 0.1, log=False)}, ValueError, r"`learning_rates` range needs 0 < low < high"),
+    ({"learning_rates": Range("0.01", 0.1)}, TypeError, r"`learning_rates` range: `low` must be a finite number"),
+])
+def test_non_finite_and_malformed_spaces_are_refused(kwargs, error, match):
+    """nan/inf compare False with every bound, so each number is checked finite."""
+    with pytest.raises(error, match=match):
+        SearchSpace(**kwargs)
+
+
+def test_spaces_take_numpy_numbers_and_linear_weight_decay_from_zero():
+    """What the checks let through: numpy scalars, a linear weight-decay range from 0."""
+    space = SearchSpace(proportions=[np.float32(0.5)], learning_rates=[np.float64(0.1)],
+                        weight_decays=Range(0, 1e-3, log=False))
+    assert space.proportions == (0.5,) and space.learning_rates == (0.1,)
+    assert space.weight_decays == Range(0.0, 1e-3, False)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    # A misspelt builder argument is model_kwargs' fault, not the (valid) location's.
+    ({"model_kwargs": {"stochastik_depth": 0.5}}, ValueError,
+     r"`model_kwargs` has unknown argument\(s\) of resnet20 'stochastik_depth' \(did you mean 'stochastic_depth'\?\)"),
+    ({"model_kwargs": {"stochastik_depth": 0.5}, "space": SearchSpace(locations=["third"])}, ValueError,
+     "`model_kwargs` has unknown"),
+    ({"model_kwargs": {"stochastic_depth": NAN}}, ValueError,
+     r"`model_kwargs`: resnet20 cannot be built with \{'stochastic_depth': nan\}: `stochastic_depth` must be"),
+    ({"model": "wrn16_8", "model_kwargs": {"dropout_rate": NAN}}, ValueError,
+     r"`model_kwargs`: wrn16_8 cannot be built .*`dropout_rate` must be in \[0, 1\), got nan"),
+    ({"model_kwargs": {"classes": 100}}, ValueError,
+     r"`model_kwargs`: classes=100 disagrees with dataset 'fashion_mnist', which has 10 classes"),
+    ({"model_kwargs": {"input_shape": (32, 32, 3)}}, ValueError,
+     r"`model_kwargs`: input_shape=\(32, 32, 3\) disagrees with dataset 'fashion_mnist'.*\(28, 28, 1\)"),
+    ({"model_kwargs": {"include_top": False}}, ValueError, r"`model_kwargs`=.* make resnet20 output shape"),
+    # Good model_kwargs, a slot the block lacks: the location's fault.
+    ({"model_kwargs": {"stochastic_depth": 0.5}, "space": SearchSpace(locations=["last", "third"])},
+     ValueError, r"`locations`: resnet20 cannot erase 'third'"),
+])
+def test_builder_arguments_are_checked_and_blamed_before_data(tmp_path, no_data, kwargs, error, match):
+    """model_kwargs are built alone first, then each location: the error names the culprit."""
+    kwargs = {"model": "resnet20", "dataset": "fashion_mnist", **kwargs}
+    with pytest.raises(error, match=match):
+        tuning.tune(out=str(tmp_path / "s"), **kwargs)
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"batch_size": 60000}, r"`batch_size`[= ]60000 is larger than the 55000 training examples of fashion_mnist"),
+    ({"batch_size": 64, "validation_size": 59990}, r"`batch_size`[= ]64 is larger than the 10 training examples"),
+    ({"batch_size": 64, "train_fraction": 1e-4}, r"`batch_size`[= ]64 is larger than the 6 .*train_fraction=0.0001"),
+    ({"epochs": 0}, "`epochs` must be .*at least 1"),
+    ({"protocol": "he_cifar", "dataset": "cifar10", "steps": 0}, "`steps` must be .*at least 1"),
+    ({"tuner": "hyperband", "epochs": 1}, "the hyperband tuner needs `epochs` .* of at least 3"),
+    ({"tuner": "hyperband", "epochs": 2}, "nothing to halve"),
+])
+@pytest.mark.parametrize("own_count", [False, True], ids=["data_count", "own_count"])
+def test_trials_that_would_train_on_nothing_are_refused_up_front(tmp_path, monkeypatch, no_data, kwargs,
+                                                                 match, own_count):
+    """0 steps or 0 epochs per trial would record an untrained model as a completed trial
+    (own_count: without kzoo.data.steps_per_epoch, tuning counts the batches itself)."""
+    if own_count:
+        monkeypatch.delattr("kzoo.data.steps_per_epoch", raising=False)
+    kwargs = {"dataset": "fashion_mnist", **kwargs}
+    with pytest.raises(ValueError, match=match):
+        tuning.tune("resnet20", out=str(tmp_path / "s"), **kwargs)
+    assert not (tmp_path / "s").exists()
+
+
+def test_the_hypermodel_refuses_an_empty_epoch_too():
+    """PlacementHyperModel alone (any keras-tuner tuner) checks the batch against the split."""
+    with pytest.raises(ValueError, match="`batch_size`[= ]60000 is larger than the 55000"):
+        tuning.PlacementHyperModel("resnet20", "fashion_mnist", batch_size=60000)
+
+
+def _result(history, metrics=None):
+    from kzoo.training.trainer import TrainResult
+
+    return TrainResult(None, history, metrics or {"train_seconds": 1.0}, "run")
+
+
+@pytest.mark.parametrize("result, match", [
+    (_result([]), "trained no epoch"),
+    (_result([{"val_accuracy": None, "val_cross_entropy": None}]), "no validation score"),
+    (_result([{"val_accuracy": NAN, "val_cross_entropy": 1.0}]), "no validation score"),
+    (_result([{"accuracy": 0.5}]), "no validation score"),
+])
+def test_a_trial_without_a_validation_score_fails(monkeypatch, result, match):
+    """Never a completed trial with a made-up (or nan) score."""
+    monkeypatch.setattr("kzoo.training.train", lambda *a, **k: result)
+    model = tuning.PlacementHyperModel("resnet20", "fashion_mnist")
+    hp = keras_tuner.HyperParameters()
+    model.declare_hyperparameters(hp)
+    with pytest.raises(keras_tuner.errors.FailedTrialError, match=match):
+        model.fit(hp, None)
+
+
+def test_a_trial_of_no_epoch_stops_a_plain_tuner(monkeypatch):
+    """tuner.search(epochs=0) would train nothing in every trial: a fatal error, not N failures."""
+    monkeypatch.setattr("kzoo.training.train", lambda *a, **k: pytest.fail("trained"))
+    model = tuning.PlacementHyperModel("resnet20", "fashion_mnist")
+    hp = keras_tuner.HyperParameters()
+    model.declare_hyperparameters(hp)
+    with pytest.raises(keras_tuner.errors.FatalValueError, match="`epochs` must be an integer at least 1"):
+        model.fit(hp, None, epochs=0)
+
+
+def _a_file(tmp_path):
+    path = tmp_path / "a_file"
+    path.write_text("x")
+    return str(path)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"out": "/etc/passwd/x"}, ValueError, r"`out`='/etc/passwd/x' lies under the file '/etc/passwd'"),
+    ({"out": _a_file}, ValueError, r"`out`=.*a_file' is a file, not a directory"),
+    ({"out": 5}, TypeError, "`out` must be a path"),
+    ({"seed": -1}, ValueError, r"`seed` must be an integer in \[0, 4294967295\], got -1"),
+    ({"seed": 2**40}, ValueError, r"`seed` must be an integer in \[0, 4294967295\]"),
+    ({"verbose": 3}, ValueError, "`verbose` must be 'auto', 0, 1 or 2, got 3"),
+    ({"verbose": "loud"}, ValueError, "`verbose` must be 'auto', 0, 1 or 2"),
+    ({"tuner": "randm"}, ValueError, "Did you mean 'random'"),
+    ({"max_trials": 2.0}, TypeError, "`max_trials` must be an integer at least 1 or None, got 2.0"),
+    ({"max_consecutive_failed_trials": -1}, ValueError, "`max_consecutive_failed_trials` must be an integer at least 1"),
+    ({"mixed_precision": "float64"}, ValueError, "`mixed_precision` must be one of 'auto'"),
+    ({"xla": "yes"}, TypeError, "`xla` must be True or False, got 'yes'"),
+    ({"data_dir": 5}, TypeError, "`data_dir` must be a path or None"),
+    ({"command": ["kzoo", "tune"]}, TypeError, "`command` must be a string or None"),
+])
+def test_run_arguments_are_refused_before_data_and_build(tmp_path, monkeypatch, no_data, kwargs, error, match):
+    """Each argument fails first, naming itself: no data read, no model built, nothing written."""
+    from kzoo.models.registry import ModelInfo
+
+    monkeypatch.setattr(ModelInfo, "build", lambda self, **k: pytest.fail("a model was built"))
+    kwargs = {"out": str(tmp_path / "s"), **kwargs}
+    if callable(kwargs["out"]):
+        kwargs["out"] = kwargs["out"](tmp_path)
+    with pytest.raises(error, match=match):
+        tuning.tune("resnet20", "fashion_mnist", **kwargs)
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+def test_an_out_that_cannot_be_written_is_refused(tmp_path, no_data):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    with pytest.raises(ValueError, match="`out`=.* cannot be created: .* is not writable"):
+        tuning.tune("resnet20", "fashion_mnist", out=str(locked / "s"))
+
+
+@pytest.mark.parametrize("text, match", [
+    ("{not json", r"the search's record '.*search.json' is damaged \(.*\); delete it"),
+    ("[1, 2]", r"search.json' is damaged \(expected a JSON object, got list\)"),
+    (b"\xff\xfe\x00", r"search.json' is damaged"),
+])
+def test_a_damaged_search_record_is_named_before_data(tmp_path, no_data, text, match):
+    """search.json is read (and compared) before data is read, and left as it was."""
+    out = tmp_path / "s"
+    out.mkdir()
+    record = out / "search.json"
+    record.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(ValueError, match=match):
+        tuning.tune("resnet20", "fashion_mnist", out=str(out))
+    assert record.read_bytes() == (text if isinstance(text, bytes) else text.encode())
+    assert sorted(os.listdir(out)) == ["search.json"]
+
+
+@pytest.mark.parametrize("name", ["oracle.json", "trial_0/trial.json"])
+def test_damaged_keras_tuner_records_are_named_before_data(tmp_path, no_data, name):
+    """keras-tuner would die on them with a bare JSONDecodeError when reloading."""
+    path = tmp_path / "s" / "tuner" / name
+    path.parent.mkdir(parents=True)
+    path.write_text("{oops")
+    with pytest.raises(ValueError, match=rf"keras-tuner's record '.*{name}' is damaged .*delete '.*tuner'"):
+        tuning.tune("resnet20", "fashion_mnist", out=str(tmp_path / "s"))
+
+
+class _Hypermodel:
+    def __init__(self, out):
+        self.out = out
+
+    def run_dir(self, values):
+        return os.path.join(self.out, "trials", "last-p0.5-relu-abc123")
+
+
+@pytest.mark.parametrize("where, text, match", [
+    ("best", "{broken", r"the best run's metrics '.*best/metrics.json' is damaged .*delete '.*best' and re-run"),
+    ("best", '"a string"', r"best/metrics.json' is damaged \(expected a JSON object, got str\)"),
+    ("trial", "{broken", r"the selected trial's metrics '.*abc123/metrics.json' is damaged .*delete the trial's folder"),
+    ("trial", None, r"the selected trial's metrics '.*abc123/metrics.json' is missing"),
+])
+def test_damaged_results_are_named_when_publishing_the_best(tmp_path, where, text, match):
+    """best/metrics.json and the selected trial's metrics, read back by _publish_best."""
+    out = tmp_path / "s"
+    hypermodel = _Hypermodel(str(out))
+    source = hypermodel.run_dir({})
+    os.makedirs(source)
+    if where == "best":
+        (out / "best").mkdir()
+        (out / "best" / "metrics.json").write_text(text)
+    elif text is not None:
+        with open(os.path.join(source, "metrics.json"), "w") as f:
+            f.write(text)
+    trial = keras_tuner.engine.trial.Trial(keras_tuner.HyperParameters(), trial_id="0")
+    with pytest.raises(ValueError if text is not None else FileNotFoundError, match=match):
+        tuning._publish_best(str(out), hypermodel, trial, {"erase": "last"})
+    assert not os.path.exists(os.path.join(out, "best", "last.keras"))
+
+
+@pytest.mark.parametrize("name", ["metrics.json", "config.json"])
+def test_a_damaged_trial_run_stops_the_search_with_its_name(tmp_path, monkeypatch, name):
+    """A damaged file of a trial's run is a fatal ValueError naming it, not a failed trial."""
+    monkeypatch.setattr("kzoo.training.train", lambda *a, **k: pytest.fail("trained"))
+    model = tuning.PlacementHyperModel("resnet20", "fashion_mnist", out=str(tmp_path / "s"))
+    hp = keras_tuner.HyperParameters()
+    model.declare_hyperparameters(hp)
+    run = model.run_dir(hp.values)
+    os.makedirs(run)
+    with open(os.path.join(run, name), "w") as f:
+        f.write("{")
+    with pytest.raises(keras_tuner.errors.FatalValueError, match=rf"'.*{name}' is damaged .*delete the trial's folder"):
+        model.fit(hp, None)
 
 
 def test_keras_tuner_environment_is_checked(monkeypatch, tmp_path):
