@@ -5,6 +5,7 @@ REST-format requests, batch 1 vs N) and bad inputs."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -283,3 +284,337 @@ def test_cli_export(exported, tmp_path, capsys):
     assert cli.main(["export", src, "--base", str(tmp_path), "--name", "m", "--dataset", "fashion_mnist",
                      "--version", "1"]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- what is served
+
+class _Custom(keras.layers.Layer):
+    """A last layer kzoo cannot read: the numeric probe decides."""
+
+    def __init__(self, fn, **kwargs):
+        super().__init__(**kwargs)
+        self.fn = fn
+
+    def call(self, x):
+        return {"softmax": keras.ops.softmax, "id": lambda t: t, "sigmoid": keras.ops.sigmoid}[self.fn](x)
+
+
+def _tiny(head="softmax", dtype=None):
+    """Input -> Flatten -> Dense(10) -> ``head``: a model that exports in a second or two."""
+    keras.utils.set_random_seed(2)
+    inp = keras.Input(SHAPE)
+    x = keras.layers.Flatten()(inp)
+    dense = lambda act=None: keras.layers.Dense(10, activation=act, dtype=dtype)(x)  # noqa: E731
+    out = {
+        "softmax": lambda: dense("softmax"),
+        "logits": lambda: dense(),
+        "sigmoid": lambda: dense("sigmoid"),
+        "softmax_layer": lambda: keras.layers.Softmax()(dense()),
+        "activation_softmax_dropout": lambda: keras.layers.Dropout(0.5)(keras.layers.Activation("softmax")(dense())),
+        "ops_softmax": lambda: keras.ops.softmax(dense()),
+        "logits_dropout": lambda: keras.layers.Dropout(0.5)(dense()),
+        "relu": lambda: keras.layers.ReLU()(dense()),
+        "softmax_batch_axis": lambda: keras.layers.Softmax(axis=0)(dense()),
+        "nested_logits": lambda: keras.Sequential([keras.Input((784,)), keras.layers.Dense(10)])(x),
+        "custom_softmax": lambda: _Custom("softmax", dtype=dtype)(dense()),
+        "custom_logits": lambda: _Custom("id")(dense()),
+        "custom_sigmoid": lambda: _Custom("sigmoid")(dense()),
+        "lambda_logits": lambda: keras.layers.Lambda(lambda t: t * 2)(dense()),
+    }[head]()
+    return keras.Model(inp, out)
+
+
+@pytest.mark.parametrize("head", ["logits", "logits_dropout", "nested_logits", "custom_logits", "lambda_logits",
+                                  "custom_sigmoid", "kzoo"])
+def test_logits_are_refused_without_apply_softmax(head, tmp_path):
+    net = (kzoo.SmallNet(input_shape=SHAPE, classes=10, classifier_activation=None) if head == "kzoo"
+           else _tiny(head))
+    with pytest.raises(ValueError, match=r"outputs logits.*`apply_softmax=True`"):
+        kzoo.export(net, tmp_path, "m", dataset="fashion_mnist", warmup=False)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("head, match", [("sigmoid", "activation sigmoid"), ("relu", "ReLU"),
+                                         ("softmax_batch_axis", "over axis 0")])
+@pytest.mark.parametrize("apply_softmax", [False, True])
+def test_other_activations_are_refused(head, match, apply_softmax, tmp_path):
+    with pytest.raises(ValueError, match=f"{match}.*must be a softmax over the classes"):
+        kzoo.export(_tiny(head), tmp_path, "m", dataset="fashion_mnist", apply_softmax=apply_softmax)
+
+
+@pytest.mark.parametrize("head", ["softmax", "softmax_layer", "activation_softmax_dropout", "ops_softmax",
+                                  "custom_softmax", "kzoo"])
+def test_apply_softmax_on_softmax_is_refused(head, tmp_path):
+    net = kzoo.SmallNet(input_shape=SHAPE, classes=10) if head == "kzoo" else _tiny(head)
+    with pytest.raises(ValueError, match="already.*double softmax"):
+        kzoo.export(net, tmp_path, "m", dataset="fashion_mnist", apply_softmax=True)
+
+
+@pytest.mark.parametrize("head", ["softmax", "custom_softmax"])
+@pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16", "mixed_float16"])
+def test_softmax_in_any_precision_passes_the_probe(head, dtype):
+    from kzoo import exporter
+
+    net = _tiny(head, dtype=dtype)
+    info = data.dataset_info("fashion_mnist")
+    assert exporter._classifier(net, info, SHAPE, False) == exporter.SOFTMAX_IN_MODEL
+
+
+def test_a_softmax_that_is_not_probabilities_is_refused(tmp_path):
+    net = _tiny("softmax")
+    net.layers[-1].kernel.assign(np.full((784, 10), np.nan, np.float32))
+    with pytest.raises(ValueError, match="ends in softmax.*not probabilities"):
+        kzoo.export(net, tmp_path, "m", dataset="fashion_mnist")
+
+
+@pytest.mark.parametrize("head", ["logits", "custom_logits"])
+def test_apply_softmax_serves_softmax_of_logits(head, tmp_path):
+    net = _tiny(head)
+    result = kzoo.export(net, tmp_path, "m", dataset="fashion_mnist", apply_softmax=True, warmup=False,
+                         version=np.int64(7), top_k=10)
+    assert result.version == 7 and type(result.version) is int and result.path.endswith(os.path.join("m", "7"))
+    images = _images(3, seed=9)
+    out = tf.saved_model.load(result.path).signatures["serving_default"](images=tf.constant(images))
+    np.testing.assert_allclose(out["probabilities"].numpy(), tf.nn.softmax(_keras_probs(net, images)), atol=1e-6)
+    assert out["classes"].shape == (3, 10)
+    card = json.loads(open(os.path.join(result.path, "model_card.json")).read())
+    assert "softmax applied at export" in card["classifier"]
+    assert "softmax applied at export" in card["outputs"]["probabilities"]
+    assert "softmax applied at export" in open(os.path.join(result.path, "model_card.md")).read()
+
+
+class _Unbuilt(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(10, activation="softmax")
+
+    def call(self, x):
+        return self.dense(keras.ops.reshape(x, (-1, 784)))
+
+
+def _shaped(kind):
+    inp = keras.Input(SHAPE)
+    if kind == "spatial":
+        return keras.Model(inp, keras.layers.Conv2D(10, 1, activation="softmax")(inp))
+    if kind == "rank3":
+        return keras.Model(inp, keras.layers.Softmax()(keras.layers.Reshape((28, 28))(inp)))
+    probs = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inp))
+    if kind == "two_outputs":
+        return keras.Model(inp, [probs, probs])
+    if kind == "two_inputs":
+        other = keras.Input(SHAPE)
+        return keras.Model([inp, other], keras.layers.Dense(10, activation="softmax")(
+            keras.layers.Flatten()(keras.layers.Add()([inp, other]))))
+    if kind == "flat_input":
+        flat = keras.Input((784,))
+        return keras.Model(flat, keras.layers.Dense(10, activation="softmax")(flat))
+    net = _Unbuilt()
+    if kind == "subclassed_called":
+        net(np.zeros((1, *SHAPE), np.float32))
+    return net
+
+
+@pytest.mark.parametrize("kind, match", [
+    ("spatial", r"per-pixel / spatial output.*\(None, 28, 28, 10\)"), ("rank3", r"\(None, 28, 28\)"),
+    ("two_outputs", "2 outputs"), ("two_inputs", r"2 input\(s\)"), ("flat_input", r"\(None, 784\)"),
+    ("subclassed", "not built"), ("subclassed_called", "subclassed model whose input is not known")])
+def test_only_image_classifiers_are_exported(kind, match, tmp_path):
+    with pytest.raises(ValueError, match=r"one image input \[batch, H, W, C\] and one output \[batch, classes\]") as err:
+        kzoo.export(_shaped(kind), tmp_path, "m", dataset="fashion_mnist", warmup=False)
+    assert re.search(match, str(err.value)), str(err.value)
+    assert os.listdir(tmp_path) == []
+
+
+# ----------------------------------------------------------------------------- arguments, before the model
+
+MISSING = "no-such-model.keras"  # these checks must fail before the model is even looked for
+
+
+@pytest.mark.parametrize("version, error, match", [
+    (2**63, ValueError, r"9223372036854775807\].*got 9223372036854775808.*int64"), (2**64 + 1, ValueError, "version"),
+    (np.uint64(2**63), ValueError, "version"), (np.int64(0), ValueError, "version"),
+    (np.float64(3), TypeError, "version")])
+def test_bad_versions(version, error, match, tmp_path):
+    with pytest.raises(error, match=match):
+        kzoo.export(MISSING, tmp_path, "m", dataset="fashion_mnist", version=version)
+    with pytest.raises(TypeError, match="version"):  # bools are not versions
+        kzoo.export(MISSING, tmp_path, "m", dataset="fashion_mnist", version=True)
+
+
+def test_next_version_past_int64_is_refused(tmp_path):
+    os.makedirs(tmp_path / "m" / str(2**63 - 1))
+    with pytest.raises(ValueError, match="largest"):
+        kzoo.export(_tiny(), tmp_path, "m", dataset="fashion_mnist")
+    os.makedirs(tmp_path / "n" / "007")  # TF Serving reads it as version 7
+    with pytest.raises(ValueError, match="version 7 .* already exists"):
+        kzoo.export(_tiny(), tmp_path, "n", dataset="fashion_mnist", version=7)
+
+
+@pytest.mark.parametrize("top_k, error, match", [
+    (11, ValueError, r"`top_k` must be at most the class count.*10 classes, got top_k=11"),
+    (1000, ValueError, "10 classes"), (np.int64(12), ValueError, "top_k=12"),
+    (2.5, TypeError, "top_k"), ("3", TypeError, "top_k"), (None, TypeError, "top_k")])
+def test_bad_top_k(top_k, error, match, tmp_path):
+    with pytest.raises(error, match=match):
+        kzoo.export(MISSING, tmp_path, "m", dataset="fashion_mnist", top_k=top_k)
+
+
+def test_top_k_above_the_model_classes(tmp_path, fmnist_run):
+    with pytest.raises(ValueError, match="the model has 10 classes, got top_k=11"):
+        kzoo.export(fmnist_run, tmp_path, "m", top_k=11)  # the dataset comes from the run
+
+
+@pytest.mark.parametrize("name", [".hidden", ".tmp-1-abcd", "..", "a/b", "a\0b", "", "   ", " m", "m\n",
+                                  "m:predict", "x" * 256, "tab\there"])
+def test_bad_names(name, tmp_path):
+    with pytest.raises(ValueError, match="`name` must be a plain directory name TF Serving can use"):
+        kzoo.export(MISSING, tmp_path, name, dataset="fashion_mnist")
+
+
+@pytest.mark.parametrize("name", [5, b"m", ["m"]])
+def test_names_that_are_not_strings(name, tmp_path):
+    with pytest.raises(TypeError, match="`name` must be a plain directory name"):
+        kzoo.export(MISSING, tmp_path, name, dataset="fashion_mnist")
+
+
+@pytest.mark.parametrize("where, match", [
+    ("file", "is a file"), ("under_file", "lies under the file"), ("model_dir_is_file", "is a file, not a model"),
+    ("read_only", "not writable"), ("empty", "non-empty path")])
+def test_bad_base_dirs_fail_before_the_model(where, match, tmp_path):
+    afile = tmp_path / "file"
+    afile.write_text("x")
+    base = {"file": afile, "under_file": afile / "x" / "y", "model_dir_is_file": tmp_path,
+            "read_only": tmp_path / "ro" / "new", "empty": ""}[where]
+    if where == "model_dir_is_file":
+        (tmp_path / "m").write_text("x")
+    if where == "read_only":
+        if os.geteuid() == 0:
+            pytest.skip("root may write anywhere")
+        (tmp_path / "ro").mkdir(mode=0o500)
+    with pytest.raises(ValueError, match=match) as err:
+        kzoo.export(MISSING, base, "m", dataset="fashion_mnist")
+    assert where == "empty" or str(tmp_path) in str(err.value)
+    with pytest.raises(TypeError, match="base_dir"):
+        kzoo.export(MISSING, None, "m", dataset="fashion_mnist")
+
+
+# ----------------------------------------------------------------------------- sources
+
+@pytest.fixture(scope="module")
+def fmnist_run(tmp_path_factory):
+    """A run directory as kzoo.train leaves it, with a tiny model."""
+    run = tmp_path_factory.mktemp("run")
+    _tiny().save(run / "last.keras")
+    (run / "config.json").write_text(json.dumps({"model": "tiny", "dataset": "fashion_mnist"}))
+    (run / "metrics.json").write_text(json.dumps({"test_top1": 0.5, "test_top5": 0.9}))
+    return str(run)
+
+
+@pytest.mark.parametrize("damage, error, match", [
+    (("config.json", "{not json"), ValueError, r"run's config .*config\.json' is damaged"),
+    (("config.json", "[1, 2]"), ValueError, r"config\.json' is damaged \(expected a JSON object, got list"),
+    (("metrics.json", "{\"test_top1\": "), ValueError, r"run's metrics .*metrics\.json' is damaged"),
+    (("metrics.json", "null"), ValueError, r"metrics\.json' is damaged \(expected a JSON object"),
+    (("metrics.json", b"\xff\xfe"), ValueError, r"metrics\.json' is damaged"),
+    (("config.json", None), FileNotFoundError, r"run's config .*config\.json' is missing"),
+    (("last.keras", None), FileNotFoundError, r"run's last model .*last\.keras' is missing"),
+    (("last.keras", "not a zip"), ValueError, r"last\.keras' is not a Keras archive")])
+def test_damaged_run_directories(damage, error, match, fmnist_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(fmnist_run, run)
+    file, content = damage
+    os.remove(run / file)
+    if isinstance(content, bytes):
+        (run / file).write_bytes(content)
+    elif content is not None:
+        (run / file).write_text(content)
+    with pytest.raises(error, match=match):
+        kzoo.export(str(run), tmp_path / "serving", "m")
+    assert not (tmp_path / "serving" / "m").exists()
+
+
+@pytest.mark.parametrize("content", ["just text", "", "zip"])
+def test_a_keras_file_that_is_not_an_archive(content, tmp_path):
+    import zipfile
+
+    path = tmp_path / "x.keras"
+    if content == "zip":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("hello.txt", "not a model")
+    else:
+        path.write_text(content)
+    with pytest.raises(ValueError, match=r"x\.keras' is not a Keras archive"):
+        kzoo.export(str(path), tmp_path / "serving", "m", dataset="fashion_mnist")
+
+
+# ----------------------------------------------------------------------------- publication
+
+def _tmp_folders(folder):
+    return sorted(n for n in os.listdir(folder) if n.startswith(".tmp-"))
+
+
+def test_stale_temporary_folders_are_removed(tmp_path, monkeypatch):
+    from kzoo import exporter
+
+    folder = tmp_path / "m"
+    host = exporter._host()
+    done = subprocess.Popen([sys.executable, "-c", ""])
+    done.wait()
+    stale = [f".tmp-3-{host}-{done.pid}-abcd1234", ".tmp-2-oldstyle"]
+    kept = [f".tmp-4-{host}-{os.getpid()}-live1234",  # a live export: this process
+            ".tmp-5-otherhost_ns1-1-abcd1234", ".tmp-6-freshone", ".tmp-notours", ".tmpx"]
+    for entry in stale + kept:
+        os.makedirs(folder / entry / "variables")
+    two_days_ago = os.path.getmtime(folder) - 2 * 86400
+    os.utime(folder / ".tmp-2-oldstyle", (two_days_ago, two_days_ago))
+    seen = []
+    markdown = exporter._card_markdown
+    monkeypatch.setattr(exporter, "_card_markdown", lambda card: seen.extend(_tmp_folders(folder)) or markdown(card))
+    result = kzoo.export(_tiny(), tmp_path, "m", dataset="fashion_mnist", warmup=False, verify=False)
+    assert result.version == 1
+    ours = [n for n in seen if n not in kept]
+    assert len(ours) == 1 and re.fullmatch(rf"\.tmp-1-{re.escape(host)}-{os.getpid()}-\w+", ours[0]), seen
+    assert _tmp_folders(folder) == sorted(k for k in kept if k.startswith(".tmp-"))
+
+
+@pytest.mark.parametrize("rename", ["renameat2", "no_renameat2", "einval"])
+def test_a_version_that_appears_meanwhile_is_not_replaced(rename, tmp_path, monkeypatch):
+    import ctypes
+    import errno
+
+    from kzoo import exporter
+
+    if rename == "renameat2" and exporter._renameat2() is None:
+        pytest.skip("no renameat2 in this libc")
+    if rename == "no_renameat2":
+        monkeypatch.setattr(exporter, "_renameat2", lambda: None)
+    if rename == "einval":  # a file system without RENAME_NOREPLACE
+        def unsupported(*args):
+            ctypes.set_errno(errno.EINVAL)
+            return -1
+
+        monkeypatch.setattr(exporter, "_renameat2", lambda: unsupported)
+    target = tmp_path / "m" / "1"
+    markdown = exporter._card_markdown
+    monkeypatch.setattr(exporter, "_card_markdown", lambda card: target.mkdir() or markdown(card))
+    with pytest.raises(ValueError, match="version 1 appeared while exporting; nothing was replaced"):
+        kzoo.export(_tiny(), tmp_path, "m", dataset="fashion_mnist", warmup=False, verify=False)
+    assert target.is_dir() and os.listdir(target) == []
+    assert os.listdir(tmp_path / "m") == ["1"]
+    # Without the race the same export is published.
+    monkeypatch.setattr(exporter, "_card_markdown", markdown)
+    result = kzoo.export(_tiny(), tmp_path, "m", dataset="fashion_mnist", warmup=False, verify=False)
+    assert result.version == 2 and sorted(os.listdir(tmp_path / "m")) == ["1", "2"]
+
+
+def test_cli_apply_softmax(tmp_path, capsys):
+    from kzoo import cli
+
+    src = str(tmp_path / "logits.keras")
+    _tiny("logits").save(src)
+    args = ["export", src, "--base", str(tmp_path / "serving"), "--name", "m", "--dataset", "fashion_mnist",
+            "--no-warmup"]
+    assert cli.main(args) == 2 and "--apply-softmax" in capsys.readouterr().err
+    assert cli.main(args + ["--apply-softmax"]) == 0
+    card = json.loads((tmp_path / "serving" / "m" / "1" / "model_card.json").read_text())
+    assert card["classifier"] == "softmax applied at export (the model outputs logits)"
