@@ -7,6 +7,8 @@ import json
 import os
 import sys
 
+from kzoo import _quiet
+
 
 def _shape(text):
     try:
@@ -65,9 +67,17 @@ def _rates(text):
     return _floats(text)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with kzoo's error line: the usage, then ``kzoo: error: ...``, exit 2."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(2, f"kzoo: error: {self.prog.partition(' ')[2] + ': ' if ' ' in self.prog else ''}{message}\n")
+
+
 def _parser():
-    parser = argparse.ArgumentParser(prog="kzoo", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="kzoo", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     ls = sub.add_parser("list", help="list registered models with their paper and parameter count")
     ls.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'resnet1*'")
     sm = sub.add_parser("summary", help="build a model and print its summary")
@@ -127,6 +137,8 @@ def _parser():
     ex.add_argument("--top-k", type=int, default=5, help="class ids returned per image")
     ex.add_argument("--keras", action="store_true", help="also write model.keras into the version")
     ex.add_argument("--no-warmup", action="store_true", help="skip TF Serving's warm-up requests file")
+    ex.add_argument("--apply-softmax", action="store_true",
+                    help="the model outputs logits: serve softmax(logits) as the probabilities")
 
     tu = sub.add_parser("tune", help="search erase location/proportion/activation with keras-tuner "
                         "(selects on validation; resumes when re-run)")
@@ -253,7 +265,8 @@ def _export(args):
     from kzoo.exporter import export
 
     result = export(args.source, args.base, args.name, version=args.version, dataset=args.dataset,
-                    top_k=args.top_k, keras_file=args.keras, warmup=not args.no_warmup)
+                    top_k=args.top_k, keras_file=args.keras, warmup=not args.no_warmup,
+                    apply_softmax=args.apply_softmax)
     card = result.card
     score = f"test top-1 {card['test_top1']:.4f}" if card.get("test_top1") is not None else "no test score"
     print(f"exported {result.path} (version {result.version}; {card['model']}, {score})")
@@ -293,33 +306,44 @@ def _protocols():
     return 0
 
 
+def _fail(message, code):
+    lines = [line.strip() for line in str(message).strip().splitlines() if line.strip()]
+    print("kzoo: error: " + ("; ".join(lines) or "failed"), file=sys.stderr)
+    return code
+
+
+def _run(args):
+    if args.command == "list":
+        return _list(args.pattern)
+    if args.command == "protocols":
+        return _protocols()
+    if args.command == "train":
+        return _train(args)
+    if args.command == "evaluate":
+        return _evaluate(args)
+    if args.command == "export":
+        return _export(args)
+    if args.command == "tune":
+        return _tune(args)
+    return _summary(args)
+
+
 def main(argv=None):
+    """Exit 0 on success, 2 for a bad input (usage, argument, missing or unusable file),
+    1 for a run that failed (diverged, a failed search, a write that failed), 130 for
+    Ctrl-C: each with one line ``kzoo: error: ...``, never a traceback."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = _parser().parse_args(argv)
-    try:
-        if args.command == "list":
-            return _list(args.pattern)
-        if args.command == "protocols":
-            return _protocols()
-        if args.command == "train":
-            return _train(args)
-        if args.command == "evaluate":
-            return _evaluate(args)
-        if args.command == "export":
-            return _export(args)
-        if args.command == "tune":
-            return _tune(args)
-        return _summary(args)
-    except (ValueError, TypeError, FileNotFoundError) as err:
-        print(f"kzoo: error: {err}", file=sys.stderr)
-        return 2
-    except RuntimeError as err:
-        from kzoo.tuning import SearchFailedError
-
-        if not isinstance(err, SearchFailedError):
-            raise
-        print(f"kzoo: error: {err}", file=sys.stderr)
-        return 1
+    with _quiet.filtered_stderr():
+        try:
+            return _run(args)
+        except KeyboardInterrupt:
+            return _fail("interrupted; re-running the same command resumes a run or a search", 130)
+        except (ValueError, TypeError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
+                PermissionError) as err:
+            return _fail(err, 2)
+        except (RuntimeError, OSError) as err:  # NonFiniteLossError, SearchFailedError, disk errors
+            return _fail(err, 1)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ kill -9, NaN handling, seeded repeatability, errors before any work, and the CLI
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -181,6 +182,7 @@ def test_bad_inputs_fail_before_any_work(kwargs, err, match, data_dir, tmp_path)
             "data_dir": data_dir, **SMALL, **kwargs}
     if args["dataset"] == "imagenet2012":
         args["data_dir"] = str(tmp_path / "tfds")
+        os.makedirs(args["data_dir"])  # an explicit data_dir must exist
     with pytest.raises(err, match=match):
         train(args.pop("model"), args.pop("dataset"), args.pop("protocol"), out=str(tmp_path / "run"),
               verbose=0, **args)
@@ -226,3 +228,211 @@ def test_bad_callbacks_are_refused_before_data(callbacks, tmp_path):
     with pytest.raises(TypeError, match="`test` must be True or False"):
         kzoo.train("resnet20", "fashion_mnist", test="no", out=str(tmp_path / "r"))
     assert not (tmp_path / "r").exists()
+
+
+class _Subclassed(keras.Model):
+    def call(self, x):
+        return x
+
+
+def _two_outputs():
+    x = keras.Input((28, 28, 1))
+    y = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(x))
+    return keras.Model(x, [y, y])
+
+
+def _per_pixel():
+    x = keras.Input((28, 28, 1))
+    return keras.Model(x, keras.layers.Conv2D(10, 1, activation="softmax")(x))
+
+
+@pytest.mark.parametrize("kwargs, err, match", [
+    # runs that would train on nothing
+    ({"epochs": 0}, ValueError, "`epochs` must be an integer at least 1"),
+    ({"protocol": "he_cifar", "dataset": "fashion_mnist", "steps": 0}, ValueError, "`steps`"),
+    ({"batch_size": 60000}, ValueError, "batch_size.*0 steps per epoch"),
+    ({"batch_size": 128, "train_fraction": 1e-4}, ValueError, "train_fraction.*0 steps per epoch"),
+    # non-finite numbers
+    ({"lr": float("nan")}, ValueError, "`lr` must be a finite number"),
+    ({"lr": float("inf")}, ValueError, "`lr` must be a finite number"),
+    ({"weight_decay": float("inf")}, ValueError, "`weight_decay` must be a finite"),
+    ({"momentum": float("nan")}, ValueError, "`momentum`"),
+    ({"train_fraction": float("nan")}, ValueError, "`train_fraction`"),
+    # builder arguments, before the data
+    ({"model_kwargs": {"stochastik_depth": 0.5}}, TypeError, "model_kwargs.*stochastik_depth"),
+    ({"model_kwargs": {"erase": "lastt"}}, ValueError, "model_kwargs.*erase"),
+    ({"model_kwargs": {"activation": "rleu"}}, ValueError, "model_kwargs.*rleu"),
+    ({"model_kwargs": {"stochastic_depth": float("nan")}}, ValueError, "model_kwargs.*stochastic_depth"),
+    ({"model_kwargs": {"input_shape": (32, 32, 3)}}, ValueError, "model_kwargs.*inputs of shape"),
+    ({"model_kwargs": ["erase"]}, TypeError, "`model_kwargs` must be a dict"),
+    # seeds, verbosity, the model given
+    ({"seed": -1}, ValueError, "`seed` must be an integer in \\[0, 4294967295\\]"),
+    ({"seed": 2**40}, ValueError, "`seed`"),
+    ({"seed": 1.5}, TypeError, "`seed`"),
+    ({"verbose": 3}, ValueError, "`verbose` must be 'auto', 0, 1 or 2"),
+    ({"verbose": "loud"}, ValueError, "`verbose`"),
+    ({"model": _Subclassed()}, ValueError, "`model` is not built"),
+    ({"model": _two_outputs()}, ValueError, "one image input and one output"),
+    ({"model": _per_pixel()}, ValueError, "must output \\[batch, classes\\]"),
+    ({"data_dir": 3}, TypeError, "`data_dir` must be a path"),
+])
+def test_refused_before_data_and_before_writing(kwargs, err, match, tmp_path, monkeypatch):
+    """Each of these is refused from the arguments alone: no data is read (the loaders
+    are booby-trapped) and the run directory is never created."""
+    from kzoo import data
+
+    def no_data(*args, **kw):
+        raise AssertionError("data was read before the arguments were checked")
+
+    monkeypatch.setattr(data, "load", no_data)
+    monkeypatch.setattr(data, "make_datasets", no_data)
+    args = {"model": "resnet20", "dataset": "fashion_mnist", "protocol": "fashion_mnist_demo", **kwargs}
+    with pytest.raises(err, match=match):
+        train(args.pop("model"), args.pop("dataset"), args.pop("protocol"), out=str(tmp_path / "run"),
+              **{"verbose": 0, **args})
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("where, match", [
+    ("file", "`out`=.* is a file, not a directory"),
+    ("under_file", "`out`=.* lies under the file"),
+])
+def test_unusable_out_is_refused_before_the_build(where, match, tmp_path, monkeypatch):
+    from kzoo.training import trainer
+
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file")
+    out = blocker if where == "file" else blocker / "deeper" / "run"
+    monkeypatch.setattr(trainer, "_build", lambda *a: pytest.fail("the model was built"))
+    with pytest.raises(ValueError, match=match):
+        train("resnet20", "fashion_mnist", out=str(out), verbose=0)
+
+
+def test_splits_too_small_for_a_batch(tmp_path):
+    """Files of fewer examples than the dataset's published size: the batch that does not
+    fit the training split actually found, and an empty test split, are refused before
+    training instead of giving a finished run of no steps or no test score."""
+    from conftest import _idx
+
+    import gzip
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 300), ("t10k", 0)):
+        images = rng.integers(0, 255, (n, 28, 28))
+        (folder / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx(images)))
+        (folder / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx(rng.integers(0, 10, n))))
+    with pytest.raises(ValueError, match="train.*batch|batch.*train"):
+        train("mlp12", "fashion_mnist", data_dir=str(folder), out=str(tmp_path / "a"), verbose=0,
+              validation_size=100, batch_size=256, model_kwargs={"units": 8})
+    with pytest.raises(ValueError, match="test"):
+        train("mlp12", "fashion_mnist", data_dir=str(folder), out=str(tmp_path / "b"), verbose=0,
+              validation_size=100, batch_size=32, model_kwargs={"units": 8})
+    assert not (tmp_path / "a" / "metrics.json").exists() and not (tmp_path / "b" / "metrics.json").exists()
+
+
+def _tiny_model_file(path):
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.save(path)
+    return model
+
+
+@pytest.mark.parametrize("damage, err, match", [
+    ("config_not_json", ValueError, "config.json.*damaged.*delete the run directory"),
+    ("config_a_list", ValueError, "config.json.*damaged.*JSON object"),
+    ("metrics_not_json", ValueError, "metrics.json.*damaged"),
+    ("metrics_without_model", FileNotFoundError, "last.keras.*missing"),
+    ("model_not_zip", ValueError, "last.keras.*not a Keras archive"),
+    ("epochs_csv_damaged", ValueError, "epochs.csv.*damaged"),
+])
+def test_damaged_run_files_are_named(damage, err, match, tmp_path):
+    """Files kzoo wrote and reads back: a damaged or missing one is named, with what to do."""
+    run = tmp_path / "run"
+    run.mkdir()
+    if damage.startswith("config"):
+        (run / "config.json").write_text("{not json" if damage == "config_not_json" else "[1, 2]")
+    else:
+        (run / "metrics.json").write_text("{oops" if damage == "metrics_not_json" else "{}")
+        if damage == "model_not_zip":
+            (run / "last.keras").write_text("not a zip")
+        elif damage == "epochs_csv_damaged":
+            _tiny_model_file(str(run / "last.keras"))
+            (run / "epochs.csv").write_text("epoch,loss\nzero,abc\n")
+    with pytest.raises(err, match=match):
+        train("resnet20", "fashion_mnist", out=str(run), verbose=0)
+
+
+@pytest.mark.parametrize("case, err, match", [
+    ("hundred_classes", ValueError, "predicts 100 classes but dataset 'fashion_mnist' has 10"),
+    ("other_shape", ValueError, "inputs of shape \\(32, 32, 3\\)"),
+    ("batch_size", ValueError, "`batch_size`"),
+    ("not_zip", ValueError, "not a Keras archive"),
+    ("missing", FileNotFoundError, "does not exist"),
+    ("damaged_config", ValueError, "config.json.*damaged"),
+    ("config_without_dataset", ValueError, "names no dataset"),
+])
+def test_evaluate_checks_the_model_before_the_data(case, err, match, tmp_path, monkeypatch):
+    from kzoo import data
+
+    monkeypatch.setattr(data, "load", lambda *a, **k: pytest.fail("data was read"))
+    path, kwargs = str(tmp_path / "m.keras"), {"dataset": "fashion_mnist"}
+    if case == "hundred_classes":
+        kzoo.MLP(depth=2, units=8, classes=100, input_shape=(28, 28, 1)).save(path)
+    elif case == "other_shape":
+        kzoo.MLP(depth=2, units=8, classes=10, input_shape=(32, 32, 3)).save(path)
+    elif case == "batch_size":
+        _tiny_model_file(path)
+        kwargs["batch_size"] = 0
+    elif case == "not_zip":
+        (tmp_path / "m.keras").write_text("text")
+    elif case == "missing":
+        path = str(tmp_path / "nothing.keras")
+    else:
+        path, kwargs = str(tmp_path / "run"), {}
+        os.makedirs(path)
+        _tiny_model_file(os.path.join(path, "last.keras"))
+        (tmp_path / "run" / "config.json").write_text("{" if case == "damaged_config" else "{}")
+    with pytest.raises(err, match=match):
+        kzoo.evaluate(path, **kwargs)
+
+
+def _cli(*args):
+    env = dict(os.environ)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the CLI quiets TensorFlow itself
+    return subprocess.run([sys.executable, "-m", "kzoo.cli", *args], capture_output=True, text=True,
+                          timeout=300, env=env)
+
+
+@pytest.mark.parametrize("args, code, match", [
+    (("train", "resnet20", "--epochs", "0"), 2, "`epochs` must be an integer at least 1"),
+    (("train", "resnet20", "--lr", "nan"), 2, "`lr` must be a finite number"),
+    (("train", "resnet20", "--out", "/proc/version/run"), 2, "lies under the file"),
+    (("evaluate", "/nonexistent/run"), 2, "does not exist"),
+    (("export", "/nonexistent/run"), 2, "does not exist"),
+])
+def test_cli_errors_are_one_line_without_tensorflow_noise(args, code, match):
+    out = _cli(*args)
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == code, out.stderr
+    assert len(lines) == 1 and lines[0].startswith("kzoo: error: "), out.stderr
+    assert re.search(match, lines[0]), lines[0]
+
+
+@pytest.mark.parametrize("error, code", [
+    (NonFiniteLossError("the training loss became nan"), 1),
+    (OSError(28, "No space left on device"), 1),
+    (KeyboardInterrupt(), 130),
+    (PermissionError(13, "Permission denied"), 2),
+])
+def test_cli_exit_codes(error, code, monkeypatch, capsys):
+    from kzoo import cli
+
+    def boom(args):
+        raise error
+
+    monkeypatch.setattr(cli, "_train", boom)
+    assert cli.main(["train", "resnet20"]) == code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("kzoo: error: ")

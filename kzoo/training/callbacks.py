@@ -118,9 +118,17 @@ class EpochLog(keras.callbacks.Callback):
         """The rows on disk, as numbers."""
         if not os.path.exists(self.path):
             return []
-        with open(self.path, newline="") as f:
-            return [{k: int(v) if k == "epoch" else float(v) if v else None for k, v in r.items()}
-                    for r in csv.DictReader(f)]
+        try:
+            with open(self.path, newline="") as f:
+                rows = [{k: int(v) if k == "epoch" else float(v) if v else None for k, v in r.items()}
+                        for r in csv.DictReader(f)]
+        except (ValueError, TypeError, UnicodeDecodeError, csv.Error) as err:
+            raise ValueError(f"the epoch log {self.path!r} is damaged ({err}); delete the run "
+                             "directory to start over") from None
+        if any(None in r or "epoch" not in r or r["epoch"] is None for r in rows):
+            raise ValueError(f"the epoch log {self.path!r} is damaged (rows do not match its header); "
+                             "delete the run directory to start over")
+        return rows
 
     @property
     def epochs(self):

@@ -1,11 +1,13 @@
 """Re-check a trained model: test top-1/top-5 of a ``.keras`` file or a run directory."""
 
-import json
 import os
+
+from kzoo import checks
 
 
 def _resolve(path):
     """(model file, run config or None) for a .keras file or a run directory."""
+    path = checks.path(path, "path")
     if os.path.isdir(path):
         model_path = os.path.join(path, "last.keras")
         config_path = os.path.join(path, "config.json")
@@ -13,8 +15,8 @@ def _resolve(path):
             raise FileNotFoundError(f"run directory {path!r} has no last.keras (is the run finished?)")
         config = None
         if os.path.exists(config_path):
-            with open(config_path) as f:
-                config = json.load(f)
+            config = checks.read_json(config_path, "the run's config",
+                                      "pass `dataset` (and `data_dir`) explicitly, or re-create the run")
         return model_path, config
     if not os.path.exists(path):
         raise FileNotFoundError(f"`path`={path!r} does not exist")
@@ -25,23 +27,34 @@ def _resolve(path):
 
 def evaluate(path, dataset=None, *, data_dir=None, batch_size=256):
     """Test loss, top-1 and top-5 of the model at ``path`` on ``dataset``'s test split
-    (default: the dataset its run directory names)."""
+    (default: the dataset its run directory names). The model is loaded and checked
+    against the dataset (classes, image shape) before any data is read."""
     import keras
 
     from kzoo import data
     from kzoo.models.common import load_model
+    from kzoo.training.trainer import check_model_fits
 
+    checks.integer(batch_size, "batch_size", minimum=1)
+    data_dir = checks.path(data_dir, "data_dir", optional=True)
     model_path, config = _resolve(path)
     if dataset is None:
         if config is None:
             raise ValueError("`dataset` is needed when `path` is not a run directory")
+        if not isinstance(config.get("dataset"), str):
+            raise ValueError(f"the run's config in {os.path.dirname(model_path)!r} names no dataset; "
+                             "pass `dataset`")
         dataset = config["dataset"]
         data_dir = data_dir or config.get("data_dir")
     info = data.dataset_info(dataset)
+    model = load_model(model_path)
+    check_model_fits(model, info, "path")
     examples = data.load(dataset, "test", data_dir=data_dir)
     count = int(examples.cardinality())
+    if count == 0:
+        raise ValueError(f"the test split of {dataset!r} is empty (read from "
+                         f"{data_dir or 'the default locations'}); there is nothing to score")
     test = data.pipeline(examples, dataset, training=False, batch_size=batch_size)
-    model = load_model(model_path)
     model.compile(loss="sparse_categorical_crossentropy",
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
                            keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5")])

@@ -17,6 +17,7 @@ import time
 
 import keras
 
+from kzoo import checks
 from kzoo.models import common
 from kzoo.training import callbacks as cb
 from kzoo.training import distribute
@@ -70,41 +71,56 @@ def apply_weight_decay(model, weight_decay, decay_all=True):
     return count
 
 
-def _check_model_fits(model, info):
+def check_model_fits(model, info, arg="model"):
+    """Refuse a model that cannot be trained or scored on dataset ``info``: unbuilt, not
+    one image input and one ``[batch, classes]`` output, or of another class count or
+    image shape. Needs no data, so it runs before any is read."""
+    if not getattr(model, "built", False) or not getattr(model, "inputs", None):
+        raise ValueError(f"`{arg}` is not built: build it (call it on a batch, or use a functional "
+                         "model) before training or evaluating it")
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ValueError(f"`{arg}` must have one image input and one output of class scores, it has "
+                         f"{len(model.inputs)} input(s) and {len(model.outputs)} output(s)")
+    if len(model.output_shape) != 2:
+        raise ValueError(f"`{arg}` must output [batch, classes], its output has shape {model.output_shape} "
+                         "(a per-pixel or unpooled output? build it with include_top=True)")
     classes = model.output_shape[-1]
     if classes != info.classes:
         raise ValueError(
-            f"the model predicts {classes} classes but dataset {info.name!r} has {info.classes}; "
+            f"`{arg}`: the model predicts {classes} classes but dataset {info.name!r} has {info.classes}; "
             f"build it with classes={info.classes}"
         )
     expected = tuple(model.input_shape[1:])
     if len(expected) != 3 or any(e is not None and e != d for e, d in zip(expected, info.image_shape)):
         raise ValueError(
-            f"the model takes inputs of shape {expected} but dataset {info.name!r} has images of "
+            f"`{arg}`: the model takes inputs of shape {expected} but dataset {info.name!r} has images of "
             f"shape {info.image_shape}"
         )
 
 
 def _check_model_before_data(model, model_kwargs, info):
-    """Everything about the model that can be refused before data is read."""
+    """Everything about the model that can be refused before data is read (the builder's
+    own arguments are checked by building it, also before any data)."""
     from kzoo.models.registry import model_info
 
     if isinstance(model, keras.Model):
         if model_kwargs:
             raise ValueError("`model_kwargs` only applies when `model` is a registered name")
-        _check_model_fits(model, info)
+        check_model_fits(model, info)
         return
     if not isinstance(model, str):
         raise TypeError(f"`model` must be a registered model name or a keras.Model, got {model!r}")
     model_info(model)
     if "classes" in model_kwargs and model_kwargs["classes"] != info.classes:
         raise ValueError(
-            f"`classes`={model_kwargs['classes']} disagrees with dataset {info.name!r}, which has "
-            f"{info.classes} classes"
+            f"`model_kwargs`: classes={model_kwargs['classes']!r} disagrees with dataset {info.name!r}, "
+            f"which has {info.classes} classes"
         )
 
 
 def _build(model, model_kwargs, info):
+    """The model to train; a registered one built with the dataset's classes and image
+    shape, an error in ``model_kwargs`` reported as theirs."""
     from kzoo.models.registry import model_info
 
     if isinstance(model, keras.Model):
@@ -112,15 +128,22 @@ def _build(model, model_kwargs, info):
     kwargs = dict(model_kwargs)
     kwargs.setdefault("classes", info.classes)
     kwargs.setdefault("input_shape", info.image_shape)
-    return model_info(model).build(**kwargs)
+    try:
+        net = model_info(model).build(**kwargs)
+    except (TypeError, ValueError) as err:
+        if not model_kwargs:
+            raise
+        raise type(err)(f"`model_kwargs`={model_kwargs!r} for {model}: {err}") from None
+    check_model_fits(net, info, "model_kwargs")
+    return net
 
 
 def _check_run_dir(run_dir, config):
     path = os.path.join(run_dir, "config.json")
     if not os.path.exists(path):
         return
-    with open(path) as f:
-        old = json.load(f)
+    old = checks.read_json(path, "the run's config", "delete the run directory to start over, "
+                           "or choose another `out`")
     config = json.loads(json.dumps(config, default=str))  # as it would be read back
     changed = [k for k in RUN_IDENTITY if old.get(k) != config.get(k)]
     # A protocol field given as an override (epochs, lr, ...) changes the run too. Fields
@@ -165,9 +188,13 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
     dataset = dataset or proto.dataset
     info = data.dataset_info(dataset)
     common.check_bool(xla, "xla")
-    common.check_int(seed, "seed")
+    checks.seed(seed)
     common.check_bool(test, "test")
     common.check_bool(test_curve, "test_curve")
+    verbose = checks.verbose(verbose)
+    data_dir = checks.path(data_dir, "data_dir", optional=True)
+    if command is not None and not isinstance(command, str):
+        raise TypeError(f"`command` must be a string or None, got {command!r}")
     if test_curve and not test:
         raise ValueError("`test_curve`=True evaluates the test set every epoch; it cannot be "
                          "combined with `test`=False")
@@ -179,20 +206,23 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
     if isinstance(model, keras.Model):  # built already: it keeps its own policy
         precision = model.dtype_policy.name
     _check_model_before_data(model, model_kwargs, info)
+    # At least one full batch per epoch, from the dataset's sizes (no data read yet).
+    expected_steps = data.steps_per_epoch(dataset, proto.batch_size, proto.validation_size,
+                                          proto.train_fraction)
     workers, task = distribute.cluster()
     multi_worker, writer = workers > 1, task == 0  # only the chief writes the run directory
     if multi_worker and not isinstance(model, str):
         raise ValueError("multi-worker training (TF_CONFIG) builds the model itself: pass `model` "
                          "as a registered name, not a built keras.Model")
     name = model if isinstance(model, str) else getattr(model, "name", "model")
-    run_dir = os.path.abspath(out or os.path.join("runs", f"{name}-{dataset}-{proto.name}"))
+    if out is not None:
+        checks.path(out, "out")
+    run_dir = checks.writable_dir(out or os.path.join("runs", f"{name}-{dataset}-{proto.name}"), "out")
     config = {
         "model": name, "model_kwargs": model_kwargs, "dataset": dataset, "protocol": proto.name,
         "protocol_fields": proto.to_dict(), "seed": seed, "precision": precision, "xla": xla,
         "data_dir": data_dir, "command": command or " ".join(shlex.quote(a) for a in sys.argv),
     }
-    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
-        raise ValueError(f"`out`={run_dir!r} exists and is not a directory")
     _check_run_dir(run_dir, config)
     metrics_path = os.path.join(run_dir, "metrics.json")
     if os.path.exists(metrics_path):
@@ -200,25 +230,29 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
 
     strategy = distribute.get_strategy()  # first: a multi-worker cluster starts before other TF work
     keras.utils.set_random_seed(seed)
+    previous_policy = keras.config.dtype_policy()
+    try:  # the model before the data: a bad builder argument is refused before any is read
+        if isinstance(model, str):
+            keras.config.set_dtype_policy(precision)
+        with strategy.scope():
+            net = _build(model, model_kwargs, info)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
     train_ds, val_ds, test_ds, info = data.make_datasets(
         dataset, batch_size=proto.batch_size, data_dir=data_dir,
         validation_size=proto.validation_size, seed=seed, augment=proto.augment,
         train_fraction=proto.train_fraction,
     )
-    steps_per_epoch = _batches(train_ds, data.train_examples(dataset, proto.validation_size,
-                                                             proto.train_fraction) // proto.batch_size)
+    steps_per_epoch = _batches(train_ds, expected_steps)
     total_epochs = proto.total_epochs(steps_per_epoch)
     if multi_worker:
         train_ds, test_ds = distribute.shard_by_data(train_ds), distribute.shard_by_data(test_ds)
         val_ds = val_ds and distribute.shard_by_data(val_ds)
 
-    previous_policy = keras.config.dtype_policy()
     try:
         if isinstance(model, str):
             keras.config.set_dtype_policy(precision)
         with strategy.scope():
-            net = _build(model, model_kwargs, info)
-            _check_model_fits(net, info)
             apply_weight_decay(net, proto.weight_decay, proto.decay_all)
             optimizer = keras.optimizers.SGD(
                 learning_rate=proto.learning_rate(steps_per_epoch), momentum=proto.momentum,
@@ -272,6 +306,10 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
             scores = net.evaluate(test_ds, return_dict=True, verbose=0 if verbose == 0 else 2,
                                   callbacks=[sync])
             eval_seconds = time.perf_counter() - start
+    if not rows:  # never publish a run that trained on nothing
+        raise RuntimeError(f"the run in {run_dir!r} completed no epoch; nothing was published")
+    if test and "accuracy" not in scores:
+        raise RuntimeError(f"the test set of {dataset!r} gave no scores; nothing was published")
     seconds = sum(float(r["seconds"]) for r in rows)
     images = steps_per_epoch * proto.batch_size * len(rows)
     metrics = {
@@ -329,10 +367,11 @@ def _best_val(rows):
 
 def _finished(run_dir, metrics_path, verbose):
     """A finished run as it stands: its last model and records, with no data read."""
-    with open(metrics_path) as f:
-        metrics = json.load(f)
+    fix = "delete the run directory to train it again"
+    metrics = checks.read_json(metrics_path, "the finished run's metrics", fix)
+    last = checks.require_file(os.path.join(run_dir, "last.keras"), "the finished run's model")
     if verbose:
         print(f"kzoo: {run_dir} is complete; not training again (delete it to start over)")
-    net = common.load_model(os.path.join(run_dir, "last.keras"))
+    net = common.load_model(last)
     rows = cb.EpochLog(os.path.join(run_dir, "epochs.csv")).read()
     return TrainResult(net, rows, metrics, run_dir)
