@@ -7,13 +7,15 @@ reloads wherever ``kzoo`` is imported.
 import keras
 from keras import ops
 
+from kzoo import checks
+
 
 def _initializer(value, argname):
     """A float becomes a constant initializer; anything else goes through keras."""
     if isinstance(value, bool):
         raise TypeError(f"`{argname}` must be a float or a keras initializer, got {value!r}")
     if isinstance(value, (int, float)):
-        return keras.initializers.Constant(float(value))
+        return keras.initializers.Constant(checks.number(value, argname))
     try:
         return keras.initializers.get(value)
     except (ValueError, TypeError) as err:
@@ -137,11 +139,8 @@ class StochasticDepth(keras.layers.Layer):
 
     def __init__(self, survival_probability, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(survival_probability, bool) or not isinstance(survival_probability, (int, float)):
-            raise TypeError(f"`survival_probability` must be a number in (0, 1], got {survival_probability!r}")
-        if not 0.0 < survival_probability <= 1.0:
-            raise ValueError(f"`survival_probability` must be in (0, 1], got {survival_probability!r}")
-        self.survival_probability = float(survival_probability)
+        self.survival_probability = checks.number(survival_probability, "survival_probability",
+                                                  minimum=0, maximum=1, min_open=True)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 

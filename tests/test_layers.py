@@ -61,6 +61,8 @@ def test_frelu_mixed_precision(policy, compute):
     ({"per_channel": "yes"}, TypeError),
     ({"bias_initializer": "not-an-initializer"}, ValueError),
     ({"bias_initializer": True}, TypeError),
+    ({"bias_initializer": float("nan")}, ValueError),
+    ({"bias_initializer": float("-inf")}, ValueError),
 ])
 def test_frelu_bad_arguments(kwargs, err):
     with pytest.raises(err, match=next(iter(kwargs))):

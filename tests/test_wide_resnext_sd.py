@@ -91,6 +91,11 @@ def test_stochastic_depth_layer_values():
     (kzoo.ResNet20, {"stochastic_depth": 0.0}, ValueError, "stochastic_depth"),
     (kzoo.ResNet20, {"stochastic_depth": 1.5}, ValueError, "stochastic_depth"),
     (kzoo.ResNet20, {"stochastic_depth": "yes"}, TypeError, "stochastic_depth"),
+    (kzoo.ResNet20, {"stochastic_depth": float("nan")}, ValueError, "stochastic_depth.*finite"),
+    (kzoo.ResNet20, {"stochastic_depth": float("inf")}, ValueError, "stochastic_depth.*finite"),
+    (kzoo.WideResNet, {"depth": 16, "width": 2, "dropout_rate": float("nan")}, ValueError, "dropout_rate.*finite"),
+    (kzoo.ResNet20, {"classes": 0}, ValueError, "`classes` must be an integer at least 1"),
+    (kzoo.ResNet20, {"classes": 10.0}, TypeError, "`classes`"),
 ])
 def test_bad_arguments(builder, kwargs, err, match):
     with pytest.raises(err, match=match):

@@ -41,10 +41,7 @@ def check_common_args(include_top, weights, pooling, classes, classifier_activat
             )
     if pooling not in POOLINGS:
         raise ValueError(f"`pooling` must be None, 'avg' or 'max', got {pooling!r}")
-    if isinstance(classes, bool) or not isinstance(classes, int):
-        raise TypeError(f"`classes` must be a positive integer, got {classes!r}")
-    if classes < 1:
-        raise ValueError(f"`classes` must be a positive integer, got {classes}")
+    checks.integer(classes, "classes", minimum=1)
     if classifier_activation is not None:
         try:
             keras.activations.get(classifier_activation)

@@ -15,6 +15,7 @@ import functools
 
 from keras import layers
 
+from kzoo import checks
 from kzoo.layers import StochasticDepth, ZeroPadShortcut
 from kzoo.models import common
 from kzoo.placement import (
@@ -77,18 +78,8 @@ def check_options(shortcut=None, dropout_rate=0.0, stochastic_depth=None):
     """Validate the block options builders expose."""
     if shortcut is not None and shortcut not in SHORTCUTS:
         raise ValueError(f"`shortcut` must be 'A' (zero-pad identity) or 'B' (projection), got {shortcut!r}")
-    if isinstance(dropout_rate, bool) or not isinstance(dropout_rate, (int, float)):
-        raise TypeError(f"`dropout_rate` must be a number in [0, 1), got {dropout_rate!r}")
-    if not 0.0 <= dropout_rate < 1.0:
-        raise ValueError(f"`dropout_rate` must be in [0, 1), got {dropout_rate!r}")
-    if stochastic_depth is not None:
-        if isinstance(stochastic_depth, bool) or not isinstance(stochastic_depth, (int, float)):
-            raise TypeError(
-                "`stochastic_depth` must be None or the survival probability of the last "
-                f"block, in (0, 1], got {stochastic_depth!r}"
-            )
-        if not 0.0 < stochastic_depth <= 1.0:
-            raise ValueError(f"`stochastic_depth` must be in (0, 1], got {stochastic_depth!r}")
+    checks.number(dropout_rate, "dropout_rate", minimum=0, maximum=1, max_open=True)
+    checks.number(stochastic_depth, "stochastic_depth", minimum=0, maximum=1, min_open=True, optional=True)
 
 
 def survival_probabilities(num_blocks, last):
