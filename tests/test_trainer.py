@@ -275,6 +275,8 @@ def _per_pixel():
     ({"model": _two_outputs()}, ValueError, "one image input and one output"),
     ({"model": _per_pixel()}, ValueError, "must output \\[batch, classes\\]"),
     ({"data_dir": 3}, TypeError, "`data_dir` must be a path"),
+    ({"data_dir": "/nonexistent/fmnist"}, FileNotFoundError, "`data_dir`='/nonexistent/fmnist' does not exist"),
+    ({"data_dir": "/etc/hostname"}, ValueError, "`data_dir`=.* is a file"),
 ])
 def test_refused_before_data_and_before_writing(kwargs, err, match, tmp_path, monkeypatch):
     """Each of these is refused from the arguments alone: no data is read (the loaders

@@ -192,7 +192,8 @@ def train(model, dataset=None, protocol="fashion_mnist_demo", *, epochs=None, ba
     common.check_bool(test, "test")
     common.check_bool(test_curve, "test_curve")
     verbose = checks.verbose(verbose)
-    data_dir = checks.path(data_dir, "data_dir", optional=True)
+    if data_dir is not None:  # a location the user names must be there (kzoo.data reads it alone)
+        data_dir = checks.existing_dir(data_dir, "data_dir")
     if command is not None and not isinstance(command, str):
         raise TypeError(f"`command` must be a string or None, got {command!r}")
     if test_curve and not test:
