@@ -133,7 +133,8 @@ def _build(model, model_kwargs, info):
     except (TypeError, ValueError) as err:
         if not model_kwargs:
             raise
-        raise type(err)(f"`model_kwargs`={model_kwargs!r} for {model}: {err}") from None
+        kind = TypeError if isinstance(err, TypeError) else ValueError
+        raise kind(f"`model_kwargs`={model_kwargs!r} for {model}: {err}") from None
     check_model_fits(net, info, "model_kwargs")
     return net
 
