@@ -7,7 +7,7 @@ STAMP := $(VENV)/.kzoo-installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install data demo test test-slow bench clean
+.PHONY: install data demo test test-slow lint format constraints bench clean
 
 install: $(STAMP)
 
@@ -22,10 +22,11 @@ data:
 	  apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
 	fi
 
-$(STAMP): setup.py
+# constraints.txt pins the exact versions CI passed with; setup.py holds the bounds.
+$(STAMP): setup.py pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
 demo: $(STAMP) data
@@ -33,6 +34,20 @@ demo: $(STAMP) data
 
 test: $(STAMP) data
 	$(PY) -m pytest -m "not slow" -v --durations=15
+
+# ruff: the lint rules and the format, both configured in pyproject.toml.
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+# After a tested upgrade: record the installed set as the new constraints.
+constraints: $(STAMP)
+	{ sed -n '/^#/p' constraints.txt; $(PY) -m pip freeze --exclude-editable | grep -v '^#'; } > constraints.tmp
+	mv constraints.tmp constraints.txt
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow -v --durations=15

@@ -1,23 +1,31 @@
+import re
+
 from setuptools import find_packages, setup
+
+VERSION = re.search(r'__version__ = "([^"]+)"', open("kzoo/_version.py", encoding="utf-8").read()).group(1)
 
 setup(
     name="kzoo",
-    version="0.1.0",
+    version=VERSION,
     description="A Keras 3 model zoo for where ReLUs belong: EraseReLU, the proportional module, FReLU",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["kzoo", "kzoo.*"]),
     python_requires=">=3.10",
+    # Bounds are what CI tests (constraints.txt has the exact set). Keras is bounded to one
+    # minor version because kzoo patches its private code (kzoo/_compat.py); TensorFlow and
+    # tensorflow-serving-api go with that Keras.
     install_requires=[
-        "tensorflow>=2.16",
-        "keras>=3",
-        "tensorflow-datasets",
+        "tensorflow>=2.21,<2.22",
+        "keras>=3.15,<3.16",
+        "tensorflow-datasets>=4.9.10,<4.10",
         "importlib_resources",  # TFDS needs it to download (etils.epath) but does not declare it
-        "tensorflow-serving-api",  # PredictionLog protos for the warm-up file
-        "keras-tuner[bayesian]",  # scipy, for BayesianOptimization
+        "tensorflow-serving-api>=2.21,<2.22",  # PredictionLog protos for the warm-up file
+        "keras-tuner[bayesian]>=1.4.8,<1.5",  # scipy, for BayesianOptimization
         "tensorboard",  # keras-tuner imports its hparams API in every TensorFlow trial
-        "matplotlib",
+        "matplotlib>=3.8",
+        "numpy>=1.26",
     ],
-    extras_require={"dev": ["pytest"]},
+    extras_require={"dev": ["pytest>=8", "ruff==0.17.6"]},
     entry_points={"console_scripts": ["kzoo=kzoo.cli:main"]},
 )

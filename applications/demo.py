@@ -19,7 +19,7 @@ from kzoo.training import train  # noqa: E402
 
 def export_once(run_dir, base, name):
     """The run exported for TF Serving as ``base/name/1`` (kept when already there)."""
-    from kzoo.exporter import versions
+    from kzoo.serving import versions
 
     present = versions(os.path.join(base, name))
     if present:
@@ -34,17 +34,43 @@ def main():
     parser.add_argument("--epochs", type=int)
     args = parser.parse_args()
 
-    print(f"kzoo {kzoo.__version__}: {len(kzoo.list_models())} models; training {args.model} "
-          "with EraseReLU on Fashion-MNIST (protocol fashion_mnist_demo)")
-    result = train(args.model, "fashion_mnist", "fashion_mnist_demo", epochs=args.epochs,
-                   model_kwargs={"erase": "last"}, out=args.out, verbose=1,
-                   command="make demo")
-    saved = export_once(result.run_dir, os.path.join(result.run_dir, "saved_models"),
-                        f"{args.model}_eraserelu_fashion_mnist")
+    print(
+        f"kzoo {kzoo.__version__}: {len(kzoo.list_models())} models; training {args.model} "
+        "with EraseReLU on Fashion-MNIST (protocol fashion_mnist_demo)"
+    )
+    result = train(
+        args.model,
+        "fashion_mnist",
+        "fashion_mnist_demo",
+        epochs=args.epochs,
+        model_kwargs={"erase": "last"},
+        out=args.out,
+        verbose=1,
+        command="make demo",
+    )
+    saved = export_once(
+        result.run_dir, os.path.join(result.run_dir, "saved_models"), f"{args.model}_eraserelu_fashion_mnist"
+    )
     m = result.metrics
-    print(json.dumps({k: m[k] for k in ("model", "model_kwargs", "dataset", "epochs", "test_top1",
-                                        "test_top5", "params", "train_seconds", "train_images_per_s")},
-                     indent=2))
+    print(
+        json.dumps(
+            {
+                k: m[k]
+                for k in (
+                    "model",
+                    "model_kwargs",
+                    "dataset",
+                    "epochs",
+                    "test_top1",
+                    "test_top5",
+                    "params",
+                    "train_seconds",
+                    "train_images_per_s",
+                )
+            },
+            indent=2,
+        )
+    )
     print(f"run directory: {result.run_dir}\nSavedModel (TF Serving layout, with its model card): {saved}")
     return 0
 

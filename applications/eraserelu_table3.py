@@ -27,11 +27,28 @@ def _variants():
         pct = int(round(100 * fraction))
         erase = {"erase": "last", "proportion": proportion}
         fields = {"train_fraction": fraction}
-        out.append(Variant(f"resnet50-{pct}pct", f"ResNet-50, {pct}% of the data", "resnet50",
-                           paper={"imagenet2012": original}, overrides=fields, cpu_model="resnet20"))
-        out.append(Variant(f"resnet50-er-{pct}pct", f"ResNet-50 with ER ({proportion:.0%}), {pct}% of the data",
-                           "resnet50", erase, paper={"imagenet2012": erased}, overrides=fields,
-                           cpu_model="resnet20", baseline=f"resnet50-{pct}pct"))
+        out.append(
+            Variant(
+                f"resnet50-{pct}pct",
+                f"ResNet-50, {pct}% of the data",
+                "resnet50",
+                paper={"imagenet2012": original},
+                overrides=fields,
+                cpu_model="resnet20",
+            )
+        )
+        out.append(
+            Variant(
+                f"resnet50-er-{pct}pct",
+                f"ResNet-50 with ER ({proportion:.0%}), {pct}% of the data",
+                "resnet50",
+                erase,
+                paper={"imagenet2012": erased},
+                overrides=fields,
+                cpu_model="resnet20",
+                baseline=f"resnet50-{pct}pct",
+            )
+        )
     return tuple(out)
 
 

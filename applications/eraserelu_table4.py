@@ -23,16 +23,39 @@ STUDY = Study(
     metric="error",
     variants=(
         Variant("resnet152", "ResNet-152", "resnet152", paper={IN: 22.2}, cpu_model="resnet56"),
-        Variant("resnet152-er", "ResNet-152 with ER (50%)", "resnet152", ER, paper={IN: 21.6},
-                cpu_model="resnet56", baseline="resnet152"),
+        Variant(
+            "resnet152-er",
+            "ResNet-152 with ER (50%)",
+            "resnet152",
+            ER,
+            paper={IN: 21.6},
+            cpu_model="resnet56",
+            baseline="resnet152",
+        ),
         Variant("resnet200", "ResNet-200", "resnet200", paper={IN: 21.8}, cpu_model=None),
-        Variant("resnet200v2", "Pre-act ResNet-200", "resnet200v2", paper={IN: 21.7},
-                cpu_model="preact_resnet62", baseline="resnet200"),
-        Variant("resnet200-er", "ResNet-200 with ER (50%)", "resnet200", ER, paper={IN: 21.4},
-                cpu_model=None, baseline="resnet200"),
+        Variant(
+            "resnet200v2",
+            "Pre-act ResNet-200",
+            "resnet200v2",
+            paper={IN: 21.7},
+            cpu_model="preact_resnet62",
+            baseline="resnet200",
+        ),
+        Variant(
+            "resnet200-er",
+            "ResNet-200 with ER (50%)",
+            "resnet200",
+            ER,
+            paper={IN: 21.4},
+            cpu_model=None,
+            baseline="resnet200",
+        ),
     ),
     protocol="imagenet",
-    curves={"ResNet-152": ("resnet152", "resnet152-er"), "ResNet-200": ("resnet200", "resnet200v2", "resnet200-er")},
+    curves={
+        "ResNet-152": ("resnet152", "resnet152-er"),
+        "ResNet-200": ("resnet200", "resnet200v2", "resnet200-er"),
+    },
 )
 
 if __name__ == "__main__":

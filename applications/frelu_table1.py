@@ -26,10 +26,17 @@ for (_bn, _lr), _row in PAPER.items():
     _model = "smallnet_bn" if _bn else "smallnet"
     for _act, _value in _row.items():
         _base = f"{_model}-relu-lr{_lr}"
-        VARIANTS.append(Variant(
-            f"{_model}-{_act}-lr{_lr}", f"{'BN+' if _bn else ''}{NAMES[_act]}, lr {_lr}", _model,
-            {"activation": _act}, paper={"cifar100": _value}, overrides={"lr": _lr},
-            baseline=None if _act == "relu" else _base))
+        VARIANTS.append(
+            Variant(
+                f"{_model}-{_act}-lr{_lr}",
+                f"{'BN+' if _bn else ''}{NAMES[_act]}, lr {_lr}",
+                _model,
+                {"activation": _act},
+                paper={"cifar100": _value},
+                overrides={"lr": _lr},
+                baseline=None if _act == "relu" else _base,
+            )
+        )
 
 STUDY = Study(
     name="frelu_table1",
@@ -38,8 +45,12 @@ STUDY = Study(
     metric="error",
     variants=tuple(VARIANTS),
     protocol="smallnet_frelu",
-    curves={f"{'BN, ' if bn else ''}lr {lr}": tuple(f"{'smallnet_bn' if bn else 'smallnet'}-{a}-lr{lr}" for a in NAMES)
-            for bn, lr in PAPER},
+    curves={
+        f"{'BN, ' if bn else ''}lr {lr}": tuple(
+            f"{'smallnet_bn' if bn else 'smallnet'}-{a}-lr{lr}" for a in NAMES
+        )
+        for bn, lr in PAPER
+    },
 )
 
 if __name__ == "__main__":

@@ -25,19 +25,29 @@ C100 = {
     "original": ((31.93, 0.13), (30.16, 0.32), (29.30, 0.45), (29.19, 0.61), (28.48, 0.85)),
     "frelu-b": ((31.84, 0.30), (29.95, 0.27), (29.02, 0.25), (28.07, 0.47), (26.70, 0.38)),
 }
-ROWS = (("original", "ReLU (original)", {}), ("elu-a", "ELU (a)", {"activation": "elu"}),
-        ("frelu-a", "FReLU (a)", {"activation": "frelu"}),
-        ("frelu-b", "FReLU (b)", {"activation": "frelu", "erase": "last"}))
+ROWS = (
+    ("original", "ReLU (original)", {}),
+    ("elu-a", "ELU (a)", {"activation": "elu"}),
+    ("frelu-a", "FReLU (a)", {"activation": "frelu"}),
+    ("frelu-b", "FReLU (b)", {"activation": "frelu", "erase": "last"}),
+)
 VARIANTS = []
 for _i, _depth in enumerate(DEPTHS):
     for _key, _label, _kwargs in ROWS:
         _paper = {"cifar10": C10[_key][_i]}
         if _key in C100:
             _paper["cifar100"] = C100[_key][_i]
-        VARIANTS.append(Variant(
-            f"resnet{_depth}-{_key}", f"ResNet-{_depth} {_label}", f"resnet{_depth}", _kwargs, paper=_paper,
-            cpu_model="" if _depth in (20, 56) else None,
-            baseline=None if _key == "original" else f"resnet{_depth}-original"))
+        VARIANTS.append(
+            Variant(
+                f"resnet{_depth}-{_key}",
+                f"ResNet-{_depth} {_label}",
+                f"resnet{_depth}",
+                _kwargs,
+                paper=_paper,
+                cpu_model="" if _depth in (20, 56) else None,
+                baseline=None if _key == "original" else f"resnet{_depth}-original",
+            )
+        )
 
 STUDY = Study(
     name="frelu_table2",

@@ -13,14 +13,26 @@ import sys
 
 from kzoo.reproduce import Study, Variant, main
 
-TYPES = (("", "1:1 baseline", {}), ("-type1", "3:2 Type 1", {"erase": "first"}),
-         ("-type2", "3:2 Type 2", {"erase": "second"}), ("-type3", "3:2 Type 3", {"erase": "third"}))
+TYPES = (
+    ("", "1:1 baseline", {}),
+    ("-type1", "3:2 Type 1", {"erase": "first"}),
+    ("-type2", "3:2 Type 2", {"erase": "second"}),
+    ("-type3", "3:2 Type 3", {"erase": "third"}),
+)
 VARIANTS = []
 for _depth, _model, _cpu in ((110, "preact_bottleneck110", "preact_bottleneck56"), (164, "resnet164", None)):
     for _suffix, _label, _kwargs in TYPES:
-        VARIANTS.append(Variant(f"bottleneck{_depth}{_suffix}", f"Bottleneck ResNet-{_depth}, {_label}", _model,
-                                _kwargs, datasets=("cifar100",), cpu_model=_cpu,
-                                baseline=f"bottleneck{_depth}" if _suffix else None))
+        VARIANTS.append(
+            Variant(
+                f"bottleneck{_depth}{_suffix}",
+                f"Bottleneck ResNet-{_depth}, {_label}",
+                _model,
+                _kwargs,
+                datasets=("cifar100",),
+                cpu_model=_cpu,
+                baseline=f"bottleneck{_depth}" if _suffix else None,
+            )
+        )
 
 STUDY = Study(
     name="proportional_bottleneck",

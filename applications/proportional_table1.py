@@ -19,8 +19,13 @@ STUDY = Study(
     metric="accuracy",
     variants=(
         Variant("plain84", "Plain-84, paired module", "plain84", paper={"cifar100": (44.16, 0.57)}),
-        Variant("plain84-ensemble", "Plain-84, ensemble module", "plain84_ensemble",
-                paper={"cifar100": (58.52, 0.19)}, baseline="plain84"),
+        Variant(
+            "plain84-ensemble",
+            "Plain-84, ensemble module",
+            "plain84_ensemble",
+            paper={"cifar100": (58.52, 0.19)},
+            baseline="plain84",
+        ),
     ),
     protocol="fb_resnet_cifar",
     curves={"Plain-84": ("plain84", "plain84-ensemble")},

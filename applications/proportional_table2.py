@@ -15,16 +15,35 @@ from kzoo.reproduce import Study, Variant, main
 
 TWO_TO_ONE = {"erase": "last", "proportion": 0.5}
 # Table 2, CIFAR-100 top-1 %: (paired, 2:1 proportional).
-ROWS = {38: ((64.04, 0.14), (64.25, 1.44)), 62: ((56.88, 1.16), (60.86, 1.18)), 84: ((44.16, 0.57), (55.98, 2.59))}
+ROWS = {
+    38: ((64.04, 0.14), (64.25, 1.44)),
+    62: ((56.88, 1.16), (60.86, 1.18)),
+    84: ((44.16, 0.57), (55.98, 2.59)),
+}
 VARIANTS = []
 for _depth, (_paired, _prop) in ROWS.items():
     VARIANTS += [
-        Variant(f"plain{_depth}", f"Plain-{_depth}, paired (1:1)", f"plain{_depth}", paper={"cifar100": _paired}),
-        Variant(f"plain{_depth}-2to1", f"Plain-{_depth}, 2:1 proportional", f"plain{_depth}", TWO_TO_ONE,
-                paper={"cifar100": _prop}, baseline=f"plain{_depth}"),
+        Variant(
+            f"plain{_depth}", f"Plain-{_depth}, paired (1:1)", f"plain{_depth}", paper={"cifar100": _paired}
+        ),
+        Variant(
+            f"plain{_depth}-2to1",
+            f"Plain-{_depth}, 2:1 proportional",
+            f"plain{_depth}",
+            TWO_TO_ONE,
+            paper={"cifar100": _prop},
+            baseline=f"plain{_depth}",
+        ),
     ]
-VARIANTS.append(Variant("plain84-ensemble", "Plain-84, ensemble module", "plain84_ensemble",
-                        paper={"cifar100": (58.52, 0.19)}, baseline="plain84"))
+VARIANTS.append(
+    Variant(
+        "plain84-ensemble",
+        "Plain-84, ensemble module",
+        "plain84_ensemble",
+        paper={"cifar100": (58.52, 0.19)},
+        baseline="plain84",
+    )
+)
 
 STUDY = Study(
     name="proportional_table2",

@@ -26,11 +26,22 @@ VARIANTS = []
 for _depth, _paper in ROWS.items():
     _cpu = "" if _depth == 62 else None
     VARIANTS += [
-        Variant(f"preact{_depth}", f"Pre-act ResNet-{_depth}, 1:1 pre-paired", f"preact_resnet{_depth}",
-                paper={d: p[0] for d, p in _paper.items()}, cpu_model=_cpu),
-        Variant(f"preact{_depth}-2to1", f"Pre-act ResNet-{_depth}, 2:1 pre-proportional",
-                f"preact_resnet{_depth}", TWO_TO_ONE, paper={d: p[1] for d, p in _paper.items()},
-                cpu_model=_cpu, baseline=f"preact{_depth}"),
+        Variant(
+            f"preact{_depth}",
+            f"Pre-act ResNet-{_depth}, 1:1 pre-paired",
+            f"preact_resnet{_depth}",
+            paper={d: p[0] for d, p in _paper.items()},
+            cpu_model=_cpu,
+        ),
+        Variant(
+            f"preact{_depth}-2to1",
+            f"Pre-act ResNet-{_depth}, 2:1 pre-proportional",
+            f"preact_resnet{_depth}",
+            TWO_TO_ONE,
+            paper={d: p[1] for d, p in _paper.items()},
+            cpu_model=_cpu,
+            baseline=f"preact{_depth}",
+        ),
     ]
 
 STUDY = Study(

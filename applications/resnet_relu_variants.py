@@ -28,11 +28,18 @@ from kzoo.reproduce import Study, Variant, main  # noqa: E402
 # proportional module here.
 F10, E10, E100 = "CIFAR-10 [FReLU T2]", "CIFAR-10 [EraseReLU T2]", "CIFAR-100 [EraseReLU T1]"
 PAPER = {
-    "resnet20": {"original": {F10: (8.12, 0.18), E100: (32.85, 0.48)}, "eraserelu": {E100: (32.29, 0.33)},
-                 "proportional": {E100: (35.15, 0.36)}, "frelu": {F10: (8.10, 0.18)}},
-    "resnet56": {"original": {F10: (6.87, 0.54), E10: 6.97, E100: (30.86, 0.81)},
-                 "eraserelu": {E10: (6.23, 0.21), E100: (28.56, 0.17)},
-                 "proportional": {E100: (33.64, 0.33)}, "frelu": {F10: (6.54, 0.22)}},
+    "resnet20": {
+        "original": {F10: (8.12, 0.18), E100: (32.85, 0.48)},
+        "eraserelu": {E100: (32.29, 0.33)},
+        "proportional": {E100: (35.15, 0.36)},
+        "frelu": {F10: (8.10, 0.18)},
+    },
+    "resnet56": {
+        "original": {F10: (6.87, 0.54), E10: 6.97, E100: (30.86, 0.81)},
+        "eraserelu": {E10: (6.23, 0.21), E100: (28.56, 0.17)},
+        "proportional": {E100: (33.64, 0.33)},
+        "frelu": {F10: (6.54, 0.22)},
+    },
 }
 DATASETS = ("cifar10", "cifar100")
 
@@ -41,12 +48,33 @@ def _variants(model, label):
     paper = PAPER[model]
     return (
         Variant(f"{model}-original", f"{label}", model, paper=paper["original"], datasets=DATASETS),
-        Variant(f"{model}-eraserelu", f"{label} EraseReLU", model, {"erase": "last"},
-                paper=paper["eraserelu"], datasets=DATASETS, baseline=f"{model}-original"),
-        Variant(f"{model}-proportional", f"{label} 2:1 proportional", model, {"erase": "first"},
-                paper=paper["proportional"], datasets=DATASETS, baseline=f"{model}-original"),
-        Variant(f"{model}-frelu", f"{label} FReLU", model, {"activation": "frelu"},
-                paper=paper["frelu"], datasets=DATASETS, baseline=f"{model}-original"),
+        Variant(
+            f"{model}-eraserelu",
+            f"{label} EraseReLU",
+            model,
+            {"erase": "last"},
+            paper=paper["eraserelu"],
+            datasets=DATASETS,
+            baseline=f"{model}-original",
+        ),
+        Variant(
+            f"{model}-proportional",
+            f"{label} 2:1 proportional",
+            model,
+            {"erase": "first"},
+            paper=paper["proportional"],
+            datasets=DATASETS,
+            baseline=f"{model}-original",
+        ),
+        Variant(
+            f"{model}-frelu",
+            f"{label} FReLU",
+            model,
+            {"activation": "frelu"},
+            paper=paper["frelu"],
+            datasets=DATASETS,
+            baseline=f"{model}-original",
+        ),
     )
 
 
@@ -57,8 +85,10 @@ STUDY = Study(
     metric="error",
     variants=_variants("resnet20", "ResNet-20") + _variants("resnet56", "ResNet-56"),
     protocol="fb_resnet_cifar",
-    curves={"ResNet-20": ("resnet20-original", "resnet20-eraserelu", "resnet20-proportional", "resnet20-frelu"),
-            "ResNet-56": ("resnet56-original", "resnet56-eraserelu", "resnet56-proportional", "resnet56-frelu")},
+    curves={
+        "ResNet-20": ("resnet20-original", "resnet20-eraserelu", "resnet20-proportional", "resnet20-frelu"),
+        "ResNet-56": ("resnet56-original", "resnet56-eraserelu", "resnet56-proportional", "resnet56-frelu"),
+    },
 )
 
 if __name__ == "__main__":

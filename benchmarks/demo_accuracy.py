@@ -22,15 +22,29 @@ TARGET = 0.90
 def run(out, data_dir=None):
     import kzoo
 
-    result = kzoo.train("resnet20", "fashion_mnist", "fashion_mnist_demo", model_kwargs={"erase": "last"},
-                        out=out, data_dir=data_dir, verbose=0,
-                        command=f"python benchmarks/demo_accuracy.py --out {out}")
+    result = kzoo.train(
+        "resnet20",
+        "fashion_mnist",
+        "fashion_mnist_demo",
+        model_kwargs={"erase": "last"},
+        out=out,
+        data_dir=data_dir,
+        verbose=0,
+        command=f"python benchmarks/demo_accuracy.py --out {out}",
+    )
     m = result.metrics
-    return {"recipe": "resnet20 erase=last, fashion_mnist_demo", "run_dir": result.run_dir,
-            "test_top1": m["test_top1"], "target_top1": TARGET, "reached": m["test_top1"] >= TARGET,
-            "epochs": m["epochs"], "train_seconds": m["train_seconds"],
-            "train_images_per_s": m["train_images_per_s"], "hardware": m["hardware"],
-            "versions": m["versions"]}
+    return {
+        "recipe": "resnet20 erase=last, fashion_mnist_demo",
+        "run_dir": result.run_dir,
+        "test_top1": m["test_top1"],
+        "target_top1": TARGET,
+        "reached": m["test_top1"] >= TARGET,
+        "epochs": m["epochs"],
+        "train_seconds": m["train_seconds"],
+        "train_images_per_s": m["train_images_per_s"],
+        "hardware": m["hardware"],
+        "versions": m["versions"],
+    }
 
 
 def main():

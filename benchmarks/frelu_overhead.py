@@ -10,9 +10,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(__file__))
 
 import keras  # noqa: E402
+from timing import compare, machine, paired_ratio  # noqa: E402
 
 import kzoo  # noqa: E402
-from timing import compare, machine, paired_ratio  # noqa: E402
 
 
 def run(batch=64, rounds=12, steps=10, model="resnet56"):
@@ -22,9 +22,16 @@ def run(batch=64, rounds=12, steps=10, model="resnet56"):
     # Step-time overhead = relu throughput / frelu throughput - 1, paired per round.
     ratio = paired_ratio(timings, "relu", "frelu")
     overhead = {k: round(v - 1, 3) for k, v in ratio.items()}
-    return {"benchmark": "frelu_overhead", "model": model, "batch": batch, "rounds": rounds,
-            "steps_per_round": steps, "train": timings,
-            "frelu_step_time_overhead": overhead, "machine": machine()}
+    return {
+        "benchmark": "frelu_overhead",
+        "model": model,
+        "batch": batch,
+        "rounds": rounds,
+        "steps_per_round": steps,
+        "train": timings,
+        "frelu_step_time_overhead": overhead,
+        "machine": machine(),
+    }
 
 
 def main():

@@ -15,9 +15,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from timing import interleaved, machine, paired_ratio  # noqa: E402
 
 from kzoo import data  # noqa: E402
-from timing import interleaved, machine, paired_ratio  # noqa: E402
 
 
 def pipelines(images, labels, batch, dataset="cifar10"):
@@ -26,10 +26,12 @@ def pipelines(images, labels, batch, dataset="cifar10"):
     kzoo_ds = data.pipeline(base, dataset, training=True, batch_size=batch, seed=0)
     # The naive pipeline as commonly written, given the same advantages: data already
     # in memory, the same full shuffle, a parallel map, prefetching.
-    naive = (base.shuffle(len(images), seed=0, reshuffle_each_iteration=True)
-             .map(lambda x, y: (data.reference_augment(x, dataset), y), num_parallel_calls=tf.data.AUTOTUNE)
-             .batch(batch, drop_remainder=True)
-             .prefetch(tf.data.AUTOTUNE))
+    naive = (
+        base.shuffle(len(images), seed=0, reshuffle_each_iteration=True)
+        .map(lambda x, y: (data.reference_augment(x, dataset), y), num_parallel_calls=tf.data.AUTOTUNE)
+        .batch(batch, drop_remainder=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
     return {"kzoo": kzoo_ds, "naive": naive}
 
 
@@ -49,15 +51,24 @@ def run(images=50000, batch=128, rounds=6, seed=0):
     counts = {label: _epoch(ds) for label, ds in dss.items()}
     seconds = interleaved({label: (lambda ds=ds: _epoch(ds)) for label, ds in dss.items()}, rounds)
     samples = {label: [counts[label] / t for t in v] for label, v in seconds.items()}
-    timings = {label: {"images_per_s": round(statistics.median(v), 1),
-                       "rounds": [round(s, 1) for s in v]} for label, v in samples.items()}
+    timings = {
+        label: {"images_per_s": round(statistics.median(v), 1), "rounds": [round(s, 1) for s in v]}
+        for label, v in samples.items()
+    }
     ratio = paired_ratio(timings, "kzoo", "naive")
-    return {"benchmark": "input_pipeline", "dataset": "cifar10 (synthetic uint8)",
-            "images": images, "batch": batch, "rounds": rounds,
-            "kzoo_img_s": timings["kzoo"]["images_per_s"],
-            "naive_img_s": timings["naive"]["images_per_s"],
-            "ratio": ratio["median"], "ratio_range": [ratio["min"], ratio["max"]],
-            "per_round": timings, "machine": machine()}
+    return {
+        "benchmark": "input_pipeline",
+        "dataset": "cifar10 (synthetic uint8)",
+        "images": images,
+        "batch": batch,
+        "rounds": rounds,
+        "kzoo_img_s": timings["kzoo"]["images_per_s"],
+        "naive_img_s": timings["naive"]["images_per_s"],
+        "ratio": ratio["median"],
+        "ratio_range": [ratio["min"], ratio["max"]],
+        "per_round": timings,
+        "machine": machine(),
+    }
 
 
 def main():

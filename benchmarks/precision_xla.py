@@ -16,9 +16,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(__file__))
 
 import keras  # noqa: E402
+from timing import compare, machine, paired_ratio  # noqa: E402
 
 import kzoo  # noqa: E402
-from timing import compare, machine, paired_ratio  # noqa: E402
 
 CONFIGS = {  # label: (dtype policy, XLA)
     "float32": ("float32", False),
@@ -41,11 +41,24 @@ def _build(name, policy, shape, classes):
 def run_model(name, batch, shape, classes, rounds, steps):
     keras.utils.set_random_seed(0)
     models = {label: _build(name, policy, shape, classes) for label, (policy, _) in CONFIGS.items()}
-    timings = compare(models, "train", batch, shape, classes, rounds=rounds, steps=steps,
-                      jit_compile={label: xla for label, (_, xla) in CONFIGS.items()})
+    timings = compare(
+        models,
+        "train",
+        batch,
+        shape,
+        classes,
+        rounds=rounds,
+        steps=steps,
+        jit_compile={label: xla for label, (_, xla) in CONFIGS.items()},
+    )
     speedups = {label: paired_ratio(timings, label, "float32") for label in CONFIGS if label != "float32"}
-    return {"model": name, "batch": batch, "input_shape": list(shape), "train": timings,
-            "speedup_vs_float32": speedups}
+    return {
+        "model": name,
+        "batch": batch,
+        "input_shape": list(shape),
+        "train": timings,
+        "speedup_vs_float32": speedups,
+    }
 
 
 def run(rounds=8, steps=20, force=False, models=None):
@@ -54,8 +67,13 @@ def run(rounds=8, steps=20, force=False, models=None):
         return {"benchmark": "precision_xla", "skipped": "no GPU on this machine", "machine": info}
     models = models or MODELS
     results = [run_model(name, *spec, rounds, steps) for name, spec in models.items()]
-    return {"benchmark": "precision_xla", "rounds": rounds, "steps_per_round": steps,
-            "results": results, "machine": info}
+    return {
+        "benchmark": "precision_xla",
+        "rounds": rounds,
+        "steps_per_round": steps,
+        "results": results,
+        "machine": info,
+    }
 
 
 def main():

@@ -17,12 +17,14 @@ import summary  # noqa: E402
 
 
 def main():
-    results = {"date": time.strftime("%Y-%m-%d %H:%M:%S"),
-               "resnet50_vs_keras": resnet50_vs_keras.run(),
-               "frelu_overhead": frelu_overhead.run(),
-               "input_pipeline": input_pipeline.run(),
-               "serving_latency": serving_latency.run(),
-               "precision_xla": precision_xla.run()}  # reports itself skipped without a GPU
+    results = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "resnet50_vs_keras": resnet50_vs_keras.run(),
+        "frelu_overhead": frelu_overhead.run(),
+        "input_pipeline": input_pipeline.run(),
+        "serving_latency": serving_latency.run(),
+        "precision_xla": precision_xla.run(),
+    }  # reports itself skipped without a GPU
     text = json.dumps(results, indent=2)
     out = os.path.join(os.path.dirname(__file__), "results", "latest.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)

@@ -16,10 +16,10 @@ sys.path.insert(0, os.path.dirname(__file__))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from timing import interleaved, machine, paired_ratio  # noqa: E402
 
 import kzoo  # noqa: E402
 from kzoo import data  # noqa: E402
-from timing import interleaved, machine, paired_ratio  # noqa: E402
 
 
 def _callers(model, served, images, dataset):
@@ -50,17 +50,29 @@ def run(model_name="resnet20", dataset="fashion_mnist", batches=(1, 32), rounds=
                 for _ in range(warmup):
                     fn()
             seconds = interleaved(fns, rounds, calls)
-            timings = {label: {"ms_per_call": round(statistics.median(1000 * t / calls for t in v), 3),
-                               "rounds": [round(1000 * t / calls, 3) for t in v]}
-                       for label, v in seconds.items()}
+            timings = {
+                label: {
+                    "ms_per_call": round(statistics.median(1000 * t / calls for t in v), 3),
+                    "rounds": [round(1000 * t / calls, 3) for t in v],
+                }
+                for label, v in seconds.items()
+            }
             results[f"batch_{batch}"] = {
                 **timings,
-                "signature_vs_keras_tf_function": paired_ratio(timings, "saved_model_signature",
-                                                               "keras_call_tf_function"),
+                "signature_vs_keras_tf_function": paired_ratio(
+                    timings, "saved_model_signature", "keras_call_tf_function"
+                ),
             }
-    return {"benchmark": "serving_latency", "model": model_name, "dataset": dataset,
-            "input_shape": list(info.image_shape), "rounds": rounds, "calls_per_round": calls,
-            "latency": results, "machine": machine()}
+    return {
+        "benchmark": "serving_latency",
+        "model": model_name,
+        "dataset": dataset,
+        "input_shape": list(info.image_shape),
+        "rounds": rounds,
+        "calls_per_round": calls,
+        "latency": results,
+        "machine": machine(),
+    }
 
 
 def main():

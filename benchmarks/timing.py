@@ -27,8 +27,7 @@ def _step_fn(model, mode):
     return lambda x, y: model.train_on_batch(x, y)
 
 
-def compare(models, mode, batch, input_shape, classes, rounds=5, steps=5, warmup=2, seed=0,
-            jit_compile=None):
+def compare(models, mode, batch, input_shape, classes, rounds=5, steps=5, warmup=2, seed=0, jit_compile=None):
     """Images per second of each named model, median over ``rounds`` interleaved rounds
     of ``steps`` steps each. ``models`` maps a label to a built model; ``jit_compile``
     maps a label to True to compile that model's training step with XLA."""
@@ -38,16 +37,20 @@ def compare(models, mode, batch, input_shape, classes, rounds=5, steps=5, warmup
     fns = {}
     for label, model in models.items():
         if mode == "train":
-            model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-                          loss="sparse_categorical_crossentropy",
-                          jit_compile=bool((jit_compile or {}).get(label, False)))
+            model.compile(
+                optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+                loss="sparse_categorical_crossentropy",
+                jit_compile=bool((jit_compile or {}).get(label, False)),
+            )
         fns[label] = _step_fn(model, mode)
         for _ in range(warmup):
             fns[label](x, y)
     seconds = interleaved({label: (lambda fn=fn: fn(x, y)) for label, fn in fns.items()}, rounds, steps)
     return {
-        label: {"images_per_s": round(statistics.median(batch * steps / t for t in v), 2),
-                "rounds": [round(batch * steps / t, 2) for t in v]}
+        label: {
+            "images_per_s": round(statistics.median(batch * steps / t for t in v), 2),
+            "rounds": [round(batch * steps / t, 2) for t in v],
+        }
         for label, v in seconds.items()
     }
 
@@ -73,5 +76,8 @@ def paired_ratio(timings, a, b):
     pairing each round cancels the machine's drift between rounds; 1.0 inside the range
     is 'within noise'."""
     ratios = sorted(x / y for x, y in zip(timings[a]["rounds"], timings[b]["rounds"]))
-    return {"median": round(statistics.median(ratios), 3),
-            "min": round(ratios[0], 3), "max": round(ratios[-1], 3)}
+    return {
+        "median": round(statistics.median(ratios), 3),
+        "min": round(ratios[0], 3),
+        "max": round(ratios[-1], 3),
+    }

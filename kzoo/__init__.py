@@ -1,15 +1,142 @@
 """kzoo: a Keras 3 model zoo for where ReLUs belong in a CNN (EraseReLU, the
-proportional module, FReLU), with builders shaped like keras.applications."""
+proportional module, FReLU), with builders shaped like keras.applications.
 
-__version__ = "0.1.0"
+The public API is ``__all__``: every builder and the registry (``kzoo.ResNet164``,
+``kzoo.create_model``), placement's ``activation_layers``, and one function per step of
+the pipeline (``train``, ``evaluate``, ``export``); the subpackages ``data``, ``models``,
+``training``, ``serving``, ``tuning`` and ``reproduce`` hold the rest.
+"""
 
-from kzoo import _quiet  # noqa: E402
+from kzoo import _quiet
+from kzoo._version import __version__
 
 with _quiet.quiet_import():  # TensorFlow's start-up notices (kzoo._quiet)
-    from kzoo import checks, data, layers, placement, rest, training, tuning  # noqa: F401
-    from kzoo.models import *  # noqa: F401,F403
-    from kzoo.models import (  # noqa: F401
-        ModelInfo, create_model, list_models, load_model, model_info, trainable_params)
-    from kzoo.placement import activation_layers  # noqa: F401
-    from kzoo.training import evaluate, train  # noqa: F401
-    from kzoo.exporter import export  # noqa: F401
+    from kzoo import checks, data, layers, models, placement, serving, training, tuning
+    from kzoo.models import (
+        DFNMR,
+        DFNMR1,
+        DFNMR2,
+        MLP,
+        MLP12,
+        CifarInceptionV2,
+        CifarResNet,
+        CifarResNeXt,
+        ImageNetResNet,
+        ImageNetResNeXt,
+        ModelInfo,
+        PlainNet,
+        PlainNet38,
+        PlainNet62,
+        PlainNet84,
+        ResidualStyle31,
+        ResNet20,
+        ResNet32,
+        ResNet44,
+        ResNet50,
+        ResNet50V2,
+        ResNet56,
+        ResNet101,
+        ResNet101V2,
+        ResNet110,
+        ResNet152,
+        ResNet152V2,
+        ResNet164,
+        ResNet200,
+        ResNet200V2,
+        ResNet1001,
+        ResNet1202,
+        ResNeXt29_8x64d,
+        ResNeXt29_16x64d,
+        ResNeXt50_32x4d,
+        ResNeXt101_32x4d,
+        ResNeXt152_32x4d,
+        SingleReLUNet,
+        SmallNet,
+        SmallNetBN,
+        VGGStyle31,
+        WideResNet,
+        WideResNet16_8,
+        WideResNet28_10,
+        WideResNet40_4,
+        WideResNet52_1,
+        WideResNet52_10,
+        create_model,
+        list_models,
+        load_model,
+        model_info,
+        trainable_params,
+    )
+    from kzoo.placement import activation_layers
+    from kzoo.serving import export
+    from kzoo.training import evaluate, train
+
+__all__ = [
+    "__version__",
+    # subpackages
+    "checks",
+    "data",
+    "layers",
+    "models",
+    "placement",
+    "serving",
+    "training",
+    "tuning",
+    # builders and the registry (kzoo.models; tests/test_public_api.py checks the two lists agree)
+    "CifarResNet",
+    "ResNet20",
+    "ResNet32",
+    "ResNet44",
+    "ResNet56",
+    "ResNet110",
+    "ResNet164",
+    "ResNet1001",
+    "ResNet1202",
+    "ImageNetResNet",
+    "ResNet50",
+    "ResNet50V2",
+    "ResNet101",
+    "ResNet101V2",
+    "ResNet152",
+    "ResNet152V2",
+    "ResNet200",
+    "ResNet200V2",
+    "CifarInceptionV2",
+    "DFNMR",
+    "DFNMR1",
+    "DFNMR2",
+    "MLP",
+    "MLP12",
+    "PlainNet",
+    "PlainNet38",
+    "PlainNet62",
+    "PlainNet84",
+    "ResidualStyle31",
+    "SingleReLUNet",
+    "SmallNet",
+    "SmallNetBN",
+    "VGGStyle31",
+    "CifarResNeXt",
+    "ImageNetResNeXt",
+    "ResNeXt29_8x64d",
+    "ResNeXt29_16x64d",
+    "ResNeXt50_32x4d",
+    "ResNeXt101_32x4d",
+    "ResNeXt152_32x4d",
+    "WideResNet",
+    "WideResNet16_8",
+    "WideResNet28_10",
+    "WideResNet40_4",
+    "WideResNet52_1",
+    "WideResNet52_10",
+    "load_model",
+    "trainable_params",
+    "ModelInfo",
+    "create_model",
+    "list_models",
+    "model_info",
+    # the pipeline
+    "activation_layers",
+    "train",
+    "evaluate",
+    "export",
+]

@@ -21,7 +21,8 @@ NOISE = re.compile(
     r"|To enable the following instructions: .*rebuild TensorFlow"
     r"|oneDNN custom operations are on"
     r"|.*Unable to register cu(DNN|FFT|BLAS) factory"
-    r"|.*TF-TRT Warning")
+    r"|.*TF-TRT Warning"
+)
 
 
 def _stderr_fd():

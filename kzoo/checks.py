@@ -171,8 +171,9 @@ def read_json(file, what, fix="delete it to start over"):
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"{what} {file!r} is damaged ({err}); {fix}") from None
     if not isinstance(value, dict):
-        raise ValueError(f"{what} {file!r} is damaged (expected a JSON object, got "
-                         f"{type(value).__name__}); {fix}")
+        raise ValueError(
+            f"{what} {file!r} is damaged (expected a JSON object, got {type(value).__name__}); {fix}"
+        )
     return value
 
 

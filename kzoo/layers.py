@@ -19,9 +19,7 @@ def _initializer(value, argname):
     try:
         return keras.initializers.get(value)
     except (ValueError, TypeError) as err:
-        raise ValueError(
-            f"`{argname}` must be a float or a keras initializer, got {value!r}"
-        ) from err
+        raise ValueError(f"`{argname}` must be a float or a keras initializer, got {value!r}") from err
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
@@ -36,8 +34,7 @@ class FReLU(keras.layers.Layer):
     Not to be confused with the 2020 "funnel activation", also called FReLU.
     """
 
-    def __init__(self, per_channel=False, bias_initializer=-1.0, bias_regularizer=None,
-                 **kwargs):
+    def __init__(self, per_channel=False, bias_initializer=-1.0, bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(per_channel, bool):
             raise TypeError(f"`per_channel` must be a bool, got {per_channel!r}")
@@ -56,8 +53,7 @@ class FReLU(keras.layers.Layer):
             channels = input_shape[-1]
             if channels is None:
                 raise ValueError(
-                    "FReLU(per_channel=True) needs a known last dimension, got input "
-                    f"shape {input_shape}"
+                    f"FReLU(per_channel=True) needs a known last dimension, got input shape {input_shape}"
                 )
             shape = (channels,)
         else:
@@ -102,9 +98,7 @@ class ZeroPadShortcut(keras.layers.Layer):
     def build(self, input_shape):
         channels = input_shape[-1]
         if channels is not None and channels > self.filters:
-            raise ValueError(
-                f"ZeroPadShortcut cannot shrink {channels} channels to {self.filters}"
-            )
+            raise ValueError(f"ZeroPadShortcut cannot shrink {channels} channels to {self.filters}")
 
     def call(self, inputs):
         x = inputs
@@ -139,8 +133,9 @@ class StochasticDepth(keras.layers.Layer):
 
     def __init__(self, survival_probability, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.survival_probability = checks.number(survival_probability, "survival_probability",
-                                                  minimum=0, maximum=1, min_open=True)
+        self.survival_probability = checks.number(
+            survival_probability, "survival_probability", minimum=0, maximum=1, min_open=True
+        )
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 

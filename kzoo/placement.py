@@ -2,8 +2,9 @@
 proportional module and FReLU.
 
 A block does not create its activations itself. It declares its activation *slots*
-(``BlockSlots``: e.g. ``first``, ``second``, ``last``) and, for each slot, asks the
-network's ``ActivationPlacement`` what to put there. The placement answers from three
+(``BlockSlots``: e.g. ``first``, ``second``, ``last``, next to the block's code in
+``kzoo.models.blocks``) and, for each slot, asks the network's ``ActivationPlacement``
+what to put there; this module is only that mechanism. The placement answers from three
 options shared by every architecture:
 
 - ``activation``: which nonlinearity fills a slot (``"relu"``, ``"frelu"``, ``"prelu"``,
@@ -133,36 +134,7 @@ class BlockSlots:
         return targets
 
 
-# The blocks of the ResNet family. "middle" is the ReLU between the convolutions of a
-# two-ReLU block (EraseReLU's ER*), the second of three in a bottleneck.
-POST_BASIC = BlockSlots(("first", "last"), {"middle": "first"},
-                        "a post-activation basic block")
-POST_BOTTLENECK = BlockSlots(("first", "second", "last"), {"middle": "second"},
-                             "a post-activation bottleneck block")
-PRE_BASIC = BlockSlots(("first", "second"), {"middle": "second"},
-                       "a pre-activation basic block")
-PRE_BOTTLENECK = BlockSlots(("first", "second", "third"), {"middle": "second"},
-                            "a pre-activation bottleneck block")
-
-# A module with one activation (VGG-style, MLP, SmallNet, EraseReLU's 31-layer nets):
-# its only activation is its last, and erasing it removes the module's nonlinearity.
-SINGLE = BlockSlots(("last",), {"first": "last"}, "a single-activation module")
-
-# A merge-and-run block (DFN-MR): two lines, each conv-BN-act-conv-BN, whose outputs
-# are added to the average of the block's two inputs and activated. "first"/"last" name
-# the slot in both lines; the cross-proportional blocks erase one line's slot.
-MERGE_RUN = BlockSlots(
-    ("line1_first", "line1_last", "line2_first", "line2_last"),
-    {"first": ("line1_first", "line2_first"), "middle": ("line1_first", "line2_first"),
-     "last": ("line1_last", "line2_last")},
-    "a merge-and-run block",
-)
-
-# An Inception module: "reduce" (the 1x1 reductions), "inner" (between the two 3x3s of
-# the double-3x3 branch) and "last" (each branch's last activation, before the concat).
-INCEPTION = BlockSlots(("reduce", "inner", "last"), {"first": "reduce", "middle": "inner"},
-                       "an Inception module")
-
+# The location names every kind of block understands, through its own slots or aliases.
 ERASE_LOCATIONS = ("first", "middle", "second", "third", "last")
 
 
@@ -203,7 +175,9 @@ def _check_proportion(proportion):
     if proportion is None:
         return None
     if isinstance(proportion, bool):
-        raise TypeError(f"`proportion` must be a number in (0, 1] or a list of block indices, got {proportion!r}")
+        raise TypeError(
+            f"`proportion` must be a number in (0, 1] or a list of block indices, got {proportion!r}"
+        )
     if isinstance(proportion, (int, float)):
         value = float(proportion)
         if not 0.0 < value <= 1.0:
@@ -212,7 +186,9 @@ def _check_proportion(proportion):
     if isinstance(proportion, (list, tuple, set, frozenset, range)):
         indices = list(proportion)
         if not indices:
-            raise ValueError("`proportion` as a list of block indices must not be empty; use erase=None to erase nothing")
+            raise ValueError(
+                "`proportion` as a list of block indices must not be empty; use erase=None to erase nothing"
+            )
         for i in indices:
             if isinstance(i, bool) or not isinstance(i, int):
                 raise TypeError(f"`proportion` block indices must be integers, got {i!r}")
@@ -251,7 +227,9 @@ class ActivationPlacement:
         self.ensemble = ensemble
         proportion = _check_proportion(proportion)
         if proportion is not None and erase is None:
-            raise ValueError(f"`proportion`={proportion!r} needs `erase` (which activation to remove); got erase=None")
+            raise ValueError(
+                f"`proportion`={proportion!r} needs `erase` (which activation to remove); got erase=None"
+            )
         self.activation = activation
         self.erase = erase
         self.proportion = 1.0 if (erase is not None and proportion is None) else proportion
@@ -290,6 +268,14 @@ class ActivationPlacement:
         # The k-th erased block (counted from 0) loses the slots of group k mod len(groups).
         self._erased_slots = {b: groups[k % len(groups)] for k, b in enumerate(self.erased_blocks)}
         return self
+
+    def erases(self, location):
+        """Whether ``erase`` names ``location`` in any of its groups, whatever its form:
+        ``"last"``, ``["last"]`` and ``[["first"], ["last"]]`` all erase "last". Builders
+        ask this rather than compare ``erase``, so a list converts a network exactly as
+        the string does (EraseReLU's pre- to post-activation conversion)."""
+        location = location.strip().lower()
+        return any(location in group for group in self._erase_cycle or ())
 
     def is_erased(self, block, slot):
         return slot in self._erased_slots.get(block, ())

@@ -42,7 +42,7 @@ def fmnist_subset_dir(tmp_path_factory):
     from kzoo import data
 
     try:
-        (x_train, y_train), (x_test, y_test) = data._idx_arrays(data.dataset_info("fashion_mnist"), None)
+        (x_train, y_train), (x_test, y_test) = data.idx.read_arrays(data.dataset_info("fashion_mnist"), None)
     except FileNotFoundError:
         pytest.skip("Fashion-MNIST is not on this machine (make data installs Debian's copy)")
     folder = tmp_path_factory.mktemp("fmnist_subset")

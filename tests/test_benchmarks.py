@@ -49,7 +49,7 @@ def test_precision_xla_skips_without_a_gpu_and_runs_when_forced():
     entry = result["results"][0]
     assert set(entry["train"]) == set(precision_xla.CONFIGS)
     assert set(entry["speedup_vs_float32"]) == set(precision_xla.CONFIGS) - {"float32"}
-    for label, t in entry["train"].items():
+    for t in entry["train"].values():
         assert len(t["rounds"]) == 2 and t["images_per_s"] > 0
     text = summary.render({"precision_xla": result})
     assert f"| mixed_float16+xla | {entry['train']['mixed_float16+xla']['images_per_s']:.1f} |" in text

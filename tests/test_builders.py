@@ -35,9 +35,12 @@ def test_parameter_counts_deepest(name):
 
 
 def test_published_counts_within_one_percent_where_exact():
-    off = {n for n in kzoo.list_models()
-           if kzoo.model_info(n).published_params
-           and abs(kzoo.model_info(n).expected_params / kzoo.model_info(n).published_params - 1) > 0.01}
+    off = {
+        n
+        for n in kzoo.list_models()
+        if kzoo.model_info(n).published_params
+        and abs(kzoo.model_info(n).expected_params / kzoo.model_info(n).published_params - 1) > 0.01
+    }
     assert off == set(EXCEPTIONS)
 
 
@@ -86,37 +89,44 @@ def test_weights_file_round_trip(tmp_path):
         kzoo.ResNet32(input_shape=(16, 16, 3), weights=str(path))
 
 
-@pytest.mark.parametrize("builder, kwargs, err, match", [
-    (kzoo.CifarResNet, {"depth": 21}, ValueError, r"depth.*6n\+2"),
-    (kzoo.CifarResNet, {"depth": 57, "bottleneck": True}, ValueError, r"depth.*9n\+2"),
-    (kzoo.CifarResNet, {"depth": 2}, ValueError, "depth"),
-    (kzoo.CifarResNet, {"depth": 20.0}, TypeError, "depth"),
-    (kzoo.CifarResNet, {"depth": 20, "shortcut": "C"}, ValueError, "shortcut"),
-    (kzoo.CifarResNet, {"depth": 20, "preact": "yes"}, TypeError, "preact"),
-    (kzoo.ImageNetResNet, {"depth": 34}, ValueError, "depth"),
-    (kzoo.ResNet20, {"input_shape": (4, 4, 3)}, ValueError, "at least 8"),
-    (kzoo.ResNet50, {"input_shape": (16, 16, 3)}, ValueError, "at least 32"),
-    (kzoo.ResNet20, {"input_shape": (None, None, 3)}, ValueError, "include_top"),
-    (kzoo.ResNet20, {"input_shape": (32, 32)}, ValueError, "input_shape"),
-    (kzoo.ResNet20, {"input_shape": (32, 32, 0)}, ValueError, "input_shape"),
-    (kzoo.ResNet20, {"input_shape": (32, 32, None)}, ValueError, "channels"),
-    (kzoo.ResNet20, {"classes": 0}, ValueError, "classes"),
-    (kzoo.ResNet20, {"classes": -3}, ValueError, "classes"),
-    (kzoo.ResNet20, {"classes": 2.5}, TypeError, "classes"),
-    (kzoo.ResNet20, {"pooling": "mean", "include_top": False}, ValueError, "pooling"),
-    (kzoo.ResNet20, {"weights": "imagenet"}, ValueError, "weights"),
-    (kzoo.ResNet20, {"weights": "/no/such/file.weights.h5"}, ValueError, "weights"),
-    (kzoo.ResNet20, {"weights": 3}, TypeError, "weights"),
-    (kzoo.ResNet20, {"include_top": "yes"}, TypeError, "include_top"),
-    (kzoo.ResNet20, {"classifier_activation": "softmaxx"}, ValueError, "classifier_activation"),
-    (kzoo.ResNet20, {"name": ""}, TypeError, "name"),
-    (kzoo.ResNet20, {"input_tensor": [1, 2]}, TypeError, "input_tensor"),
-    (kzoo.ResNet20, {"input_tensor": np.zeros((1, 32, 32, 3))}, TypeError, "input_tensor.*Keras tensor"),
-    (kzoo.ResNet20, {"input_tensor": keras.Input((32, 32, 3)), "input_shape": (16, 16, 3)},
-     ValueError, "disagrees"),
-    (kzoo.ResNet20, {"depht": 3}, TypeError, "depht"),
-    (kzoo.ResNet50, {"shortcut": "A"}, TypeError, "shortcut"),
-])
+@pytest.mark.parametrize(
+    "builder, kwargs, err, match",
+    [
+        (kzoo.CifarResNet, {"depth": 21}, ValueError, r"depth.*6n\+2"),
+        (kzoo.CifarResNet, {"depth": 57, "bottleneck": True}, ValueError, r"depth.*9n\+2"),
+        (kzoo.CifarResNet, {"depth": 2}, ValueError, "depth"),
+        (kzoo.CifarResNet, {"depth": 20.0}, TypeError, "depth"),
+        (kzoo.CifarResNet, {"depth": 20, "shortcut": "C"}, ValueError, "shortcut"),
+        (kzoo.CifarResNet, {"depth": 20, "preact": "yes"}, TypeError, "preact"),
+        (kzoo.ImageNetResNet, {"depth": 34}, ValueError, "depth"),
+        (kzoo.ResNet20, {"input_shape": (4, 4, 3)}, ValueError, "at least 8"),
+        (kzoo.ResNet50, {"input_shape": (16, 16, 3)}, ValueError, "at least 32"),
+        (kzoo.ResNet20, {"input_shape": (None, None, 3)}, ValueError, "include_top"),
+        (kzoo.ResNet20, {"input_shape": (32, 32)}, ValueError, "input_shape"),
+        (kzoo.ResNet20, {"input_shape": (32, 32, 0)}, ValueError, "input_shape"),
+        (kzoo.ResNet20, {"input_shape": (32, 32, None)}, ValueError, "channels"),
+        (kzoo.ResNet20, {"classes": 0}, ValueError, "classes"),
+        (kzoo.ResNet20, {"classes": -3}, ValueError, "classes"),
+        (kzoo.ResNet20, {"classes": 2.5}, TypeError, "classes"),
+        (kzoo.ResNet20, {"pooling": "mean", "include_top": False}, ValueError, "pooling"),
+        (kzoo.ResNet20, {"weights": "imagenet"}, ValueError, "weights"),
+        (kzoo.ResNet20, {"weights": "/no/such/file.weights.h5"}, ValueError, "weights"),
+        (kzoo.ResNet20, {"weights": 3}, TypeError, "weights"),
+        (kzoo.ResNet20, {"include_top": "yes"}, TypeError, "include_top"),
+        (kzoo.ResNet20, {"classifier_activation": "softmaxx"}, ValueError, "classifier_activation"),
+        (kzoo.ResNet20, {"name": ""}, TypeError, "name"),
+        (kzoo.ResNet20, {"input_tensor": [1, 2]}, TypeError, "input_tensor"),
+        (kzoo.ResNet20, {"input_tensor": np.zeros((1, 32, 32, 3))}, TypeError, "input_tensor.*Keras tensor"),
+        (
+            kzoo.ResNet20,
+            {"input_tensor": keras.Input((32, 32, 3)), "input_shape": (16, 16, 3)},
+            ValueError,
+            "disagrees",
+        ),
+        (kzoo.ResNet20, {"depht": 3}, TypeError, "depht"),
+        (kzoo.ResNet50, {"shortcut": "A"}, TypeError, "shortcut"),
+    ],
+)
 def test_bad_arguments(builder, kwargs, err, match):
     with pytest.raises(err, match=match):
         builder(**kwargs)

@@ -1,3 +1,4 @@
+import contextlib
 import dataclasses
 import gzip
 import hashlib
@@ -10,6 +11,9 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from kzoo import data
+from kzoo.data import augment, locations
+from kzoo.data import idx as idx_files
+from kzoo.data.tfds import _windows
 
 TFDS_NAMES = ("cifar10", "cifar100", "svhn", "imagenet2012")
 
@@ -22,15 +26,36 @@ def imagenet_manual_dir(tmp_path):
     return str(tmp_path)
 
 
+@pytest.fixture
+def replaced():
+    """``replace(name, **changes)``: the dataset re-registered with those fields changed,
+    for this test only (the registry is restored afterwards)."""
+    with contextlib.ExitStack() as stack:
+
+        def replace(name, **changes):
+            spec = dataclasses.replace(data.dataset_info(name), **changes)
+            return stack.enter_context(data.registered(spec, replace=True))
+
+        yield replace
+
+
 def _batches(ds):
     return [(x.numpy(), y.numpy()) for x, y in ds]
 
 
 # ----------------------------------------------------------------------------- API, bad input
 
+
 def test_dataset_info_and_sizes():
-    assert set(data.DATASETS) == {"cifar10", "cifar100", "svhn", "svhn_extra", "imagenet2012",
-                                  "fashion_mnist", "mnist"}
+    assert set(data.DATASETS) == {
+        "cifar10",
+        "cifar100",
+        "svhn",
+        "svhn_extra",
+        "imagenet2012",
+        "fashion_mnist",
+        "mnist",
+    }
     info = data.dataset_info("cifar100")
     assert (info.classes, info.image_shape, info.source) == (100, (32, 32, 3), "tfds")
     assert info.mean == (129.3, 124.1, 112.4) and info.std == (68.2, 65.4, 70.4)
@@ -44,25 +69,37 @@ def test_dataset_info_and_sizes():
         info.classes = 3
 
 
-@pytest.mark.parametrize("call, err, match", [
-    (lambda: data.dataset_info("cifar11"), ValueError, "Unknown dataset 'cifar11'.*'cifar10', 'cifar100'"),
-    (lambda: data.load("cifar11", "train"), ValueError, "Unknown dataset 'cifar11'"),
-    (lambda: data.load("cifar10", "valid"), ValueError, "`split` must be one of"),
-    (lambda: data.load("cifar10", "train", validation_size=-1), ValueError,
-     "`validation_size` must be an integer at least 0 or None, got -1"),
-    (lambda: data.load("cifar10", "train", validation_size=2.5), TypeError, "`validation_size`"),
-    (lambda: data.load("cifar10", "train", validation_size=50000), ValueError, "smaller than the 50000"),
-    (lambda: data.load("cifar10", "validation", validation_size=0), ValueError, "no validation split"),
-    (lambda: data.num_examples("mnist", "validation", validation_size=0), ValueError, "no validation"),
-    (lambda: data.load("cifar10", "train", seed="0"), TypeError, "`seed`"),
-])
+@pytest.mark.parametrize(
+    "call, err, match",
+    [
+        (
+            lambda: data.dataset_info("cifar11"),
+            ValueError,
+            "Unknown dataset 'cifar11'.*'cifar10', 'cifar100'",
+        ),
+        (lambda: data.load("cifar11", "train"), ValueError, "Unknown dataset 'cifar11'"),
+        (lambda: data.load("cifar10", "valid"), ValueError, "`split` must be one of"),
+        (
+            lambda: data.load("cifar10", "train", validation_size=-1),
+            ValueError,
+            "`validation_size` must be an integer at least 0 or None, got -1",
+        ),
+        (lambda: data.load("cifar10", "train", validation_size=2.5), TypeError, "`validation_size`"),
+        (lambda: data.load("cifar10", "train", validation_size=50000), ValueError, "smaller than the 50000"),
+        (lambda: data.load("cifar10", "validation", validation_size=0), ValueError, "no validation split"),
+        (lambda: data.num_examples("mnist", "validation", validation_size=0), ValueError, "no validation"),
+        (lambda: data.load("cifar10", "train", seed="0"), TypeError, "`seed`"),
+    ],
+)
 def test_bad_arguments(call, err, match):
     with pytest.raises(err, match=match):
         call()
 
 
-@pytest.mark.parametrize("batch_size, err", [(0, ValueError), (-1, ValueError), (2.0, TypeError),
-                                             ("8", TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "batch_size, err",
+    [(0, ValueError), (-1, ValueError), (2.0, TypeError), ("8", TypeError), (True, TypeError)],
+)
 def test_bad_batch_size(batch_size, err):
     ds = tf.data.Dataset.from_tensor_slices((np.zeros((4, 32, 32, 3), np.uint8), np.zeros(4, np.int32)))
     with pytest.raises(err, match="`batch_size` must be an integer at least 1"):
@@ -78,7 +115,243 @@ def test_pipeline_rejects_non_dataset():
         data.pipeline(np.zeros((4, 32, 32, 3)), "cifar10", training=False, batch_size=2)
 
 
+# ----------------------------------------------------------------------------- registry
+
+
+def _tiny_idx_spec(**changes):
+    """A small IDX dataset of 28x28 images in a ``tiny/`` subfolder (see _write_idx_set)."""
+    spec = data.DatasetSpec(
+        "tiny_idx",
+        10,
+        (28, 28, 1),
+        40,
+        12,
+        10,
+        (100.0,),
+        (50.0,),
+        "idx",
+        idx_subdirs=("tiny",),
+        pad=2,
+        flip=True,
+        pad_pixel=0.0,
+    )
+    return dataclasses.replace(spec, **changes)
+
+
+def test_builtin_specs_are_registered_read_only():
+    assert data.DatasetInfo is data.DatasetSpec
+    assert data.list_datasets() == (
+        "cifar10",
+        "cifar100",
+        "svhn",
+        "svhn_extra",
+        "imagenet2012",
+        "fashion_mnist",
+        "mnist",
+    )
+    assert all(data.DATASETS[name] is data.dataset_info(name) for name in data.list_datasets())
+    with pytest.raises(TypeError):
+        data.DATASETS["mine"] = data.dataset_info("cifar10")
+    imagenet = data.dataset_info("imagenet2012")
+    assert (imagenet.eval_resize, imagenet.random_resized_crop) == (256, (0.08, 1.0))
+    assert imagenet.manual_archives == data.IMAGENET_TARS
+    assert [data.dataset_info(n).tfds_version for n in TFDS_NAMES] == ["3.0.2", "3.0.2", "3.1.0", "5.1.0"]
+
+
+def test_registered_dataset_is_usable(no_system_data):
+    """A new spec is known to every size function and read like the built-in ones; it
+    is gone again after the ``with`` block."""
+    arrays = _write_idx_set(no_system_data / "mine" / "tiny")
+    with data.registered(_tiny_idx_spec()) as spec:
+        assert data.dataset_info("tiny_idx") is spec and "tiny_idx" in data.list_datasets()
+        assert data.DATASETS["tiny_idx"] is spec
+        assert data.num_examples("tiny_idx", "train") == 30
+        assert data.num_examples("tiny_idx", "validation", validation_size=4) == 4
+        assert data.train_examples("tiny_idx", train_fraction=0.5) == 15
+        assert data.steps_per_epoch("tiny_idx", 8) == 3
+        with pytest.raises(ValueError, match="larger than the 30 training examples of tiny_idx"):
+            data.steps_per_epoch("tiny_idx", 31)
+        test = list(data.load("tiny_idx", "test", data_dir=str(no_system_data / "mine")))
+        np.testing.assert_array_equal(test[0][0].numpy()[..., 0], arrays["t10k-images-idx3-ubyte"][0])
+        train, val, test_ds, got = data.make_datasets(
+            "tiny_idx", batch_size=8, seed=0, data_dir=str(no_system_data / "mine")
+        )
+        assert got is spec
+        assert [len(y) for _, y in _batches(train)] == [8, 8, 8]
+        assert [len(y) for _, y in _batches(val)] == [8, 2]
+        assert [len(y) for _, y in _batches(test_ds)] == [8, 4]
+    with pytest.raises(ValueError, match="Unknown dataset 'tiny_idx'"):
+        data.dataset_info("tiny_idx")
+
+
+def test_registered_tfds_dataset_splits():
+    spec = dataclasses.replace(
+        data.dataset_info("svhn_extra"),
+        name="svhn_small",
+        train_size=300,
+        validation_size=30,
+        train_parts=(("train", 100, 0.5), ("extra", 200, 0.5)),
+    )
+    with data.registered(spec):
+        assert data.num_examples("svhn_small", "train") == 270
+        val = data.tfds_split("svhn_small", "validation")
+        sizes = [int(b) - int(a) for a, b in re.findall(r"\[(\d+):(\d+)\]", val)]
+        assert sizes == [15, 15]
+    assert "svhn_small" not in data.DATASETS
+
+
+def test_register_dataset_refuses_a_taken_name():
+    before = dict(data.DATASETS)
+    with pytest.raises(
+        ValueError, match="A dataset named 'cifar10' is already registered; pass `replace=True`"
+    ):
+        data.register_dataset(dataclasses.replace(data.dataset_info("cifar10"), classes=11))
+    with pytest.raises(ValueError, match="already registered"):
+        with data.registered(dataclasses.replace(data.dataset_info("mnist"), pad=0)):
+            pass
+    assert dict(data.DATASETS) == before
+    with data.registered(dataclasses.replace(data.dataset_info("cifar10"), classes=11), replace=True):
+        assert data.dataset_info("cifar10").classes == 11
+    assert dict(data.DATASETS) == before  # the replaced spec is back
+    with pytest.raises(TypeError, match="`replace` must be True or False"):
+        data.register_dataset(_tiny_idx_spec(), replace="yes")
+    assert "tiny_idx" not in data.DATASETS
+
+
+@pytest.mark.parametrize(
+    "base, changes, err, match",
+    [
+        ("cifar10", {"name": ""}, ValueError, r"`name` must be a non-empty string"),
+        ("cifar10", {"name": 3}, TypeError, r"`name` must be a dataset name"),
+        ("cifar10", {"classes": 0}, ValueError, r"`classes` must be an integer at least 1, got 0"),
+        ("cifar10", {"classes": 10.0}, TypeError, r"`classes` must be an integer"),
+        ("cifar10", {"image_shape": (32, 32)}, TypeError, r"`image_shape` must be a tuple \(H, W, C\)"),
+        ("cifar10", {"image_shape": [32, 32, 3]}, TypeError, r"`image_shape` must be a tuple"),
+        ("cifar10", {"image_shape": (32, 0, 3)}, ValueError, r"`image_shape` must be an integer at least 1"),
+        ("cifar10", {"train_size": -1}, ValueError, r"`train_size` must be an integer at least 1"),
+        ("cifar10", {"test_size": 0}, ValueError, r"`test_size` must be an integer at least 1"),
+        (
+            "cifar10",
+            {"validation_size": 50000},
+            ValueError,
+            r"`validation_size` must be an integer in \[0, 49999\]",
+        ),
+        ("cifar10", {"mean": None}, ValueError, r"`mean` and `std` must both be given or both be None"),
+        ("cifar10", {"mean": (1.0, 2.0)}, ValueError, r"`mean` must be a tuple of 3 numbers"),
+        ("cifar10", {"std": (1.0, 0.0, 1.0)}, ValueError, r"`std` must be a finite number greater than 0"),
+        ("cifar10", {"mean": (1.0, float("nan"), 1.0)}, ValueError, r"`mean` must be a finite number"),
+        ("cifar10", {"source": "csv"}, ValueError, r"`source` must be one of 'tfds', 'idx'"),
+        ("cifar10", {"tfds_name": None}, TypeError, r"`tfds_name` must be the TFDS builder's name"),
+        ("cifar10", {"tfds_version": "latest"}, ValueError, r"`tfds_version` must be a version like"),
+        ("cifar10", {"train_parts": ()}, TypeError, r"`train_parts` must be a non-empty tuple"),
+        (
+            "cifar10",
+            {"train_parts": (("train", 40000, 1.0),)},
+            ValueError,
+            r"`train_parts` must add up to train_size=50000, got 40000",
+        ),
+        (
+            "svhn_extra",
+            {"train_parts": (("train", 73257, 0.5), ("extra", 531131, 0.4))},
+            ValueError,
+            r"`train_parts`' shares must add up to 1",
+        ),
+        ("cifar10", {"test_split": ""}, TypeError, r"`test_split` must be a TFDS split name"),
+        (
+            "imagenet2012",
+            {"manual_archives": "ILSVRC2012_img_train.tar"},
+            TypeError,
+            r"`manual_archives` must be a tuple of non-empty strings",
+        ),
+        (
+            "mnist",
+            {"image_shape": (28, 28, 3), "mean": (1.0,) * 3, "std": (1.0,) * 3},
+            ValueError,
+            r"`image_shape` of an IDX dataset must have 1 channel",
+        ),
+        ("mnist", {"idx_subdirs": ()}, ValueError, r"`idx_subdirs` must name at least one"),
+        ("mnist", {"system_dirs": "/usr/share/datasets/mnist"}, TypeError, r"`system_dirs` must be a tuple"),
+        ("mnist", {"keras_module": ""}, TypeError, r"`keras_module` must be a non-empty string or None"),
+        ("cifar10", {"pad": -1}, ValueError, r"`pad` must be an integer at least 0"),
+        ("cifar10", {"flip": 1}, TypeError, r"`flip` must be True or False, got 1"),
+        ("mnist", {"pad_pixel": 300.0}, ValueError, r"`pad_pixel` must be a finite number in \[0, 255\]"),
+        ("cifar10", {"cache": None}, TypeError, r"`cache` must be True or False"),
+        ("cifar10", {"shuffle_buffer": 0}, ValueError, r"`shuffle_buffer` must be an integer at least 1"),
+        ("imagenet2012", {"eval_resize": 200}, ValueError, r"`eval_resize` must be an integer at least 224"),
+        (
+            "imagenet2012",
+            {"eval_resize": None},
+            ValueError,
+            r"`eval_resize` must be set with `random_resized_crop`",
+        ),
+        ("imagenet2012", {"random_resized_crop": (0.0, 1.0)}, ValueError, r"`random_resized_crop` must be"),
+        (
+            "imagenet2012",
+            {"random_resized_crop": 0.08},
+            TypeError,
+            r"`random_resized_crop` must be an area range",
+        ),
+        (
+            "imagenet2012",
+            {"pad": 4},
+            ValueError,
+            r"`pad` and `flip` are the augmentation of fixed-size images",
+        ),
+    ],
+)
+def test_register_dataset_refuses_malformed_specs(base, changes, err, match):
+    """Each bad field is refused with an error naming the dataset and the field, and
+    nothing is registered."""
+    spec = dataclasses.replace(data.dataset_info(base), **{"name": "mine", **changes})
+    with pytest.raises(err, match=match) as caught:
+        data.register_dataset(spec)
+    if isinstance(spec.name, str) and spec.name:
+        assert str(caught.value).startswith("Dataset 'mine': ")
+    assert set(data.DATASETS) == set(data.list_datasets()) and "mine" not in data.DATASETS
+
+
+def test_register_dataset_refuses_a_non_spec():
+    with pytest.raises(TypeError, match=r"`spec` must be a kzoo.data.DatasetSpec, got dict"):
+        data.register_dataset({"name": "mine"})
+
+
+@pytest.mark.parametrize(
+    "name, size, expected",
+    [
+        (
+            "cifar10",
+            (32, 32),
+            "inside the graph: bilinear resize to 32x32 when the size differs, then "
+            "(pixels - [125.3, 123.0, 113.9]) / [63.0, 62.1, 66.7] per channel, "
+            "on the 0-255 scale",
+        ),
+        (
+            "svhn",
+            (40, 48),
+            "inside the graph: bilinear resize to 40x48 when the size differs, then pixels / 255",
+        ),
+        (
+            "mnist",
+            (28, 28),
+            "inside the graph: bilinear resize to 28x28 when the size differs, then "
+            "(pixels - [33.3184]) / [78.5675] per channel, on the 0-255 scale",
+        ),
+        (
+            "imagenet2012",
+            (224, 224),
+            "inside the graph: shorter side to 256, centre crop 224 when the size "
+            "differs, then (pixels - [123.675, 116.28, 103.53]) / "
+            "[58.395, 57.12, 57.375] per channel, on the 0-255 scale",
+        ),
+    ],
+)
+def test_preprocessing_text(name, size, expected):
+    """The words for what prepare_for_model does (the model card's "Preprocessing")."""
+    assert data.preprocessing_text(name, size) == expected
+
+
 # ----------------------------------------------------------------------------- TFDS, mocked
+
 
 @pytest.mark.parametrize("name", TFDS_NAMES)
 def test_tfds_pipelines_on_mock_data(name, imagenet_manual_dir):
@@ -88,8 +361,7 @@ def test_tfds_pipelines_on_mock_data(name, imagenet_manual_dir):
         image, label = next(iter(raw))
         assert image.dtype == tf.uint8 and label.dtype == tf.int32 and label.shape == ()
         assert image.shape[-1] == 3
-        train, val, test, got = data.make_datasets(name, batch_size=4, seed=1,
-                                                   manual_dir=imagenet_manual_dir)
+        train, val, test, got = data.make_datasets(name, batch_size=4, seed=1, manual_dir=imagenet_manual_dir)
         assert got is info
         for ds, training in ((train, True), (val, False), (test, False)):
             batches = _batches(ds)
@@ -108,7 +380,9 @@ def test_svhn_extra_reads_train_and_extra():
     assert data.tfds_split("svhn_extra", "train_full") == "train+extra"
     val = data.tfds_split("svhn_extra", "validation")
     (n_train,), (n_extra,) = (
-        [int(b) - int(a) for a, b in re.findall(rf"{part}\[(\d+):(\d+)\]", val)] for part in ("train", "extra"))
+        [int(b) - int(a) for a, b in re.findall(rf"{part}\[(\d+):(\d+)\]", val)]
+        for part in ("train", "extra")
+    )
     assert (n_train, n_extra) == (4000, 2000)
     assert data.tfds_split("imagenet2012", "test") == "validation"  # the official val set
 
@@ -126,12 +400,14 @@ def _fake_split_data(sizes):
             idx = np.arange(sizes[name])[slice(int(lo) if lo else None, int(hi) if hi else None)]
             images = np.full((len(idx), 32, 32, 3), 7, np.uint8)
             images[:, 0, 0] = np.stack([np.full_like(idx, codes[name]), idx // 256, idx % 256], -1)
-            parts.append(tf.data.Dataset.from_tensor_slices(
-                {"image": images, "label": (idx % 10).astype(np.int64)}))
+            parts.append(
+                tf.data.Dataset.from_tensor_slices({"image": images, "label": (idx % 10).astype(np.int64)})
+            )
         ds = parts[0]
         for part in parts[1:]:
             ds = ds.concatenate(part)
         return ds
+
     return as_dataset
 
 
@@ -139,12 +415,8 @@ def _hashes(ds):
     return [hashlib.sha1(x.numpy().tobytes()).hexdigest() for x, _ in ds]
 
 
-def test_validation_carved_from_train_by_content(monkeypatch):
-    monkeypatch.setitem(data.DATASETS, "cifar10",
-                        dataclasses.replace(data.DATASETS["cifar10"], train_size=600,
-                                                            test_size=50, validation_size=100))
-    monkeypatch.setitem(data._RECIPES, "cifar10",
-                        dataclasses.replace(data._RECIPES["cifar10"], train_parts=(("train", 600, 1.0),)))
+def test_validation_carved_from_train_by_content(replaced):
+    replaced("cifar10", train_size=600, test_size=50, validation_size=100, train_parts=(("train", 600, 1.0),))
     fake = _fake_split_data({"train": 600, "test": 50})
     with tfds.testing.mock_data(as_dataset_fn=fake):
         full = _hashes(data.load("cifar10", "train_full"))
@@ -170,6 +442,7 @@ def test_validation_carved_from_train_by_content(monkeypatch):
 def test_imagenet_missing_archives_error_before_tfds(tmp_path, monkeypatch):
     def no_tfds(*args, **kwargs):
         raise AssertionError("tfds.load must not run")
+
     monkeypatch.setattr(tfds, "load", no_tfds)
     with pytest.raises(FileNotFoundError) as err:
         data.load("imagenet2012", "train", data_dir=str(tmp_path))
@@ -180,6 +453,11 @@ def test_imagenet_missing_archives_error_before_tfds(tmp_path, monkeypatch):
     (tmp_path / "manual" / "ILSVRC2012_img_train.tar").write_bytes(b"")
     with pytest.raises(FileNotFoundError, match="missing: ILSVRC2012_img_val.tar$"):
         data.load("imagenet2012", "test", data_dir=str(tmp_path), manual_dir=str(tmp_path / "manual"))
+    # Another version prepared is not the pinned one: TFDS would prepare 5.1.0 from the tars.
+    (tmp_path / "imagenet2012" / "5.0.0").mkdir(parents=True)
+    (tmp_path / "imagenet2012" / "5.0.0" / "dataset_info.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match=r"is not prepared under .*missing: ILSVRC2012_img_train.tar"):
+        data.load("imagenet2012", "test", data_dir=str(tmp_path))
     # Once TFDS has prepared the dataset, the tars are not needed.
     prepared = tmp_path / "imagenet2012" / "5.1.0"
     prepared.mkdir(parents=True)
@@ -190,18 +468,18 @@ def test_imagenet_missing_archives_error_before_tfds(tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------------------- normalisation
 
+
 @pytest.mark.parametrize("name", ["cifar10", "cifar100", "fashion_mnist", "imagenet2012"])
 def test_eval_normalisation_exact(name):
     info = data.dataset_info(name)
     shape = (16, 32, 32, 3) if name == "imagenet2012" else (16,) + info.image_shape
     x = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
     if name == "imagenet2012":  # normalisation of an already 224-sized image: check the formula
-        normalise, _ = data._normaliser(info)
+        normalise, _ = augment.normaliser(info)
         got = normalise(tf.constant(x, tf.float32)).numpy()
     else:
         ds = tf.data.Dataset.from_tensor_slices((x, np.zeros(16, np.int32)))
-        got = np.concatenate([b for b, _ in _batches(
-            data.pipeline(ds, name, training=False, batch_size=5))])
+        got = np.concatenate([b for b, _ in _batches(data.pipeline(ds, name, training=False, batch_size=5))])
     expected = (x.astype(np.float32) - np.float32(info.mean)) / np.float32(info.std)
     np.testing.assert_array_equal(got, expected)
 
@@ -209,27 +487,28 @@ def test_eval_normalisation_exact(name):
 def test_svhn_divides_by_255_without_augmentation():
     x = np.random.default_rng(1).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
     ds = tf.data.Dataset.from_tensor_slices((x, np.arange(8, dtype=np.int32)))
-    (got, labels), = _batches(data.pipeline(ds, "svhn", training=True, batch_size=8, seed=0))
+    ((got, labels),) = _batches(data.pipeline(ds, "svhn", training=True, batch_size=8, seed=0))
     order = np.argsort(labels)  # shuffled, but otherwise untouched
     np.testing.assert_array_equal(got[order], x.astype(np.float32) / np.float32(255))
 
 
 # ----------------------------------------------------------------------------- augmentation
 
+
 def _marker_images(name, n):
     """Constant images with two side-by-side markers, so position and mirroring show."""
     h, w, c = data.dataset_info(name).image_shape
     x = np.full((n, h, w, c), 200, np.uint8)
-    x[:, h // 2, w // 2 - 6] = 10   # marker A
+    x[:, h // 2, w // 2 - 6] = 10  # marker A
     x[:, h // 2, w // 2 - 5] = 250  # marker B, right of A unless flipped
     return x
 
 
 def _decode(batch, name):
     """Per image: (row offset, column offset, flipped, padded rows, padded columns, fill ok)."""
-    info, recipe = data.dataset_info(name), data._RECIPES[name]
+    info = data.dataset_info(name)
     h, w, c = info.image_shape
-    fill = data._fill(info, recipe).numpy()
+    fill = augment._fill(info).numpy()
     a = (np.float32(10) - np.float32(info.mean)) / np.float32(info.std)
     b = (np.float32(250) - np.float32(info.mean)) / np.float32(info.std)
     out = []
@@ -257,8 +536,8 @@ def _draws(name, fast, n=1200, seed=0):
 
 @pytest.mark.parametrize("name", ["cifar10", "fashion_mnist", "mnist"])
 def test_augmentation_statistics_match_reference(name):
-    recipe = data._RECIPES[name]
-    p = recipe.pad
+    spec = data.dataset_info(name)
+    p = spec.pad
     for fast in (True, False):
         d = _draws(name, fast)
         n = len(d)
@@ -271,7 +550,7 @@ def test_augmentation_statistics_match_reference(name):
             assert chi2 < 30, (fast, counts)  # df <= 8: p < 1e-3
             # Padding: exactly |offset| rows / columns of fill value appear.
             np.testing.assert_array_equal(pad, np.abs(off))
-        if recipe.flip:
+        if spec.flip:
             assert abs(flipped.mean() - 0.5) < 4 * np.sqrt(0.25 / n)
         else:
             assert not flipped.any()
@@ -283,7 +562,9 @@ def test_cifar_padding_is_zero_after_normalisation():
     ds = tf.data.Dataset.from_tensor_slices((x, np.zeros(64, np.int32)))
     batch, _ = _batches(data.pipeline(ds, "cifar10", training=True, batch_size=64, seed=0))[0]
     values = np.unique(batch.reshape(-1, 3), axis=0)
-    expected = (np.float32(255) - np.float32(data.DATASETS["cifar10"].mean)) / np.float32(data.DATASETS["cifar10"].std)
+    expected = (np.float32(255) - np.float32(data.DATASETS["cifar10"].mean)) / np.float32(
+        data.DATASETS["cifar10"].std
+    )
     assert len(values) == 2
     assert any((v == 0).all() for v in values)
     assert any(np.allclose(v, expected) for v in values)
@@ -314,7 +595,7 @@ def test_xla_and_plain_tf_augment_alike(monkeypatch):
     x = np.random.default_rng(4).integers(0, 256, (100, 32, 32, 3), dtype=np.uint8)
     ds = tf.data.Dataset.from_tensor_slices((x, np.arange(100, dtype=np.int32)))
     fast = _batches(data.pipeline(ds, "cifar10", training=True, batch_size=50, seed=5))
-    monkeypatch.setattr(data, "_xla_works", lambda: False)
+    monkeypatch.setattr(augment, "_xla_works", lambda: False)
     plain = _batches(data.pipeline(ds, "cifar10", training=True, batch_size=50, seed=5))
     for (xa, ya), (xb, yb) in zip(fast, plain):
         np.testing.assert_array_equal(ya, yb)
@@ -324,14 +605,16 @@ def test_xla_and_plain_tf_augment_alike(monkeypatch):
 def test_augment_false_is_normalisation_only():
     x = np.random.default_rng(3).integers(0, 256, (32, 32, 32, 3), dtype=np.uint8)
     ds = tf.data.Dataset.from_tensor_slices((x, np.arange(32, dtype=np.int32)))
-    (got, labels), = _batches(data.pipeline(ds, "cifar10", training=True, batch_size=32, seed=0,
-                                            augment=False))
+    ((got, labels),) = _batches(
+        data.pipeline(ds, "cifar10", training=True, batch_size=32, seed=0, augment=False)
+    )
     info = data.DATASETS["cifar10"]
     expected = (x.astype(np.float32) - np.float32(info.mean)) / np.float32(info.std)
     np.testing.assert_array_equal(got, expected[labels])
 
 
 # ----------------------------------------------------------------------------- IDX files
+
 
 def _idx_bytes(array):
     array = np.asarray(array, np.uint8)
@@ -342,10 +625,12 @@ def _idx_bytes(array):
 def _write_idx_set(directory, n_train=40, n_test=12, gz=True, seed=0):
     rng = np.random.default_rng(seed)
     directory.mkdir(parents=True, exist_ok=True)
-    arrays = {"train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28)),
-              "train-labels-idx1-ubyte": rng.integers(0, 10, n_train),
-              "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28)),
-              "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test)}
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28)),
+        "train-labels-idx1-ubyte": rng.integers(0, 10, n_train),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28)),
+        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test),
+    }
     for fname, array in arrays.items():
         raw = _idx_bytes(array)
         if gz:
@@ -356,15 +641,16 @@ def _write_idx_set(directory, n_train=40, n_test=12, gz=True, seed=0):
 
 
 @pytest.fixture
-def no_system_data(tmp_path, monkeypatch):
+def no_system_data(tmp_path, monkeypatch, replaced):
     """Search nowhere on this machine: no Debian dir, an empty Keras cache, no download."""
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {"fashion_mnist": (str(tmp_path / "debian"),),
-                                              "mnist": (str(tmp_path / "debian-mnist"),)})
-    monkeypatch.setattr(data, "keras_cache_dir", lambda: str(tmp_path / "keras" / "datasets"))
+    replaced("fashion_mnist", system_dirs=(str(tmp_path / "debian"),))
+    replaced("mnist", system_dirs=(str(tmp_path / "debian-mnist"),))
+    monkeypatch.setattr(locations, "keras_cache_dir", lambda: str(tmp_path / "keras" / "datasets"))
 
-    def offline(name):
+    def offline(spec):
         raise OSError("no internet")
-    monkeypatch.setattr(data, "_keras_download", offline)
+
+    monkeypatch.setattr(idx_files, "_keras_download", offline)
     monkeypatch.delenv("KZOO_DATA_DIR", raising=False)
     return tmp_path
 
@@ -399,21 +685,24 @@ def test_idx_carving_from_kzoo_data_dir(no_system_data, monkeypatch):
     assert not set(val) & {x.numpy().tobytes() for x, _ in data.load("fashion_mnist", "test")}
 
 
-def test_idx_precedence(no_system_data, monkeypatch):
+def test_idx_precedence(no_system_data, monkeypatch, replaced):
     """data_dir over $KZOO_DATA_DIR over the system folder over the Keras cache."""
-    sets = {where: _write_idx_set(no_system_data / where / "fashion-mnist", seed=k)
-            for k, where in enumerate(("arg", "env", "debian-root", "keras/datasets"))}
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {"fashion_mnist": (str(no_system_data / "debian-root" / "fashion-mnist"),),
-                                              "mnist": ()})
+    sets = {
+        where: _write_idx_set(no_system_data / where / "fashion-mnist", seed=k)
+        for k, where in enumerate(("arg", "env", "debian-root", "keras/datasets"))
+    }
+    replaced("fashion_mnist", system_dirs=(str(no_system_data / "debian-root" / "fashion-mnist"),))
+    replaced("mnist", system_dirs=())
     monkeypatch.setenv("KZOO_DATA_DIR", str(no_system_data / "env"))
 
     def expect(where, **kwargs):
         np.testing.assert_array_equal(_first_test_image(**kwargs), sets[where]["t10k-images-idx3-ubyte"][0])
+
     expect("arg", data_dir=str(no_system_data / "arg"))
     expect("env")
     monkeypatch.setenv("KZOO_DATA_DIR", "")  # empty: as if unset
     expect("debian-root")
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {"fashion_mnist": (str(no_system_data / "nowhere"),), "mnist": ()})
+    replaced("fashion_mnist", system_dirs=(str(no_system_data / "nowhere"),))
     expect("keras/datasets")
 
 
@@ -421,8 +710,13 @@ def test_mnist_from_keras_cache_npz(no_system_data):
     """With no location given, MNIST's mnist.npz in the Keras cache is used."""
     cache = no_system_data / "keras" / "datasets"
     cache.mkdir(parents=True)
-    np.savez(cache / "mnist.npz", x_train=np.ones((20, 28, 28), np.uint8), y_train=np.arange(20) % 10,
-             x_test=np.zeros((5, 28, 28), np.uint8), y_test=np.arange(5))
+    np.savez(
+        cache / "mnist.npz",
+        x_train=np.ones((20, 28, 28), np.uint8),
+        y_train=np.arange(20) % 10,
+        x_test=np.zeros((5, 28, 28), np.uint8),
+        y_test=np.arange(5),
+    )
     assert len(list(data.load("mnist", "test"))) == 5
 
 
@@ -445,16 +739,32 @@ def _idx_location(tmp, layout):
 
 
 @pytest.mark.parametrize("how", ["data_dir", "env"])
-@pytest.mark.parametrize("layout, err, match", [
-    ("missing", FileNotFoundError, r"`{arg}`='{where}' does not exist"),
-    ("file", ValueError, r"`{arg}`='{where}' is a file, not a directory"),
-    ("empty", FileNotFoundError, r"fashion_mnist not found under `{arg}`='{where}': none of "
-                                 r"train-images-idx3-ubyte\[\.gz\].*no other copy"),
-    ("no_t10k", FileNotFoundError, r"the folder '{where}' \(from `{arg}`\) holds only some of the IDX files; "
-                                   r"missing there: t10k-images-idx3-ubyte\[\.gz\], t10k-labels-idx1-ubyte\[\.gz\]\."),
-    ("sub_no_train_labels", FileNotFoundError,
-     r"the folder '{where}/fashion-mnist' \(from `{arg}`\) .*missing there: train-labels-idx1-ubyte\[\.gz\]\."),
-])
+@pytest.mark.parametrize(
+    "layout, err, match",
+    [
+        ("missing", FileNotFoundError, r"`{arg}`='{where}' does not exist"),
+        ("file", ValueError, r"`{arg}`='{where}' is a file, not a directory"),
+        (
+            "empty",
+            FileNotFoundError,
+            r"fashion_mnist not found under `{arg}`='{where}': none of "
+            r"train-images-idx3-ubyte\[\.gz\].*no other copy",
+        ),
+        (
+            "no_t10k",
+            FileNotFoundError,
+            r"the folder '{where}' \(from `{arg}`\) holds only some of the IDX files; "
+            r"missing there: t10k-images-idx3-ubyte\[\.gz\], "
+            r"t10k-labels-idx1-ubyte\[\.gz\]\.",
+        ),
+        (
+            "sub_no_train_labels",
+            FileNotFoundError,
+            r"the folder '{where}/fashion-mnist' \(from `{arg}`\) .*"
+            r"missing there: train-labels-idx1-ubyte\[\.gz\]\.",
+        ),
+    ],
+)
 def test_given_idx_location_is_authoritative(no_system_data, monkeypatch, how, layout, err, match):
     """A location the user named is the only one read: a complete copy in the system
     folder (which the old search fell through to) must not hide a wrong location."""
@@ -478,24 +788,35 @@ def test_missing_idx_lists_every_default_place(no_system_data):
     with pytest.raises(FileNotFoundError) as err:
         data.load("mnist", "train")
     msg = str(err.value)
-    for place in ("debian-mnist", os.path.join("keras", "datasets", "mnist"),
-                  os.path.join("keras", "datasets", "mnist.npz")):
+    for place in (
+        "debian-mnist",
+        os.path.join("keras", "datasets", "mnist"),
+        os.path.join("keras", "datasets", "mnist.npz"),
+    ):
         assert str(no_system_data / place) in msg
     assert "keras.datasets" in msg and "no internet" in msg
 
 
 @pytest.mark.parametrize("name", ["cifar10", "svhn", "imagenet2012"])
-@pytest.mark.parametrize("case, err, match", [
-    ("data_dir_missing", FileNotFoundError,
-     r"`data_dir`='.*tfds' does not exist; create it if TFDS should download and prepare"),
-    ("data_dir_file", ValueError, r"`data_dir`='.*tfds' is a file, not a directory"),
-    ("manual_missing", FileNotFoundError, r"`manual_dir`='.*manual' does not exist"),
-    ("manual_file", ValueError, r"`manual_dir`='.*manual' is a file, not a directory"),
-])
+@pytest.mark.parametrize(
+    "case, err, match",
+    [
+        (
+            "data_dir_missing",
+            FileNotFoundError,
+            r"`data_dir`='.*tfds' does not exist; create it if TFDS should download and prepare",
+        ),
+        ("data_dir_file", ValueError, r"`data_dir`='.*tfds' is a file, not a directory"),
+        ("manual_missing", FileNotFoundError, r"`manual_dir`='.*manual' does not exist"),
+        ("manual_file", ValueError, r"`manual_dir`='.*manual' is a file, not a directory"),
+    ],
+)
 def test_given_tfds_dirs_must_exist(tmp_path, monkeypatch, name, case, err, match):
     """A misspelt TFDS data_dir / manual_dir must not make TFDS download a fresh copy."""
+
     def no_tfds(*args, **kwargs):
         raise AssertionError("tfds.load must not run")
+
     monkeypatch.setattr(tfds, "load", no_tfds)
     data_dir, manual = tmp_path / "tfds", tmp_path / "manual"
     if case == "data_dir_file":
@@ -515,31 +836,42 @@ def test_given_tfds_dirs_must_exist(tmp_path, monkeypatch, name, case, err, matc
 
 def test_imagenet_missing_data_dir_says_where_the_tars_go(tmp_path):
     """ImageNet cannot be downloaded, so a missing data_dir also says where the tars go."""
-    with pytest.raises(FileNotFoundError, match=r"does not exist.*ILSVRC2012_img_train\.tar and "
-                                                r"ILSVRC2012_img_val\.tar .*downloads/manual"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"does not exist.*ILSVRC2012_img_train\.tar and "
+        r"ILSVRC2012_img_val\.tar .*downloads/manual",
+    ):
         data.load("imagenet2012", "test", data_dir=str(tmp_path / "nope"))
 
 
 # ----------------------------------------------------------------------------- IDX contents
 
+
 def _raw_idx(type_byte, shape, body=b""):
     return bytes([0, 0, type_byte, len(shape)]) + b"".join(d.to_bytes(4, "big") for d in shape) + body
 
 
-@pytest.mark.parametrize("raw", [
-    _raw_idx(0x08, (2**31, 2**31, 4)),  # 2**64 bytes: wraps to 0 in int64
-    _raw_idx(0x0E, (2**30, 2**30, 2**4)),  # float64: 2**67 bytes
-    _raw_idx(0x08, (2**16, 2**16, 2**16), b"\0" * 16),
-    _raw_idx(0x08, (2**32 - 1, 2**32 - 1)),
-], ids=["int64-wrap", "float64", "2**48", "2d-max"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _raw_idx(0x08, (2**31, 2**31, 4)),  # 2**64 bytes: wraps to 0 in int64
+        _raw_idx(0x0E, (2**30, 2**30, 2**4)),  # float64: 2**67 bytes
+        _raw_idx(0x08, (2**16, 2**16, 2**16), b"\0" * 16),
+        _raw_idx(0x08, (2**32 - 1, 2**32 - 1)),
+    ],
+    ids=["int64-wrap", "float64", "2**48", "2d-max"],
+)
 @pytest.mark.parametrize("gz", [False, True])
 def test_read_idx_refuses_absurd_sizes(tmp_path, raw, gz):
     """A header asking for more than MAX_IDX_BYTES is refused, naming the file, before
     numpy sizes overflow or memory is spent."""
     path = tmp_path / ("huge-idx3-ubyte" + (".gz" if gz else ""))
     path.write_bytes(gzip.compress(raw) if gz else raw)
-    with pytest.raises(ValueError, match=rf"Corrupt IDX file '{re.escape(str(path))}': header says "
-                                         r"shape .* bytes of data\), more than the 4294967296 bytes"):
+    with pytest.raises(
+        ValueError,
+        match=rf"Corrupt IDX file '{re.escape(str(path))}': header says "
+        r"shape .* bytes of data\), more than the 4294967296 bytes",
+    ):
         data.read_idx(path)
 
 
@@ -552,22 +884,47 @@ def test_read_idx_of_absurd_training_file_names_it(no_system_data):
         data.load("fashion_mnist", "train_full", data_dir=str(d))
 
 
-@pytest.mark.parametrize("fname, raw, match", [
-    ("train-images-idx3-ubyte", _idx_bytes(np.zeros((40, 32, 32))),
-     r"'.*/train-images-idx3-ubyte' holds 32x32 images, but fashion_mnist's are 28x28"),
-    ("t10k-images-idx3-ubyte", _idx_bytes(np.zeros((12, 32, 32))),
-     r"'.*/t10k-images-idx3-ubyte' holds 32x32 images, but fashion_mnist's are 28x28"),
-    ("t10k-images-idx3-ubyte", _idx_bytes(np.zeros((12, 28, 28, 3))),
-     r"'.*/t10k-images-idx3-ubyte' must hold uint8 images \[N, H, W\].* 4 dimensions"),
-    ("train-images-idx3-ubyte", _idx_bytes(np.zeros((40, 784))),
-     r"'.*/train-images-idx3-ubyte' must hold uint8 images \[N, H, W\].* 2 dimensions"),
-    ("train-labels-idx1-ubyte", _idx_bytes(np.zeros((40, 1))),
-     r"'.*/train-labels-idx1-ubyte' must hold 40 labels .* 2 dimensions"),
-    ("t10k-labels-idx1-ubyte", _idx_bytes(np.full(12, 10)),
-     r"'.*/t10k-labels-idx1-ubyte' has labels outside \[0, 10\)"),
-    ("t10k-labels-idx1-ubyte", _raw_idx(0x0D, (12,), np.full(12, 1.5, ">f4").tobytes()),
-     r"'.*/t10k-labels-idx1-ubyte' must hold integer labels, got >f4"),
-], ids=["train-32x32", "test-32x32", "images-4d", "images-2d", "labels-2d", "labels-range", "labels-float"])
+@pytest.mark.parametrize(
+    "fname, raw, match",
+    [
+        (
+            "train-images-idx3-ubyte",
+            _idx_bytes(np.zeros((40, 32, 32))),
+            r"'.*/train-images-idx3-ubyte' holds 32x32 images, but fashion_mnist's are 28x28",
+        ),
+        (
+            "t10k-images-idx3-ubyte",
+            _idx_bytes(np.zeros((12, 32, 32))),
+            r"'.*/t10k-images-idx3-ubyte' holds 32x32 images, but fashion_mnist's are 28x28",
+        ),
+        (
+            "t10k-images-idx3-ubyte",
+            _idx_bytes(np.zeros((12, 28, 28, 3))),
+            r"'.*/t10k-images-idx3-ubyte' must hold uint8 images \[N, H, W\].* 4 dimensions",
+        ),
+        (
+            "train-images-idx3-ubyte",
+            _idx_bytes(np.zeros((40, 784))),
+            r"'.*/train-images-idx3-ubyte' must hold uint8 images \[N, H, W\].* 2 dimensions",
+        ),
+        (
+            "train-labels-idx1-ubyte",
+            _idx_bytes(np.zeros((40, 1))),
+            r"'.*/train-labels-idx1-ubyte' must hold 40 labels .* 2 dimensions",
+        ),
+        (
+            "t10k-labels-idx1-ubyte",
+            _idx_bytes(np.full(12, 10)),
+            r"'.*/t10k-labels-idx1-ubyte' has labels outside \[0, 10\)",
+        ),
+        (
+            "t10k-labels-idx1-ubyte",
+            _raw_idx(0x0D, (12,), np.full(12, 1.5, ">f4").tobytes()),
+            r"'.*/t10k-labels-idx1-ubyte' must hold integer labels, got >f4",
+        ),
+    ],
+    ids=["train-32x32", "test-32x32", "images-4d", "images-2d", "labels-2d", "labels-range", "labels-float"],
+)
 def test_wrong_idx_contents_name_the_file(no_system_data, fname, raw, match):
     """Files of the wrong shape or kind are refused naming the file, not the split."""
     d = no_system_data / "wrong"
@@ -596,11 +953,13 @@ def test_corrupt_idx_file(no_system_data):
         data.load("fashion_mnist", "train_full", data_dir=str(d))
 
 
-@pytest.mark.skipif(not os.path.isdir("/usr/share/datasets/fashion-mnist"),
-                    reason="Debian's dataset-fashion-mnist is not installed")
+@pytest.mark.skipif(
+    not os.path.isdir("/usr/share/datasets/fashion-mnist"),
+    reason="Debian's dataset-fashion-mnist is not installed",
+)
 def test_real_fashion_mnist(monkeypatch):
     monkeypatch.delenv("KZOO_DATA_DIR", raising=False)
-    monkeypatch.setattr(data, "keras_cache_dir", lambda: "/nonexistent")
+    monkeypatch.setattr(locations, "keras_cache_dir", lambda: "/nonexistent")
     train = data.load("fashion_mnist", "train_full")
     test = data.load("fashion_mnist", "test")
     assert int(train.cardinality()) == 60000 and int(test.cardinality()) == 10000
@@ -615,6 +974,7 @@ def test_real_fashion_mnist(monkeypatch):
 
 # ----------------------------------------------------------------------------- numbers, names
 
+
 @pytest.fixture
 def unread_idx_dir(no_system_data, monkeypatch):
     """A complete IDX folder that must not be read: argument checks come first."""
@@ -623,34 +983,62 @@ def unread_idx_dir(no_system_data, monkeypatch):
 
     def no_read(path):
         raise AssertionError(f"read {path} before checking the arguments")
-    monkeypatch.setattr(data, "read_idx", no_read)
-    monkeypatch.setattr(data, "_IDX_CACHE", {})
+
+    monkeypatch.setattr(idx_files, "read_idx", no_read)
+    monkeypatch.setattr(idx_files, "_IDX_CACHE", {})
     return str(d)
 
 
-@pytest.mark.parametrize("kwargs, err, match", [
-    ({"train_fraction": float("nan")}, ValueError, r"`train_fraction` must be a finite number greater than 0 "
-                                                   r"and at most 1 or None, got nan"),
-    ({"train_fraction": float("inf")}, ValueError, r"`train_fraction` must be a finite number.*got inf"),
-    ({"train_fraction": 0}, ValueError, r"`train_fraction` must be a finite number greater than 0.*got 0.0"),
-    ({"train_fraction": 1.5}, ValueError, r"`train_fraction` must be a finite number.*at most 1.*got 1.5"),
-    ({"train_fraction": True}, TypeError, r"`train_fraction` must be a finite number.*got True"),
-    ({"train_fraction": "0.5"}, TypeError, r"`train_fraction` must be a finite number.*got '0.5'"),
-    ({"validation_size": float("nan")}, TypeError, r"`validation_size` must be an integer at least 0"),
-    ({"validation_size": -5}, ValueError, r"`validation_size` must be an integer at least 0 or None, got -5"),
-    ({"batch_size": 2.0}, TypeError, r"`batch_size` must be an integer at least 1, got 2.0"),
-    ({"batch_size": np.int64(0)}, ValueError, r"`batch_size` must be an integer at least 1, got 0"),
-    ({"seed": -1}, ValueError, r"`seed` must be an integer in \[0, 4294967295\] or None, got -1"),
-    ({"seed": 2**40}, ValueError, r"`seed` must be an integer in \[0, 4294967295\] or None, got 1099511627776"),
-    ({"seed": 1.0}, TypeError, r"`seed` must be an integer in \[0, 4294967295\] or None, got 1.0"),
-    ({"split_seed": -1}, ValueError, r"`split_seed` must be an integer in \[0, 4294967295\], got -1"),
-    ({"split_seed": 2**32}, ValueError, r"`split_seed` must be an integer in \[0, 4294967295\], got 4294967296"),
-    ({"split_seed": None}, TypeError, r"`split_seed` must be an integer in \[0, 4294967295\], got None"),
-    ({"augment": "yes"}, TypeError, r"`augment` must be True or False, got 'yes'"),
-    ({"augment": 1}, TypeError, r"`augment` must be True or False, got 1"),
-    ({"data_dir": 3}, TypeError, r"`data_dir` must be a path or None, got 3"),
-    ({"manual_dir": b"/tmp"}, TypeError, r"`manual_dir` must be a path or None"),
-])
+@pytest.mark.parametrize(
+    "kwargs, err, match",
+    [
+        (
+            {"train_fraction": float("nan")},
+            ValueError,
+            r"`train_fraction` must be a finite number greater than 0 "
+            r"and at most 1 or None, got nan",
+        ),
+        ({"train_fraction": float("inf")}, ValueError, r"`train_fraction` must be a finite number.*got inf"),
+        (
+            {"train_fraction": 0},
+            ValueError,
+            r"`train_fraction` must be a finite number greater than 0.*got 0.0",
+        ),
+        (
+            {"train_fraction": 1.5},
+            ValueError,
+            r"`train_fraction` must be a finite number.*at most 1.*got 1.5",
+        ),
+        ({"train_fraction": True}, TypeError, r"`train_fraction` must be a finite number.*got True"),
+        ({"train_fraction": "0.5"}, TypeError, r"`train_fraction` must be a finite number.*got '0.5'"),
+        ({"validation_size": float("nan")}, TypeError, r"`validation_size` must be an integer at least 0"),
+        (
+            {"validation_size": -5},
+            ValueError,
+            r"`validation_size` must be an integer at least 0 or None, got -5",
+        ),
+        ({"batch_size": 2.0}, TypeError, r"`batch_size` must be an integer at least 1, got 2.0"),
+        ({"batch_size": np.int64(0)}, ValueError, r"`batch_size` must be an integer at least 1, got 0"),
+        ({"seed": -1}, ValueError, r"`seed` must be an integer in \[0, 4294967295\] or None, got -1"),
+        (
+            {"seed": 2**40},
+            ValueError,
+            r"`seed` must be an integer in \[0, 4294967295\] or None, got 1099511627776",
+        ),
+        ({"seed": 1.0}, TypeError, r"`seed` must be an integer in \[0, 4294967295\] or None, got 1.0"),
+        ({"split_seed": -1}, ValueError, r"`split_seed` must be an integer in \[0, 4294967295\], got -1"),
+        (
+            {"split_seed": 2**32},
+            ValueError,
+            r"`split_seed` must be an integer in \[0, 4294967295\], got 4294967296",
+        ),
+        ({"split_seed": None}, TypeError, r"`split_seed` must be an integer in \[0, 4294967295\], got None"),
+        ({"augment": "yes"}, TypeError, r"`augment` must be True or False, got 'yes'"),
+        ({"augment": 1}, TypeError, r"`augment` must be True or False, got 1"),
+        ({"data_dir": 3}, TypeError, r"`data_dir` must be a path or None, got 3"),
+        ({"manual_dir": b"/tmp"}, TypeError, r"`manual_dir` must be a path or None"),
+    ],
+)
 def test_make_datasets_checks_everything_before_reading(unread_idx_dir, kwargs, err, match):
     """Each bad value fails with its own message before a file is read."""
     args = {"batch_size": 8, "data_dir": unread_idx_dir, "validation_size": 10, **kwargs}
@@ -658,29 +1046,62 @@ def test_make_datasets_checks_everything_before_reading(unread_idx_dir, kwargs, 
         data.make_datasets("fashion_mnist", **args)
 
 
-@pytest.mark.parametrize("call, err, match", [
-    (lambda: data.load("cifar10", "train", seed=-1), ValueError, r"`seed` must be an integer in \[0, 4294967295\], got -1"),
-    (lambda: data.load("mnist", "train", seed=2**40), ValueError, r"`seed` must be an integer in \[0, 4294967295\]"),
-    (lambda: data.tfds_split("cifar10", "train", seed=-3), ValueError, r"`seed` must be an integer in \[0, 4294967295\]"),
-    (lambda: data.tfds_split("cifar10", "train", seed=2**33), ValueError, r"`seed` must be an integer in \[0, 4294967295\]"),
-    (lambda: data.train_examples("cifar10", train_fraction=float("nan")), ValueError, r"`train_fraction` must be a finite"),
-    (lambda: data.train_examples("cifar10", train_fraction=-0.5), ValueError, r"`train_fraction` must be a finite"),
-    (lambda: data.num_examples("cifar10", "train", validation_size=True), TypeError,
-     r"`validation_size` must be an integer at least 0 or None, got True"),
-])
+@pytest.mark.parametrize(
+    "call, err, match",
+    [
+        (
+            lambda: data.load("cifar10", "train", seed=-1),
+            ValueError,
+            r"`seed` must be an integer in \[0, 4294967295\], got -1",
+        ),
+        (
+            lambda: data.load("mnist", "train", seed=2**40),
+            ValueError,
+            r"`seed` must be an integer in \[0, 4294967295\]",
+        ),
+        (
+            lambda: data.tfds_split("cifar10", "train", seed=-3),
+            ValueError,
+            r"`seed` must be an integer in \[0, 4294967295\]",
+        ),
+        (
+            lambda: data.tfds_split("cifar10", "train", seed=2**33),
+            ValueError,
+            r"`seed` must be an integer in \[0, 4294967295\]",
+        ),
+        (
+            lambda: data.train_examples("cifar10", train_fraction=float("nan")),
+            ValueError,
+            r"`train_fraction` must be a finite",
+        ),
+        (
+            lambda: data.train_examples("cifar10", train_fraction=-0.5),
+            ValueError,
+            r"`train_fraction` must be a finite",
+        ),
+        (
+            lambda: data.num_examples("cifar10", "train", validation_size=True),
+            TypeError,
+            r"`validation_size` must be an integer at least 0 or None, got True",
+        ),
+    ],
+)
 def test_numbers_checked_everywhere(call, err, match):
     with pytest.raises(err, match=match):
         call()
 
 
-@pytest.mark.parametrize("kwargs, err, match", [
-    ({"seed": -1}, ValueError, r"`seed` must be an integer in \[0, 4294967295\] or None, got -1"),
-    ({"seed": 2**40}, ValueError, r"`seed` must be an integer in \[0, 4294967295\] or None"),
-    ({"training": 1}, TypeError, r"`training` must be True or False, got 1"),
-    ({"augment": None}, TypeError, r"`augment` must be True or False, got None"),
-    ({"drop_remainder": "no"}, TypeError, r"`drop_remainder` must be None, True or False, got 'no'"),
-    ({"batch_size": float("inf")}, TypeError, r"`batch_size` must be an integer at least 1, got inf"),
-])
+@pytest.mark.parametrize(
+    "kwargs, err, match",
+    [
+        ({"seed": -1}, ValueError, r"`seed` must be an integer in \[0, 4294967295\] or None, got -1"),
+        ({"seed": 2**40}, ValueError, r"`seed` must be an integer in \[0, 4294967295\] or None"),
+        ({"training": 1}, TypeError, r"`training` must be True or False, got 1"),
+        ({"augment": None}, TypeError, r"`augment` must be True or False, got None"),
+        ({"drop_remainder": "no"}, TypeError, r"`drop_remainder` must be None, True or False, got 'no'"),
+        ({"batch_size": float("inf")}, TypeError, r"`batch_size` must be an integer at least 1, got inf"),
+    ],
+)
 def test_pipeline_checks_its_arguments(kwargs, err, match):
     ds = tf.data.Dataset.from_tensor_slices((np.zeros((4, 32, 32, 3), np.uint8), np.zeros(4, np.int32)))
     args = {"training": True, "batch_size": 2, **kwargs}
@@ -688,25 +1109,40 @@ def test_pipeline_checks_its_arguments(kwargs, err, match):
         data.pipeline(ds, "cifar10", **args)
 
 
-@pytest.mark.parametrize("args, expected", [
-    (("cifar10", 128), 45000 // 128),
-    (("cifar10", 128, 0), 50000 // 128),
-    (("imagenet2012", 256, None, 0.1), 127117 // 256),  # ceil(0.1 * 1,271,167)
-    (("fashion_mnist", 55000), 1),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (("cifar10", 128), 45000 // 128),
+        (("cifar10", 128, 0), 50000 // 128),
+        (("imagenet2012", 256, None, 0.1), 127117 // 256),  # ceil(0.1 * 1,271,167)
+        (("fashion_mnist", 55000), 1),
+    ],
+)
 def test_steps_per_epoch(args, expected):
     assert data.steps_per_epoch(*args) == expected
 
 
-@pytest.mark.parametrize("args, match", [
-    (("fashion_mnist", 55001), r"`batch_size` 55001 is larger than the 55000 training examples of fashion_mnist "
-                               r"\(validation_size=5000\): 0 steps per epoch"),
-    (("cifar10", 512, 49700), r"`batch_size` 512 is larger than the 300 training examples of cifar10 "
-                              r"\(validation_size=49700\): 0 steps per epoch"),
-    (("cifar10", 64, None, 0.001), r"`batch_size` 64 is larger than the 45 training examples of cifar10 "
-                                   r"\(validation_size=5000 and train_fraction=0.001\): 0 steps"),
-    (("svhn_extra", 10**6), r"larger than the 598388 training examples of svhn_extra"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (
+            ("fashion_mnist", 55001),
+            r"`batch_size` 55001 is larger than the 55000 training examples of fashion_mnist "
+            r"\(validation_size=5000\): 0 steps per epoch",
+        ),
+        (
+            ("cifar10", 512, 49700),
+            r"`batch_size` 512 is larger than the 300 training examples of cifar10 "
+            r"\(validation_size=49700\): 0 steps per epoch",
+        ),
+        (
+            ("cifar10", 64, None, 0.001),
+            r"`batch_size` 64 is larger than the 45 training examples of cifar10 "
+            r"\(validation_size=5000 and train_fraction=0.001\): 0 steps",
+        ),
+        (("svhn_extra", 10**6), r"larger than the 598388 training examples of svhn_extra"),
+    ],
+)
 def test_steps_per_epoch_refuses_zero_steps(args, match):
     """A batch larger than the training split would train on nothing: refused up front."""
     with pytest.raises(ValueError, match=match):
@@ -718,18 +1154,39 @@ def test_make_datasets_refuses_zero_steps_before_reading(unread_idx_dir):
         data.make_datasets("fashion_mnist", batch_size=60000, data_dir=unread_idx_dir)
 
 
-@pytest.mark.parametrize("kwargs, n_train, n_test, match", [
-    ({"batch_size": 64, "validation_size": 0}, 40, 12,
-     r"fashion_mnist: the training split read from the folder '.*small' \(from `data_dir`\) has 40 examples "
-     r"\(40 after holding out validation_size=0\), fewer than batch_size=64: 0 steps per epoch"),
-    ({"batch_size": 32, "validation_size": 10}, 40, 12,
-     r"the training split .* has 30 examples \(30 after holding out validation_size=10\), fewer than batch_size=32"),
-    ({"batch_size": 25, "validation_size": 0, "train_fraction": 0.5}, 40, 12,
-     r"has 20 examples \(40 after holding out validation_size=0, then train_fraction=0.5\), fewer than batch_size=25"),
-    ({"batch_size": 4, "validation_size": 0}, 0, 12, r"the training split .*small.* has 0 examples"),
-    ({"batch_size": 4, "validation_size": 10}, 40, 0,
-     r"fashion_mnist: the test split read from the folder '.*small' \(from `data_dir`\) is empty"),
-])
+@pytest.mark.parametrize(
+    "kwargs, n_train, n_test, match",
+    [
+        (
+            {"batch_size": 64, "validation_size": 0},
+            40,
+            12,
+            r"fashion_mnist: the training split read from the folder '.*small' \(from `data_dir`\) has 40 examples "
+            r"\(40 after holding out validation_size=0\), fewer than batch_size=64: 0 steps per epoch",
+        ),
+        (
+            {"batch_size": 32, "validation_size": 10},
+            40,
+            12,
+            r"the training split .* has 30 examples \(30 after holding out validation_size=10\), "
+            r"fewer than batch_size=32",
+        ),
+        (
+            {"batch_size": 25, "validation_size": 0, "train_fraction": 0.5},
+            40,
+            12,
+            r"has 20 examples \(40 after holding out validation_size=0, then train_fraction=0.5\), "
+            r"fewer than batch_size=25",
+        ),
+        ({"batch_size": 4, "validation_size": 0}, 0, 12, r"the training split .*small.* has 0 examples"),
+        (
+            {"batch_size": 4, "validation_size": 10},
+            40,
+            0,
+            r"fashion_mnist: the test split read from the folder '.*small' \(from `data_dir`\) is empty",
+        ),
+    ],
+)
 def test_make_datasets_refuses_empty_loaded_splits(no_system_data, kwargs, n_train, n_test, match):
     """Small files that pass the size constants but give no full batch or no test data."""
     _write_idx_set(no_system_data / "small", n_train=n_train, n_test=n_test)
@@ -737,29 +1194,41 @@ def test_make_datasets_refuses_empty_loaded_splits(no_system_data, kwargs, n_tra
         data.make_datasets("fashion_mnist", data_dir=str(no_system_data / "small"), **kwargs)
 
 
-def test_make_datasets_refuses_empty_validation_split(monkeypatch):
+def test_make_datasets_refuses_empty_validation_split(replaced):
     """TFDS data smaller than its constants: the validation window lands past its end."""
-    monkeypatch.setitem(data.DATASETS, "cifar10",
-                        dataclasses.replace(data.DATASETS["cifar10"], train_size=600, validation_size=100))
-    monkeypatch.setitem(data._RECIPES, "cifar10",
-                        dataclasses.replace(data._RECIPES["cifar10"], train_parts=(("train", 600, 1.0),)))
-    start = data._windows((("train", 600, 1.0),), 100, 0)[0][2]
+    replaced("cifar10", train_size=600, validation_size=100, train_parts=(("train", 600, 1.0),))
+    start = _windows((("train", 600, 1.0),), 100, 0)[0][2]
     assert start >= 50  # the fake train split below has 50 examples
     with tfds.testing.mock_data(as_dataset_fn=_fake_split_data({"train": 50, "test": 20})):
-        with pytest.raises(ValueError, match=r"cifar10: the validation split read from the TFDS data_dir "
-                                             r"'.*' is empty \(validation_size=100\)"):
+        with pytest.raises(
+            ValueError,
+            match=r"cifar10: the validation split read from the TFDS data_dir "
+            r"'.*' is empty \(validation_size=100\)",
+        ):
             data.make_datasets("cifar10", batch_size=8, validation_size=100)
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda: data.dataset_info("cifar11"), r"Unknown dataset 'cifar11'.*Did you mean 'cifar10' or 'cifar100'\?"),
-    (lambda: data.dataset_info("fashion-mnist"), r"Unknown dataset 'fashion-mnist'.*Did you mean 'fashion_mnist'"),
-    (lambda: data.load("imagenet", "test"), r"Unknown dataset 'imagenet'.*Did you mean 'imagenet2012'"),
-    (lambda: data.steps_per_epoch("svhn-extra", 8), r"Did you mean 'svhn_extra'"),
-    (lambda: data.load("cifar10", "valid"), r"`split` must be one of .*got 'valid'\. Did you mean 'validation'\?"),
-    (lambda: data.num_examples("mnist", "training"), r"`split` must be one of .*Did you mean 'train'"),
-    (lambda: data.tfds_split("cifar10", "tets"), r"`split` must be one of .*Did you mean 'test'\?"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (
+            lambda: data.dataset_info("cifar11"),
+            r"Unknown dataset 'cifar11'.*Did you mean 'cifar10' or 'cifar100'\?",
+        ),
+        (
+            lambda: data.dataset_info("fashion-mnist"),
+            r"Unknown dataset 'fashion-mnist'.*Did you mean 'fashion_mnist'",
+        ),
+        (lambda: data.load("imagenet", "test"), r"Unknown dataset 'imagenet'.*Did you mean 'imagenet2012'"),
+        (lambda: data.steps_per_epoch("svhn-extra", 8), r"Did you mean 'svhn_extra'"),
+        (
+            lambda: data.load("cifar10", "valid"),
+            r"`split` must be one of .*got 'valid'\. Did you mean 'validation'\?",
+        ),
+        (lambda: data.num_examples("mnist", "training"), r"`split` must be one of .*Did you mean 'train'"),
+        (lambda: data.tfds_split("cifar10", "tets"), r"`split` must be one of .*Did you mean 'test'\?"),
+    ],
+)
 def test_unknown_names_suggest_the_closest(call, match):
     with pytest.raises(ValueError, match=match):
         call()

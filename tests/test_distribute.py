@@ -46,8 +46,18 @@ for name, builder in (("tiny_cnn", TinyCNN), ("tiny_bn_cnn", TinyBNCNN)):
                    input_shape=(28, 28, 1), classes=10, dataset="Fashion-MNIST")
 sys.exit(kzoo.cli.main(sys.argv[1:]))
 """
-ARGS = ["tiny_cnn", "--dataset", "fashion_mnist", "--protocol", "fashion_mnist_cpu",
-        "--batch-size", "64", "--validation-size", "64", "--quiet"]
+ARGS = [
+    "tiny_cnn",
+    "--dataset",
+    "fashion_mnist",
+    "--protocol",
+    "fashion_mnist_cpu",
+    "--batch-size",
+    "64",
+    "--validation-size",
+    "64",
+    "--quiet",
+]
 
 
 def _ports(n):
@@ -75,10 +85,17 @@ def _launch(workers, args, logs, flags=False):
         if workers and flags:
             extra = ["--workers", ",".join(hosts), "--task-index", str(i)]
         elif workers:
-            worker_env["TF_CONFIG"] = json.dumps({"cluster": {"worker": hosts},
-                                                  "task": {"type": "worker", "index": i}})
-        procs.append(subprocess.Popen([sys.executable, script, "train", *args, *extra], env=worker_env,
-                                      stdout=log, stderr=subprocess.STDOUT))
+            worker_env["TF_CONFIG"] = json.dumps(
+                {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": i}}
+            )
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, script, "train", *args, *extra],
+                env=worker_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
     return procs
 
 
@@ -94,12 +111,15 @@ def _wait(procs, logs, timeout=300):
 
 
 def _weights(path):
-    import h5py
     import zipfile
+
+    import h5py
 
     with zipfile.ZipFile(path) as z, z.open("model.weights.h5") as f, h5py.File(f) as h5:
         arrays = []
-        h5.visititems(lambda name, obj: arrays.append((name, obj[()])) if isinstance(obj, h5py.Dataset) else None)
+        h5.visititems(
+            lambda name, obj: arrays.append((name, obj[()])) if isinstance(obj, h5py.Dataset) else None
+        )
     return [a for name, a in sorted(arrays) if name.startswith("layers")]
 
 
@@ -111,8 +131,14 @@ def test_two_workers_match_one_process(fmnist_like_dir, tmp_path):
     _wait(_launch(None, args + ["--out", str(tmp_path / "single")], single), single)
 
     multi = tmp_path / "multi"
-    assert sorted(os.listdir(multi)) == ["best.keras", "config.json", "curves.png", "epochs.csv",
-                                         "last.keras", "metrics.json"]
+    assert sorted(os.listdir(multi)) == [
+        "best.keras",
+        "config.json",
+        "curves.png",
+        "epochs.csv",
+        "last.keras",
+        "metrics.json",
+    ]
     m = json.loads((multi / "metrics.json").read_text())
     s = json.loads((tmp_path / "single" / "metrics.json").read_text())
     assert m["workers"] == 2 and s["workers"] == 1 and m["epochs"] == 2
@@ -184,8 +210,13 @@ print([float(np.mean(v.numpy())) for v in strategy.experimental_local_results(bn
 def test_moving_statistics_are_averaged_over_replicas(tmp_path, mode):
     script = tmp_path / "mirrored.py"
     script.write_text(MIRRORED)
-    out = subprocess.run([sys.executable, str(script), mode], capture_output=True, text=True,
-                         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), timeout=120)
+    out = subprocess.run(
+        [sys.executable, str(script), mode],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     first, second = json.loads(out.stdout.strip().splitlines()[-1])
     if mode == "sync":  # both replicas hold the mean of what they saw
@@ -194,12 +225,20 @@ def test_moving_statistics_are_averaged_over_replicas(tmp_path, mode):
         assert first == 0 and second > 0
 
 
-@pytest.mark.parametrize("config, match", [
-    ("not json", "TF_CONFIG must be JSON"),
-    ('{"cluster": {"ps": ["a:1"], "worker": ["b:2"]}, "task": {"type": "worker", "index": 0}}',
-     "workers.*only.*ps"),
-    ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 2}}', "not in the cluster"),
-])
+@pytest.mark.parametrize(
+    "config, match",
+    [
+        ("not json", "TF_CONFIG must be JSON"),
+        (
+            '{"cluster": {"ps": ["a:1"], "worker": ["b:2"]}, "task": {"type": "worker", "index": 0}}',
+            "workers.*only.*ps",
+        ),
+        (
+            '{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 2}}',
+            "not in the cluster",
+        ),
+    ],
+)
 def test_bad_tf_config(monkeypatch, config, match):
     monkeypatch.setenv("TF_CONFIG", config)
     with pytest.raises(ValueError, match=match):
@@ -209,26 +248,36 @@ def test_bad_tf_config(monkeypatch, config, match):
 def test_cluster_roles(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     assert distribute.cluster() == (1, 0) and distribute.is_chief() and not distribute.is_multi_worker()
-    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"chief": ["a:1"], "worker": ["b:2", "c:3"]},
-                                                "task": {"type": "worker", "index": 1}}))
+    monkeypatch.setenv(
+        "TF_CONFIG",
+        json.dumps(
+            {"cluster": {"chief": ["a:1"], "worker": ["b:2", "c:3"]}, "task": {"type": "worker", "index": 1}}
+        ),
+    )
     assert distribute.cluster() == (3, 2) and not distribute.is_chief()
 
 
 def test_multi_worker_refuses_a_built_model(monkeypatch, fmnist_like_dir, tmp_path):
-    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:2"]},
-                                                "task": {"type": "worker", "index": 0}}))
+    monkeypatch.setenv(
+        "TF_CONFIG",
+        json.dumps({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 0}}),
+    )
     model = kzoo.SmallNet(input_shape=(28, 28, 1), classes=10)
     with pytest.raises(ValueError, match="registered name"):
-        kzoo.train(model, "fashion_mnist", "fashion_mnist_cpu", data_dir=fmnist_like_dir,
-                   out=str(tmp_path / "r"))
+        kzoo.train(
+            model, "fashion_mnist", "fashion_mnist_cpu", data_dir=fmnist_like_dir, out=str(tmp_path / "r")
+        )
 
 
-@pytest.mark.parametrize("extra, match", [
-    (["--workers", "localhost:1,localhost:2"], "needs --task-index"),
-    (["--task-index", "0"], "needs --workers"),
-    (["--workers", "localhost,localhost:2", "--task-index", "0"], "host:port"),
-    (["--workers", "localhost:1,localhost:2", "--task-index", "2"], "not in the cluster"),
-])
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        (["--workers", "localhost:1,localhost:2"], "needs --task-index"),
+        (["--task-index", "0"], "needs --workers"),
+        (["--workers", "localhost,localhost:2", "--task-index", "0"], "host:port"),
+        (["--workers", "localhost:1,localhost:2", "--task-index", "2"], "not in the cluster"),
+    ],
+)
 def test_cli_cluster_flags_are_checked(monkeypatch, capsys, extra, match):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     assert kzoo.cli.main(["train", "smallnet", *extra]) == 2

@@ -16,8 +16,8 @@ import pytest
 import tensorflow as tf
 
 import kzoo
-from kzoo import data, rest
-from kzoo.exporter import WARMUP_FILE, versions
+from kzoo import data
+from kzoo.serving import WARMUP_FILE, rest, versions
 
 SHAPE = (28, 28, 1)
 
@@ -47,8 +47,14 @@ def _keras_probs(model, images):
 def test_layout_and_versions(exported, model):
     assert exported.version == 1 and exported.path.endswith(os.path.join("fmnist_resnet20", "1"))
     names = set(os.listdir(exported.path))
-    assert {"saved_model.pb", "variables", "assets.extra", "model_card.json", "model_card.md",
-            "model.keras"} <= names
+    assert {
+        "saved_model.pb",
+        "variables",
+        "assets.extra",
+        "model_card.json",
+        "model_card.md",
+        "model.keras",
+    } <= names
     assert os.listdir(os.path.join(exported.path, "assets.extra")) == [WARMUP_FILE]
     assert os.stat(exported.path).st_mode & 0o005 == 0o005  # other users (the server's) can read it
     base = os.path.dirname(os.path.dirname(exported.path))
@@ -67,12 +73,19 @@ def test_served_without_kzoo_matches_keras(exported, model, tmp_path):
     script = (
         "import sys, json, numpy as np, tensorflow as tf\n"
         f"m = tf.saved_model.load({exported.path!r})\n"
-        f"out = m.signatures['serving_default'](images=tf.constant(np.load({str(tmp_path / 'images.npy')!r})))\n"
+        f"out = m.signatures['serving_default']"
+        f"(images=tf.constant(np.load({str(tmp_path / 'images.npy')!r})))\n"
         "assert 'kzoo' not in sys.modules\n"
         "print(json.dumps({k: v.numpy().tolist() for k, v in out.items()}))\n"
     )
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), cwd=str(tmp_path))
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        cwd=str(tmp_path),
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
     expected = _keras_probs(model, images)
@@ -118,7 +131,9 @@ def test_batch_one_and_n_agree(exported):
     fn = tf.saved_model.load(exported.path).signatures["serving_default"]
     images = _images(6, seed=5)
     together = fn(images=tf.constant(images))["probabilities"].numpy()
-    alone = np.concatenate([fn(images=tf.constant(images[i:i + 1]))["probabilities"].numpy() for i in range(6)])
+    alone = np.concatenate(
+        [fn(images=tf.constant(images[i : i + 1]))["probabilities"].numpy() for i in range(6)]
+    )
     np.testing.assert_allclose(alone, together, atol=1e-6)
 
 
@@ -131,8 +146,14 @@ def test_other_sizes_are_resized(exported, model):
     np.testing.assert_allclose(out, expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("shape, match", [((28, 28, 1), "must be uint8 \\[batch.*wrong rank"), ((), "wrong rank"),
-                                          ((2, 28, 28, 3), "wrong channel count")])
+@pytest.mark.parametrize(
+    "shape, match",
+    [
+        ((28, 28, 1), "must be uint8 \\[batch.*wrong rank"),
+        ((), "wrong rank"),
+        ((2, 28, 28, 3), "wrong channel count"),
+    ],
+)
 def test_bad_images_at_serving_time(exported, shape, match):
     fn = tf.saved_model.load(exported.path).signatures["serving_default"]
     with pytest.raises(tf.errors.InvalidArgumentError, match=match):
@@ -142,17 +163,42 @@ def test_bad_images_at_serving_time(exported, shape, match):
 def test_saved_model_cli(exported, tmp_path):
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    show = subprocess.run([cli, "show", "--dir", exported.path, "--all"], capture_output=True, text=True,
-                          env=env, timeout=300)
+    show = subprocess.run(
+        [cli, "show", "--dir", exported.path, "--all"], capture_output=True, text=True, env=env, timeout=300
+    )
     assert show.returncode == 0, show.stderr[-2000:]
-    for needed in ("signature_def['serving_default']", "signature_def['image_bytes']", "inputs['images']",
-                   "dtype: DT_UINT8", "outputs['probabilities']", "outputs['classes']", "DT_INT32"):
+    for needed in (
+        "signature_def['serving_default']",
+        "signature_def['image_bytes']",
+        "inputs['images']",
+        "dtype: DT_UINT8",
+        "outputs['probabilities']",
+        "outputs['classes']",
+        "DT_INT32",
+    ):
         assert needed in show.stdout, needed
     images = _images(3, seed=7)
     np.save(tmp_path / "in.npy", images)
-    run = subprocess.run([cli, "run", "--dir", exported.path, "--tag_set", "serve", "--signature_def",
-                          "serving_default", "--inputs", f"images={tmp_path / 'in.npy'}", "--outdir",
-                          str(tmp_path / "out")], capture_output=True, text=True, env=env, timeout=300)
+    run = subprocess.run(
+        [
+            cli,
+            "run",
+            "--dir",
+            exported.path,
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_default",
+            "--inputs",
+            f"images={tmp_path / 'in.npy'}",
+            "--outdir",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     probs = np.load(tmp_path / "out" / "probabilities.npy")
     fn = tf.saved_model.load(exported.path).signatures["serving_default"]
@@ -202,7 +248,10 @@ def test_warmup_file_parses_and_replays(exported):
         log.ParseFromString(record.numpy())
         logs.append(log)
     assert [log.predict_log.request.model_spec.signature_name for log in logs] == [
-        "serving_default", "serving_default", "image_bytes"]
+        "serving_default",
+        "serving_default",
+        "image_bytes",
+    ]
     for log in logs:
         request = log.predict_log.request
         assert request.model_spec.name == "fmnist_resnet20"
@@ -212,9 +261,19 @@ def test_warmup_file_parses_and_replays(exported):
 
 
 def test_model_card_from_a_run(tmp_path, fmnist_like_dir):
-    run = kzoo.train("resnet20", "fashion_mnist", "fashion_mnist_cpu", epochs=1, batch_size=64,
-                     validation_size=64, data_dir=fmnist_like_dir, out=str(tmp_path / "run"), verbose=0,
-                     model_kwargs={"erase": "last"}, command="kzoo train resnet20 ...")
+    run = kzoo.train(
+        "resnet20",
+        "fashion_mnist",
+        "fashion_mnist_cpu",
+        epochs=1,
+        batch_size=64,
+        validation_size=64,
+        data_dir=fmnist_like_dir,
+        out=str(tmp_path / "run"),
+        verbose=0,
+        model_kwargs={"erase": "last"},
+        command="kzoo train resnet20 ...",
+    )
     result = kzoo.export(str(tmp_path / "run"), tmp_path / "serving", "erased", warmup=False)
     card = json.loads(open(os.path.join(result.path, "model_card.json")).read())
     assert card["test_top1"] == run.metrics["test_top1"] and card["model_kwargs"] == {"erase": "last"}
@@ -263,12 +322,12 @@ def test_bad_exports_leave_nothing(model, exported, tmp_path):
 
 
 def test_failed_write_leaves_no_version(model, tmp_path, monkeypatch):
-    from kzoo import exporter
+    from kzoo.serving import signatures
 
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(exporter, "_write_warmup", broken)
+    monkeypatch.setattr(signatures, "write_warmup", broken)
     with pytest.raises(OSError, match="disk full"):
         kzoo.export(model, tmp_path, "m", dataset="fashion_mnist")
     assert os.listdir(tmp_path / "m") == []
@@ -278,15 +337,45 @@ def test_cli_export(exported, tmp_path, capsys):
     from kzoo import cli
 
     src = os.path.join(exported.path, "model.keras")
-    assert cli.main(["export", src, "--base", str(tmp_path), "--name", "m", "--dataset", "fashion_mnist",
-                     "--no-warmup"]) == 0
+    assert (
+        cli.main(
+            [
+                "export",
+                src,
+                "--base",
+                str(tmp_path),
+                "--name",
+                "m",
+                "--dataset",
+                "fashion_mnist",
+                "--no-warmup",
+            ]
+        )
+        == 0
+    )
     assert os.path.isdir(tmp_path / "m" / "1") and "m/1" in capsys.readouterr().out
-    assert cli.main(["export", src, "--base", str(tmp_path), "--name", "m", "--dataset", "fashion_mnist",
-                     "--version", "1"]) == 2
+    assert (
+        cli.main(
+            [
+                "export",
+                src,
+                "--base",
+                str(tmp_path),
+                "--name",
+                "m",
+                "--dataset",
+                "fashion_mnist",
+                "--version",
+                "1",
+            ]
+        )
+        == 2
+    )
     assert "already exists" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- what is served
+
 
 class _Custom(keras.layers.Layer):
     """A last layer kzoo cannot read: the numeric probe decides."""
@@ -310,7 +399,9 @@ def _tiny(head="softmax", dtype=None):
         "logits": lambda: dense(),
         "sigmoid": lambda: dense("sigmoid"),
         "softmax_layer": lambda: keras.layers.Softmax()(dense()),
-        "activation_softmax_dropout": lambda: keras.layers.Dropout(0.5)(keras.layers.Activation("softmax")(dense())),
+        "activation_softmax_dropout": lambda: keras.layers.Dropout(0.5)(
+            keras.layers.Activation("softmax")(dense())
+        ),
         "ops_softmax": lambda: keras.ops.softmax(dense()),
         "logits_dropout": lambda: keras.layers.Dropout(0.5)(dense()),
         "relu": lambda: keras.layers.ReLU()(dense()),
@@ -324,26 +415,35 @@ def _tiny(head="softmax", dtype=None):
     return keras.Model(inp, out)
 
 
-@pytest.mark.parametrize("head", ["logits", "logits_dropout", "nested_logits", "custom_logits", "lambda_logits",
-                                  "custom_sigmoid", "kzoo"])
+@pytest.mark.parametrize(
+    "head",
+    ["logits", "logits_dropout", "nested_logits", "custom_logits", "lambda_logits", "custom_sigmoid", "kzoo"],
+)
 def test_logits_are_refused_without_apply_softmax(head, tmp_path):
-    net = (kzoo.SmallNet(input_shape=SHAPE, classes=10, classifier_activation=None) if head == "kzoo"
-           else _tiny(head))
+    net = (
+        kzoo.SmallNet(input_shape=SHAPE, classes=10, classifier_activation=None)
+        if head == "kzoo"
+        else _tiny(head)
+    )
     with pytest.raises(ValueError, match=r"outputs logits.*`apply_softmax=True`"):
         kzoo.export(net, tmp_path, "m", dataset="fashion_mnist", warmup=False)
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.parametrize("head, match", [("sigmoid", "activation sigmoid"), ("relu", "ReLU"),
-                                         ("softmax_batch_axis", "over axis 0")])
+@pytest.mark.parametrize(
+    "head, match",
+    [("sigmoid", "activation sigmoid"), ("relu", "ReLU"), ("softmax_batch_axis", "over axis 0")],
+)
 @pytest.mark.parametrize("apply_softmax", [False, True])
 def test_other_activations_are_refused(head, match, apply_softmax, tmp_path):
     with pytest.raises(ValueError, match=f"{match}.*must be a softmax over the classes"):
         kzoo.export(_tiny(head), tmp_path, "m", dataset="fashion_mnist", apply_softmax=apply_softmax)
 
 
-@pytest.mark.parametrize("head", ["softmax", "softmax_layer", "activation_softmax_dropout", "ops_softmax",
-                                  "custom_softmax", "kzoo"])
+@pytest.mark.parametrize(
+    "head",
+    ["softmax", "softmax_layer", "activation_softmax_dropout", "ops_softmax", "custom_softmax", "kzoo"],
+)
 def test_apply_softmax_on_softmax_is_refused(head, tmp_path):
     net = kzoo.SmallNet(input_shape=SHAPE, classes=10) if head == "kzoo" else _tiny(head)
     with pytest.raises(ValueError, match="already.*double softmax"):
@@ -353,11 +453,11 @@ def test_apply_softmax_on_softmax_is_refused(head, tmp_path):
 @pytest.mark.parametrize("head", ["softmax", "custom_softmax"])
 @pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16", "mixed_float16"])
 def test_softmax_in_any_precision_passes_the_probe(head, dtype):
-    from kzoo import exporter
+    from kzoo.serving import classifier
 
     net = _tiny(head, dtype=dtype)
     info = data.dataset_info("fashion_mnist")
-    assert exporter._classifier(net, info, SHAPE, False) == exporter.SOFTMAX_IN_MODEL
+    assert classifier.check_classifier(net, info, SHAPE, False) == classifier.SOFTMAX_IN_MODEL
 
 
 def test_a_softmax_that_is_not_probabilities_is_refused(tmp_path):
@@ -370,12 +470,24 @@ def test_a_softmax_that_is_not_probabilities_is_refused(tmp_path):
 @pytest.mark.parametrize("head", ["logits", "custom_logits"])
 def test_apply_softmax_serves_softmax_of_logits(head, tmp_path):
     net = _tiny(head)
-    result = kzoo.export(net, tmp_path, "m", dataset="fashion_mnist", apply_softmax=True, warmup=False,
-                         version=np.int64(7), top_k=10)
-    assert result.version == 7 and type(result.version) is int and result.path.endswith(os.path.join("m", "7"))
+    result = kzoo.export(
+        net,
+        tmp_path,
+        "m",
+        dataset="fashion_mnist",
+        apply_softmax=True,
+        warmup=False,
+        version=np.int64(7),
+        top_k=10,
+    )
+    assert (
+        result.version == 7 and type(result.version) is int and result.path.endswith(os.path.join("m", "7"))
+    )
     images = _images(3, seed=9)
     out = tf.saved_model.load(result.path).signatures["serving_default"](images=tf.constant(images))
-    np.testing.assert_allclose(out["probabilities"].numpy(), tf.nn.softmax(_keras_probs(net, images)), atol=1e-6)
+    np.testing.assert_allclose(
+        out["probabilities"].numpy(), tf.nn.softmax(_keras_probs(net, images)), atol=1e-6
+    )
     assert out["classes"].shape == (3, 10)
     card = json.loads(open(os.path.join(result.path, "model_card.json")).read())
     assert "softmax applied at export" in card["classifier"]
@@ -403,8 +515,12 @@ def _shaped(kind):
         return keras.Model(inp, [probs, probs])
     if kind == "two_inputs":
         other = keras.Input(SHAPE)
-        return keras.Model([inp, other], keras.layers.Dense(10, activation="softmax")(
-            keras.layers.Flatten()(keras.layers.Add()([inp, other]))))
+        return keras.Model(
+            [inp, other],
+            keras.layers.Dense(10, activation="softmax")(
+                keras.layers.Flatten()(keras.layers.Add()([inp, other]))
+            ),
+        )
     if kind == "flat_input":
         flat = keras.Input((784,))
         return keras.Model(flat, keras.layers.Dense(10, activation="softmax")(flat))
@@ -414,12 +530,22 @@ def _shaped(kind):
     return net
 
 
-@pytest.mark.parametrize("kind, match", [
-    ("spatial", r"per-pixel / spatial output.*\(None, 28, 28, 10\)"), ("rank3", r"\(None, 28, 28\)"),
-    ("two_outputs", "2 outputs"), ("two_inputs", r"2 input\(s\)"), ("flat_input", r"\(None, 784\)"),
-    ("subclassed", "not built"), ("subclassed_called", "subclassed model whose input is not known")])
+@pytest.mark.parametrize(
+    "kind, match",
+    [
+        ("spatial", r"per-pixel / spatial output.*\(None, 28, 28, 10\)"),
+        ("rank3", r"\(None, 28, 28\)"),
+        ("two_outputs", "2 outputs"),
+        ("two_inputs", r"2 input\(s\)"),
+        ("flat_input", r"\(None, 784\)"),
+        ("subclassed", "not built"),
+        ("subclassed_called", "subclassed model whose input is not known"),
+    ],
+)
 def test_only_image_classifiers_are_exported(kind, match, tmp_path):
-    with pytest.raises(ValueError, match=r"one image input \[batch, H, W, C\] and one output \[batch, classes\]") as err:
+    with pytest.raises(
+        ValueError, match=r"one image input \[batch, H, W, C\] and one output \[batch, classes\]"
+    ) as err:
         kzoo.export(_shaped(kind), tmp_path, "m", dataset="fashion_mnist", warmup=False)
     assert re.search(match, str(err.value)), str(err.value)
     assert os.listdir(tmp_path) == []
@@ -430,10 +556,16 @@ def test_only_image_classifiers_are_exported(kind, match, tmp_path):
 MISSING = "no-such-model.keras"  # these checks must fail before the model is even looked for
 
 
-@pytest.mark.parametrize("version, error, match", [
-    (2**63, ValueError, r"9223372036854775807\].*got 9223372036854775808.*int64"), (2**64 + 1, ValueError, "version"),
-    (np.uint64(2**63), ValueError, "version"), (np.int64(0), ValueError, "version"),
-    (np.float64(3), TypeError, "version")])
+@pytest.mark.parametrize(
+    "version, error, match",
+    [
+        (2**63, ValueError, r"9223372036854775807\].*got 9223372036854775808.*int64"),
+        (2**64 + 1, ValueError, "version"),
+        (np.uint64(2**63), ValueError, "version"),
+        (np.int64(0), ValueError, "version"),
+        (np.float64(3), TypeError, "version"),
+    ],
+)
 def test_bad_versions(version, error, match, tmp_path):
     with pytest.raises(error, match=match):
         kzoo.export(MISSING, tmp_path, "m", dataset="fashion_mnist", version=version)
@@ -450,10 +582,17 @@ def test_next_version_past_int64_is_refused(tmp_path):
         kzoo.export(_tiny(), tmp_path, "n", dataset="fashion_mnist", version=7)
 
 
-@pytest.mark.parametrize("top_k, error, match", [
-    (11, ValueError, r"`top_k` must be at most the class count.*10 classes, got top_k=11"),
-    (1000, ValueError, "10 classes"), (np.int64(12), ValueError, "top_k=12"),
-    (2.5, TypeError, "top_k"), ("3", TypeError, "top_k"), (None, TypeError, "top_k")])
+@pytest.mark.parametrize(
+    "top_k, error, match",
+    [
+        (11, ValueError, r"`top_k` must be at most the class count.*10 classes, got top_k=11"),
+        (1000, ValueError, "10 classes"),
+        (np.int64(12), ValueError, "top_k=12"),
+        (2.5, TypeError, "top_k"),
+        ("3", TypeError, "top_k"),
+        (None, TypeError, "top_k"),
+    ],
+)
 def test_bad_top_k(top_k, error, match, tmp_path):
     with pytest.raises(error, match=match):
         kzoo.export(MISSING, tmp_path, "m", dataset="fashion_mnist", top_k=top_k)
@@ -464,8 +603,23 @@ def test_top_k_above_the_model_classes(tmp_path, fmnist_run):
         kzoo.export(fmnist_run, tmp_path, "m", top_k=11)  # the dataset comes from the run
 
 
-@pytest.mark.parametrize("name", [".hidden", ".tmp-1-abcd", "..", "a/b", "a\0b", "", "   ", " m", "m\n",
-                                  "m:predict", "x" * 256, "tab\there"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        ".hidden",
+        ".tmp-1-abcd",
+        "..",
+        "a/b",
+        "a\0b",
+        "",
+        "   ",
+        " m",
+        "m\n",
+        "m:predict",
+        "x" * 256,
+        "tab\there",
+    ],
+)
 def test_bad_names(name, tmp_path):
     with pytest.raises(ValueError, match="`name` must be a plain directory name TF Serving can use"):
         kzoo.export(MISSING, tmp_path, name, dataset="fashion_mnist")
@@ -477,14 +631,26 @@ def test_names_that_are_not_strings(name, tmp_path):
         kzoo.export(MISSING, tmp_path, name, dataset="fashion_mnist")
 
 
-@pytest.mark.parametrize("where, match", [
-    ("file", "is a file"), ("under_file", "lies under the file"), ("model_dir_is_file", "is a file, not a model"),
-    ("read_only", "not writable"), ("empty", "non-empty path")])
+@pytest.mark.parametrize(
+    "where, match",
+    [
+        ("file", "is a file"),
+        ("under_file", "lies under the file"),
+        ("model_dir_is_file", "is a file, not a model"),
+        ("read_only", "not writable"),
+        ("empty", "non-empty path"),
+    ],
+)
 def test_bad_base_dirs_fail_before_the_model(where, match, tmp_path):
     afile = tmp_path / "file"
     afile.write_text("x")
-    base = {"file": afile, "under_file": afile / "x" / "y", "model_dir_is_file": tmp_path,
-            "read_only": tmp_path / "ro" / "new", "empty": ""}[where]
+    base = {
+        "file": afile,
+        "under_file": afile / "x" / "y",
+        "model_dir_is_file": tmp_path,
+        "read_only": tmp_path / "ro" / "new",
+        "empty": "",
+    }[where]
     if where == "model_dir_is_file":
         (tmp_path / "m").write_text("x")
     if where == "read_only":
@@ -500,6 +666,7 @@ def test_bad_base_dirs_fail_before_the_model(where, match, tmp_path):
 
 # ----------------------------------------------------------------------------- sources
 
+
 @pytest.fixture(scope="module")
 def fmnist_run(tmp_path_factory):
     """A run directory as kzoo.train leaves it, with a tiny model."""
@@ -510,15 +677,23 @@ def fmnist_run(tmp_path_factory):
     return str(run)
 
 
-@pytest.mark.parametrize("damage, error, match", [
-    (("config.json", "{not json"), ValueError, r"run's config .*config\.json' is damaged"),
-    (("config.json", "[1, 2]"), ValueError, r"config\.json' is damaged \(expected a JSON object, got list"),
-    (("metrics.json", "{\"test_top1\": "), ValueError, r"run's metrics .*metrics\.json' is damaged"),
-    (("metrics.json", "null"), ValueError, r"metrics\.json' is damaged \(expected a JSON object"),
-    (("metrics.json", b"\xff\xfe"), ValueError, r"metrics\.json' is damaged"),
-    (("config.json", None), FileNotFoundError, r"run's config .*config\.json' is missing"),
-    (("last.keras", None), FileNotFoundError, r"run's last model .*last\.keras' is missing"),
-    (("last.keras", "not a zip"), ValueError, r"last\.keras' is not a Keras archive")])
+@pytest.mark.parametrize(
+    "damage, error, match",
+    [
+        (("config.json", "{not json"), ValueError, r"run's config .*config\.json' is damaged"),
+        (
+            ("config.json", "[1, 2]"),
+            ValueError,
+            r"config\.json' is damaged \(expected a JSON object, got list",
+        ),
+        (("metrics.json", '{"test_top1": '), ValueError, r"run's metrics .*metrics\.json' is damaged"),
+        (("metrics.json", "null"), ValueError, r"metrics\.json' is damaged \(expected a JSON object"),
+        (("metrics.json", b"\xff\xfe"), ValueError, r"metrics\.json' is damaged"),
+        (("config.json", None), FileNotFoundError, r"run's config .*config\.json' is missing"),
+        (("last.keras", None), FileNotFoundError, r"run's last model .*last\.keras' is missing"),
+        (("last.keras", "not a zip"), ValueError, r"last\.keras' is not a Keras archive"),
+    ],
+)
 def test_damaged_run_directories(damage, error, match, fmnist_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(fmnist_run, run)
@@ -547,29 +722,89 @@ def test_a_keras_file_that_is_not_an_archive(content, tmp_path):
         kzoo.export(str(path), tmp_path / "serving", "m", dataset="fashion_mnist")
 
 
+# ----------------------------------------------------------------------------- the card's run directory
+
+
+@pytest.mark.parametrize("git", ["dir", "file"])  # a clone, or a worktree / submodule (.git a file)
+def test_card_stores_the_run_dir_relative_to_the_repository(git, fmnist_run, tmp_path):
+    """A card published inside a repository names the run directory relative to it,
+    never by the exporting machine's absolute path; ExportResult.path stays absolute."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    if git == "dir":
+        (repo / ".git").mkdir()
+    else:
+        (repo / ".git").write_text("gitdir: /elsewhere/.git/worktrees/repo\n")
+    run = repo / "runs" / "publish" / "tiny"
+    shutil.copytree(fmnist_run, run)
+    result = kzoo.export(str(run), repo / "saved_models", "m", warmup=False)
+    assert os.path.isabs(result.path) and result.path == str(repo / "saved_models" / "m" / "1")
+    card = json.loads(open(os.path.join(result.path, "model_card.json")).read())
+    assert card["run_dir"] == result.card["run_dir"] == "runs/publish/tiny"
+    for name in ("model_card.json", "model_card.md"):
+        text = open(os.path.join(result.path, name)).read()
+        assert str(tmp_path) not in text and os.path.realpath(tmp_path) not in text, name
+
+
+def test_card_stores_a_run_dir_outside_the_repository_relative_to_the_version(fmnist_run, tmp_path):
+    """A run outside the repository that holds the export (or with no repository at
+    all) is named relative to the version's folder, which the card lies in."""
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    run = tmp_path / "elsewhere" / "tiny"
+    shutil.copytree(fmnist_run, run)
+    result = kzoo.export(str(run), tmp_path / "repo" / "saved_models", "m", warmup=False)
+    card = json.loads(open(os.path.join(result.path, "model_card.json")).read())
+    assert card["run_dir"] == "../../../../elsewhere/tiny"
+    assert os.path.samefile(os.path.join(result.path, card["run_dir"]), run)
+    assert str(tmp_path) not in open(os.path.join(result.path, "model_card.json")).read()
+
+
+def test_portable_path_uses_the_nearest_repository(tmp_path):
+    from kzoo.serving.card import portable_path
+
+    outer = tmp_path / "outer"
+    inner = outer / "vendor" / "inner"
+    for repo in (outer, inner):
+        (repo / ".git").mkdir(parents=True)
+    version = inner / "saved_models" / "m" / "1"
+    version.mkdir(parents=True)
+    assert portable_path(str(inner / "runs" / "a"), str(version)) == "runs/a"
+    # In the outer repository only, so outside the one holding the export: relative to the version.
+    assert portable_path(str(outer / "runs" / "b"), str(version)) == "../../../../../runs/b"
+
+
 # ----------------------------------------------------------------------------- publication
+
 
 def _tmp_folders(folder):
     return sorted(n for n in os.listdir(folder) if n.startswith(".tmp-"))
 
 
 def test_stale_temporary_folders_are_removed(tmp_path, monkeypatch):
-    from kzoo import exporter
+    from kzoo.serving import card as cards
+    from kzoo.serving import versions_dir
 
     folder = tmp_path / "m"
-    host = exporter._host()
+    host = versions_dir._host()
     done = subprocess.Popen([sys.executable, "-c", ""])
     done.wait()
     stale = [f".tmp-3-{host}-{done.pid}-abcd1234", ".tmp-2-oldstyle"]
-    kept = [f".tmp-4-{host}-{os.getpid()}-live1234",  # a live export: this process
-            ".tmp-5-otherhost_ns1-1-abcd1234", ".tmp-6-freshone", ".tmp-notours", ".tmpx"]
+    kept = [
+        f".tmp-4-{host}-{os.getpid()}-live1234",  # a live export: this process
+        ".tmp-5-otherhost_ns1-1-abcd1234",
+        ".tmp-6-freshone",
+        ".tmp-notours",
+        ".tmpx",
+    ]
     for entry in stale + kept:
         os.makedirs(folder / entry / "variables")
     two_days_ago = os.path.getmtime(folder) - 2 * 86400
     os.utime(folder / ".tmp-2-oldstyle", (two_days_ago, two_days_ago))
     seen = []
-    markdown = exporter._card_markdown
-    monkeypatch.setattr(exporter, "_card_markdown", lambda card: seen.extend(_tmp_folders(folder)) or markdown(card))
+    markdown = cards.card_markdown
+    monkeypatch.setattr(
+        cards, "card_markdown", lambda card: seen.extend(_tmp_folders(folder)) or markdown(card)
+    )
     result = kzoo.export(_tiny(), tmp_path, "m", dataset="fashion_mnist", warmup=False, verify=False)
     assert result.version == 1
     ours = [n for n in seen if n not in kept]
@@ -582,27 +817,29 @@ def test_a_version_that_appears_meanwhile_is_not_replaced(rename, tmp_path, monk
     import ctypes
     import errno
 
-    from kzoo import exporter
+    from kzoo.serving import card as cards
+    from kzoo.serving import versions_dir
 
-    if rename == "renameat2" and exporter._renameat2() is None:
+    if rename == "renameat2" and versions_dir._renameat2() is None:
         pytest.skip("no renameat2 in this libc")
     if rename == "no_renameat2":
-        monkeypatch.setattr(exporter, "_renameat2", lambda: None)
+        monkeypatch.setattr(versions_dir, "_renameat2", lambda: None)
     if rename == "einval":  # a file system without RENAME_NOREPLACE
+
         def unsupported(*args):
             ctypes.set_errno(errno.EINVAL)
             return -1
 
-        monkeypatch.setattr(exporter, "_renameat2", lambda: unsupported)
+        monkeypatch.setattr(versions_dir, "_renameat2", lambda: unsupported)
     target = tmp_path / "m" / "1"
-    markdown = exporter._card_markdown
-    monkeypatch.setattr(exporter, "_card_markdown", lambda card: target.mkdir() or markdown(card))
+    markdown = cards.card_markdown
+    monkeypatch.setattr(cards, "card_markdown", lambda card: target.mkdir() or markdown(card))
     with pytest.raises(ValueError, match="version 1 appeared while exporting; nothing was replaced"):
         kzoo.export(_tiny(), tmp_path, "m", dataset="fashion_mnist", warmup=False, verify=False)
     assert target.is_dir() and os.listdir(target) == []
     assert os.listdir(tmp_path / "m") == ["1"]
     # Without the race the same export is published.
-    monkeypatch.setattr(exporter, "_card_markdown", markdown)
+    monkeypatch.setattr(cards, "card_markdown", markdown)
     result = kzoo.export(_tiny(), tmp_path, "m", dataset="fashion_mnist", warmup=False, verify=False)
     assert result.version == 2 and sorted(os.listdir(tmp_path / "m")) == ["1", "2"]
 
@@ -612,8 +849,17 @@ def test_cli_apply_softmax(tmp_path, capsys):
 
     src = str(tmp_path / "logits.keras")
     _tiny("logits").save(src)
-    args = ["export", src, "--base", str(tmp_path / "serving"), "--name", "m", "--dataset", "fashion_mnist",
-            "--no-warmup"]
+    args = [
+        "export",
+        src,
+        "--base",
+        str(tmp_path / "serving"),
+        "--name",
+        "m",
+        "--dataset",
+        "fashion_mnist",
+        "--no-warmup",
+    ]
     assert cli.main(args) == 2 and "--apply-softmax" in capsys.readouterr().err
     assert cli.main(args + ["--apply-softmax"]) == 0
     card = json.loads((tmp_path / "serving" / "m" / "1" / "model_card.json").read_text())

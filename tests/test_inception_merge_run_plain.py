@@ -16,8 +16,16 @@ def _c(cin, cout, k):  # conv without bias + BN's gamma and beta
 
 def test_inception_hand_count_and_layout():
     def module(cin, w):
-        return (_c(cin, w, 1) + _c(cin, w, 1) + _c(w, 8 * w, 3) + _c(cin, w, 1)
-                + _c(w, 2 * w, 3) + _c(2 * w, 2 * w, 3) + _c(cin, w, 1))
+        return (
+            _c(cin, w, 1)
+            + _c(cin, w, 1)
+            + _c(w, 8 * w, 3)
+            + _c(cin, w, 1)
+            + _c(w, 2 * w, 3)
+            + _c(2 * w, 2 * w, 3)
+            + _c(cin, w, 1)
+        )
+
     total, cin = _c(3, 64, 3), 64
     for w in (16, 32, 64):
         for _ in range(10):
@@ -57,12 +65,13 @@ def test_dfn_mr_hand_count():
         total, cin = _c(3, 16 * w, 3), 16 * w
         for base, n in zip((16, 32, 64), blocks):
             out = base * w
-            for b in range(n):
+            for _ in range(n):
                 lines = 2 * (_c(cin, out, 3) + _c(out, out, 3))
                 if cin != out:
                     lines += 2 * _c(cin, out, 1)
                 total, cin = total + lines, out
         return total + cin * classes + classes
+
     assert split_depth(110, 4) == (9, 9, 9) and split_depth(62, 4) == (5, 5, 5)
     for name, depth, width in (("dfn_mr1", 110, 1), ("dfn_mr2", 62, 4)):
         assert kzoo.model_info(name).expected_params == dfn(depth, width), name
@@ -71,9 +80,13 @@ def test_dfn_mr_hand_count():
 
 def test_dfn_mr_layout():
     model = kzoo.DFNMR(depth=26, input_shape=(16, 16, 3))
-    names = {l.name for l in model.layers}
-    assert {"stage2_block1_line1_shortcut_conv", "stage2_block1_line2_shortcut_conv",
-            "stage1_block1_merge", "lines_add"} <= names
+    names = {layer.name for layer in model.layers}
+    assert {
+        "stage2_block1_line1_shortcut_conv",
+        "stage2_block1_line2_shortcut_conv",
+        "stage1_block1_merge",
+        "lines_add",
+    } <= names
     assert "stage1_block1_line1_shortcut_conv" not in names  # the stem is already 16 wide
     assert model.get_layer("stage3_block1_line2_conv1").strides == (2, 2)
     assert isinstance(model.get_layer("stage1_block2_merge"), keras.layers.Average)
@@ -108,7 +121,8 @@ def test_cross_proportional_types():
     both = _block_slots(_dropped(erase="last"))
     assert both == {b: {"line1_last", "line2_last"} for b in range(1, 10)}
     assert _block_slots(_dropped(erase=["line1_first", "line2_last"], proportion=[4])) == {
-        4: {"line1_first", "line2_last"}}
+        4: {"line1_first", "line2_last"}
+    }
 
 
 def test_plain_nets_counts_and_modules():
@@ -118,12 +132,13 @@ def test_plain_nets_counts_and_modules():
             for _ in range(n):
                 total, cin = total + _c(cin, w, 3), w
         return total + cin * classes + classes
+
     assert split_depth(84, 1) == (27, 27, 28)
     for depth in (38, 62, 84):
         assert kzoo.model_info(f"plain{depth}").expected_params == plain(depth)
     assert kzoo.model_info("plain84_ensemble").expected_params == plain(84)
     model = kzoo.PlainNet38()
-    convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert len(convs) + 1 == 38  # the classifier is the other layer
     assert len(kzoo.activation_layers(model)) == 37
     two_to_one = kzoo.activation_layers(kzoo.PlainNet38(erase="last", proportion=0.5))
@@ -133,38 +148,44 @@ def test_plain_nets_counts_and_modules():
 
 def test_ensemble_module_is_a_shortcut_across_each_relu():
     model = kzoo.PlainNet(depth=8, ensemble=True, input_shape=(8, 8, 3))
-    adds = [l.name for l in model.layers if isinstance(l, keras.layers.Add)]
+    adds = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Add)]
     assert adds == [n.replace("relu", "ensemble_add") for n in kzoo.activation_layers(model)]
-    probe = keras.Model(model.input, [model.get_layer("stage1_block1_bn").output,
-                                      model.get_layer("stage1_block1_ensemble_add").output])
+    probe = keras.Model(
+        model.input,
+        [model.get_layer("stage1_block1_bn").output, model.get_layer("stage1_block1_ensemble_add").output],
+    )
     x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32")
     h, y = (np.asarray(t) for t in probe(x, training=True))
     np.testing.assert_allclose(y, np.maximum(h, 0) + h, rtol=1e-6)
     # relu(h) + h is a leaky ReLU of slope 0.5, scaled by 2.
     np.testing.assert_allclose(y, 2 * np.where(h > 0, h, 0.5 * h), rtol=1e-6)
     erased = kzoo.PlainNet(depth=8, ensemble=True, erase="last", input_shape=(8, 8, 3))
-    assert [l.name for l in erased.layers if isinstance(l, keras.layers.Add)] == ["stem_ensemble_add"]
+    erased_adds = [layer.name for layer in erased.layers if isinstance(layer, keras.layers.Add)]
+    assert erased_adds == ["stem_ensemble_add"]
 
 
-@pytest.mark.parametrize("builder, kwargs, err, match", [
-    (kzoo.DFNMR, {"depth": 56}, ValueError, r"12n\+2"),
-    (kzoo.DFNMR, {"depth": 2}, ValueError, r"12n\+2"),
-    (kzoo.DFNMR, {"depth": 110.0}, TypeError, "depth"),
-    (kzoo.DFNMR, {"width": 0}, ValueError, "width"),
-    (kzoo.DFNMR, {"cross_type": "type4"}, ValueError, "cross_type"),
-    (kzoo.DFNMR, {"cross_type": 1}, TypeError, "cross_type"),
-    (kzoo.DFNMR, {"cross_type": "type1", "erase": "last"}, ValueError, "not both"),
-    (kzoo.DFNMR, {"erase": "third"}, ValueError, "merge-and-run"),
-    (kzoo.DFNMR, {"erase": ["line3_first"]}, ValueError, "line3_first"),
-    (kzoo.DFNMR, {"erase": [["line1_first"], "line2_last"]}, TypeError, "erase"),
-    (kzoo.CifarInceptionV2, {"modules_per_stage": 0}, ValueError, "modules_per_stage"),
-    (kzoo.CifarInceptionV2, {"stem_width": "64"}, TypeError, "stem_width"),
-    (kzoo.CifarInceptionV2, {"erase": "second"}, ValueError, "Inception module"),
-    (kzoo.CifarInceptionV2, {"input_shape": (4, 4, 3)}, ValueError, "at least 8"),
-    (kzoo.PlainNet, {"depth": 4}, ValueError, "depth"),
-    (kzoo.PlainNet, {"ensemble": "yes"}, TypeError, "ensemble"),
-    (kzoo.PlainNet38, {"proportion": [37], "erase": "last"}, ValueError, r"1\.\.36"),
-])
+@pytest.mark.parametrize(
+    "builder, kwargs, err, match",
+    [
+        (kzoo.DFNMR, {"depth": 56}, ValueError, r"12n\+2"),
+        (kzoo.DFNMR, {"depth": 2}, ValueError, r"12n\+2"),
+        (kzoo.DFNMR, {"depth": 110.0}, TypeError, "depth"),
+        (kzoo.DFNMR, {"width": 0}, ValueError, "width"),
+        (kzoo.DFNMR, {"cross_type": "type4"}, ValueError, "cross_type"),
+        (kzoo.DFNMR, {"cross_type": 1}, TypeError, "cross_type"),
+        (kzoo.DFNMR, {"cross_type": "type1", "erase": "last"}, ValueError, "not both"),
+        (kzoo.DFNMR, {"erase": "third"}, ValueError, "merge-and-run"),
+        (kzoo.DFNMR, {"erase": ["line3_first"]}, ValueError, "line3_first"),
+        (kzoo.DFNMR, {"erase": [["line1_first"], "line2_last"]}, TypeError, "erase"),
+        (kzoo.CifarInceptionV2, {"modules_per_stage": 0}, ValueError, "modules_per_stage"),
+        (kzoo.CifarInceptionV2, {"stem_width": "64"}, TypeError, "stem_width"),
+        (kzoo.CifarInceptionV2, {"erase": "second"}, ValueError, "Inception module"),
+        (kzoo.CifarInceptionV2, {"input_shape": (4, 4, 3)}, ValueError, "at least 8"),
+        (kzoo.PlainNet, {"depth": 4}, ValueError, "depth"),
+        (kzoo.PlainNet, {"ensemble": "yes"}, TypeError, "ensemble"),
+        (kzoo.PlainNet38, {"proportion": [37], "erase": "last"}, ValueError, r"1\.\.36"),
+    ],
+)
 def test_bad_arguments(builder, kwargs, err, match):
     with pytest.raises(err, match=match):
         builder(**kwargs)

@@ -53,3 +53,28 @@ def test_keras_legacy_weight_files_load(ours, theirs, include_top, tmp_path):
     model = ours(weights=str(path), input_shape=shape, include_top=include_top)
     x = np.random.default_rng(1).uniform(0, 255, (2,) + shape).astype("float32")
     np.testing.assert_array_equal(model.predict(x, verbose=0), ref.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("ours, theirs", [PAIRS[0], PAIRS[3]], ids=lambda f: getattr(f, "__name__", ""))
+def test_stochastic_depth_keeps_keras_layers_and_weights(ours, theirs):
+    """stochastic_depth=None is the default and builds keras' graph (above); with it, only
+    the additions change class, keeping keras' names, so keras' weights still load."""
+    import inspect
+
+    assert inspect.signature(ours).parameters["stochastic_depth"].default is None
+    shape = (64, 64, 3)
+    ref = theirs(weights=None, input_shape=shape)
+    model = ours(input_shape=shape, stochastic_depth=0.5)
+    assert len(model.layers) == len(ref.layers)
+    assert all(
+        a.name == b.name
+        for a, b in zip(model.layers[1:], ref.layers[1:])
+        if not b.name.startswith("max_pooling2d")
+    )
+    changed = [
+        (type(a).__name__, type(b).__name__)
+        for a, b in zip(model.layers, ref.layers)
+        if type(a) is not type(b)
+    ]
+    assert changed == [("StochasticDepth", "Add")] * 16
+    model.set_weights(ref.get_weights())

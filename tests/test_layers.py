@@ -57,13 +57,16 @@ def test_frelu_mixed_precision(policy, compute):
     np.testing.assert_allclose(keras.ops.convert_to_numpy(keras.ops.cast(y, "float32")), 0.0)
 
 
-@pytest.mark.parametrize("kwargs, err", [
-    ({"per_channel": "yes"}, TypeError),
-    ({"bias_initializer": "not-an-initializer"}, ValueError),
-    ({"bias_initializer": True}, TypeError),
-    ({"bias_initializer": float("nan")}, ValueError),
-    ({"bias_initializer": float("-inf")}, ValueError),
-])
+@pytest.mark.parametrize(
+    "kwargs, err",
+    [
+        ({"per_channel": "yes"}, TypeError),
+        ({"bias_initializer": "not-an-initializer"}, ValueError),
+        ({"bias_initializer": True}, TypeError),
+        ({"bias_initializer": float("nan")}, ValueError),
+        ({"bias_initializer": float("-inf")}, ValueError),
+    ],
+)
 def test_frelu_bad_arguments(kwargs, err):
     with pytest.raises(err, match=next(iter(kwargs))):
         FReLU(**kwargs)

@@ -13,9 +13,17 @@ import pytest
 
 import kzoo
 
-SLOW = {"resnet1202", "resnet1001", "resnet200", "resnet200v2", "resnext152_32x4d",
-        # the same code as preact_resnet62 / resnet164 at other depths
-        "preact_resnet164", "preact_bottleneck56", "preact_bottleneck110"}
+SLOW = {
+    "resnet1202",
+    "resnet1001",
+    "resnet200",
+    "resnet200v2",
+    "resnext152_32x4d",
+    # the same code as preact_resnet62 / resnet164 at other depths
+    "preact_resnet164",
+    "preact_bottleneck56",
+    "preact_bottleneck110",
+}
 # Extra variants whose custom layers must survive serialization too.
 VARIANTS = {
     "resnet20-frelu-erase": ("resnet20", {"activation": "frelu", "erase": "last", "proportion": 0.5}),
@@ -27,8 +35,7 @@ VARIANTS = {
     "inception-erase-prelu": ("inception_v2_cifar", {"erase": "last", "activation": "prelu"}),
 }
 SHAPE = (32, 32, 3)
-CASES = [pytest.param(n, n, {}, marks=[pytest.mark.slow] if n in SLOW else [])
-         for n in kzoo.list_models()]
+CASES = [pytest.param(n, n, {}, marks=[pytest.mark.slow] if n in SLOW else []) for n in kzoo.list_models()]
 CASES += [pytest.param(k, n, kw) for k, (n, kw) in VARIANTS.items()]
 
 FRESH = textwrap.dedent("""
@@ -59,8 +66,11 @@ def test_model_contract(case, name, kwargs, tmp_path):
     assert probs.shape == (2, classes) and np.all(np.isfinite(probs))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
 
-    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-                  loss="sparse_categorical_crossentropy", run_eagerly=True)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+        loss="sparse_categorical_crossentropy",
+        run_eagerly=True,
+    )
     before = [w.numpy().copy() for w in model.trainable_weights[:3]]
     loss = model.train_on_batch(x, y)
     assert np.isfinite(loss)
@@ -69,19 +79,20 @@ def test_model_contract(case, name, kwargs, tmp_path):
     path = tmp_path / f"{case}.keras"
     model.save(path)
     # Same order as the fresh process: a training-mode call moves BN's statistics.
-    expected = {"infer": np.asarray(model(x, training=False)),
-                "train": np.asarray(model(x, training=True))}
+    expected = {"infer": np.asarray(model(x, training=False)), "train": np.asarray(model(x, training=True))}
     assert np.all(np.isfinite(expected["train"]))
     np.save(tmp_path / "x.npy", x)
     spec = {"path": str(path), "x": str(tmp_path / "x.npy"), "out": str(tmp_path / "out.npz")}
-    run = subprocess.run([sys.executable, "-c", FRESH, json.dumps(spec)],
-                         capture_output=True, text=True, timeout=900)
+    run = subprocess.run(
+        [sys.executable, "-c", FRESH, json.dumps(spec)], capture_output=True, text=True, timeout=900
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     got = np.load(spec["out"])
     # Dropout and stochastic depth draw from seed-generator state keras does not save:
     # their training-mode outputs differ between processes by design.
-    stochastic = any(isinstance(l, (keras.layers.Dropout, kzoo.layers.StochasticDepth))
-                     for l in model.layers)
+    stochastic = any(
+        isinstance(layer, (keras.layers.Dropout, kzoo.layers.StochasticDepth)) for layer in model.layers
+    )
     for mode in ("infer",) if stochastic else ("infer", "train"):
         np.testing.assert_array_equal(got[mode], expected[mode], err_msg=mode)
 
@@ -93,7 +104,9 @@ def test_mixed_precision_rules(case, name, kwargs):
     assert all(w.dtype == "float32" for w in model.weights)
     assert model.output.dtype == "float32"
     assert model.get_layer("predictions").dtype_policy.compute_dtype == "float32"
-    weighted = [l for l in model.layers if isinstance(l, (keras.layers.Conv2D, keras.layers.Dense))]
+    weighted = [
+        layer for layer in model.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))
+    ]
     assert weighted[0].compute_dtype == "float16"
     # Training mode, for the reason given in test_model_contract (float16 overflows
     # sooner: a deep pre-activation net already does in inference mode).

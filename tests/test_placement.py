@@ -8,7 +8,8 @@ import keras
 import pytest
 
 import kzoo
-from kzoo.placement import ActivationPlacement, uniform_selection
+from kzoo.models.blocks.residual import POST_BOTTLENECK
+from kzoo.placement import ERASE_LOCATIONS, ActivationPlacement, uniform_selection
 
 SMALL = {"input_shape": (16, 16, 3)}
 
@@ -18,7 +19,7 @@ def _slot_blocks(model, slot, kind="relu"):
     per_stage = None
     found = []
     pat = re.compile(rf"stage(\d)_block(\d+)_{slot}_{kind}$")
-    blocks = [l.name for l in model.layers if re.match(r"stage\d_block\d+_add$", l.name)]
+    blocks = [layer.name for layer in model.layers if re.match(r"stage\d_block\d+_add$", layer.name)]
     per_stage = len(blocks) // 3
     for name in kzoo.activation_layers(model):
         m = pat.match(name)
@@ -27,14 +28,17 @@ def _slot_blocks(model, slot, kind="relu"):
     return found
 
 
-@pytest.mark.parametrize("p, expected", [
-    (0.5, [1, 3, 5, 7, 9]),
-    (0.25, [1, 5, 9]),
-    (0.75, [1, 2, 3, 5, 6, 7, 9, 10]),
-    (1.0, list(range(1, 11))),
-    (0.1, [1]),
-    (0.2, [1, 6]),
-])
+@pytest.mark.parametrize(
+    "p, expected",
+    [
+        (0.5, [1, 3, 5, 7, 9]),
+        (0.25, [1, 5, 9]),
+        (0.75, [1, 2, 3, 5, 6, 7, 9, 10]),
+        (1.0, list(range(1, 11))),
+        (0.1, [1]),
+        (0.2, [1, 6]),
+    ],
+)
 def test_uniform_selection(p, expected):
     assert list(uniform_selection(10, p)) == expected
 
@@ -71,12 +75,12 @@ def test_er_star_is_the_middle_relu():
 
 def test_preact_erase_last_converts_to_after_activation():
     model = kzoo.ResNet164(erase="last", **SMALL)
-    names = {l.name for l in model.layers}
+    names = {layer.name for layer in model.layers}
     assert "stem_bn" in names and "post_bn" not in names  # after-activation structure
     assert _slot_blocks(model, "last") == []
     assert len(_slot_blocks(model, "first")) == 54 and len(_slot_blocks(model, "second")) == 54
     original = kzoo.ResNet164(**SMALL)
-    assert "post_bn" in {l.name for l in original.layers}
+    assert "post_bn" in {layer.name for layer in original.layers}
     assert len(kzoo.activation_layers(original)) == 3 * 54 + 1  # 3 per block + post
 
 
@@ -97,7 +101,8 @@ def test_pre_proportional_2_to_1_removes_first_relu():
 
 def test_frelu_variants():
     a = kzoo.ResNet20(activation="frelu", **SMALL)
-    kinds = {type(model_layer).__name__ for model_layer in a.layers if model_layer.name in kzoo.activation_layers(a)}
+    kept = kzoo.activation_layers(a)
+    kinds = {type(model_layer).__name__ for model_layer in a.layers if model_layer.name in kept}
     assert kinds == {"FReLU"} and len(kzoo.activation_layers(a)) == 19
     b = kzoo.ResNet20(activation="frelu", erase="last", **SMALL)
     assert len(_slot_blocks(b, "first", "frelu")) == 9 and _slot_blocks(b, "last", "frelu") == []
@@ -132,26 +137,29 @@ def test_imagenet_placement_names():
     assert len(kzoo.activation_layers(v2)) == 2 * 16 + 1
 
 
-@pytest.mark.parametrize("kwargs, err, match", [
-    ({"proportion": 0.0, "erase": "last"}, ValueError, "proportion"),
-    ({"proportion": 1.5, "erase": "last"}, ValueError, "proportion"),
-    ({"proportion": -0.5, "erase": "last"}, ValueError, "proportion"),
-    ({"proportion": "half", "erase": "last"}, TypeError, "proportion"),
-    ({"proportion": [0, 3], "erase": "last"}, ValueError, "proportion"),
-    ({"proportion": [1, 1], "erase": "last"}, ValueError, "proportion"),
-    ({"proportion": [], "erase": "last"}, ValueError, "proportion"),
-    ({"proportion": [100], "erase": "last"}, ValueError, r"1\.\.9"),
-    ({"proportion": 0.5}, ValueError, "erase"),
-    ({"erase": "fourth"}, ValueError, "erase"),
-    ({"erase": 1}, TypeError, "erase"),
-    ({"erase": "third"}, ValueError, "erase.*post-activation basic"),
-    ({"erase": "second"}, ValueError, "erase"),
-    ({"activation": "swishy"}, ValueError, "activation"),
-    ({"activation": 3}, TypeError, "activation"),
-    ({"activation": keras.layers.ReLU()}, TypeError, "activation"),
-    ({"activation": {"last": "prelu"}}, ValueError, "default"),
-    ({"activation": {"default": "relu", "third": "prelu"}}, ValueError, "activation"),
-])
+@pytest.mark.parametrize(
+    "kwargs, err, match",
+    [
+        ({"proportion": 0.0, "erase": "last"}, ValueError, "proportion"),
+        ({"proportion": 1.5, "erase": "last"}, ValueError, "proportion"),
+        ({"proportion": -0.5, "erase": "last"}, ValueError, "proportion"),
+        ({"proportion": "half", "erase": "last"}, TypeError, "proportion"),
+        ({"proportion": [0, 3], "erase": "last"}, ValueError, "proportion"),
+        ({"proportion": [1, 1], "erase": "last"}, ValueError, "proportion"),
+        ({"proportion": [], "erase": "last"}, ValueError, "proportion"),
+        ({"proportion": [100], "erase": "last"}, ValueError, r"1\.\.9"),
+        ({"proportion": 0.5}, ValueError, "erase"),
+        ({"erase": "fourth"}, ValueError, "erase"),
+        ({"erase": 1}, TypeError, "erase"),
+        ({"erase": "third"}, ValueError, "erase.*post-activation basic"),
+        ({"erase": "second"}, ValueError, "erase"),
+        ({"activation": "swishy"}, ValueError, "activation"),
+        ({"activation": 3}, TypeError, "activation"),
+        ({"activation": keras.layers.ReLU()}, TypeError, "activation"),
+        ({"activation": {"last": "prelu"}}, ValueError, "default"),
+        ({"activation": {"default": "relu", "third": "prelu"}}, ValueError, "activation"),
+    ],
+)
 def test_bad_placement_arguments(kwargs, err, match):
     with pytest.raises(err, match=match):
         kzoo.ResNet20(**SMALL, **kwargs)
@@ -163,3 +171,92 @@ def test_preact_has_no_last_slot_but_converts():
     placement = ActivationPlacement("relu", "first", 0.5)
     with pytest.raises(RuntimeError):
         placement(keras.Input((4,)), "x")
+
+
+# erase as a list: every location converts exactly like the string form, in every family.
+# The tiny members of each family run in CI; the registered models, slower, as a sweep
+# (the smaller ones in CI too).
+TINY_FAMILIES = {
+    "cifar_post_basic": (kzoo.CifarResNet, {"depth": 8}),
+    "cifar_post_bottleneck": (kzoo.CifarResNet, {"depth": 11, "bottleneck": True}),
+    "cifar_pre_basic": (kzoo.CifarResNet, {"depth": 8, "preact": True}),
+    "cifar_pre_bottleneck": (kzoo.CifarResNet, {"depth": 11, "bottleneck": True, "preact": True}),
+    "wrn": (kzoo.WideResNet, {"depth": 10, "width": 1}),
+    "resnext": (kzoo.CifarResNeXt, {"depth": 11, "cardinality": 2, "bottleneck_width": 4}),
+    "dfn_mr": (kzoo.DFNMR, {"depth": 14}),
+    "inception": (kzoo.CifarInceptionV2, {"modules_per_stage": 1, "stem_width": 8}),
+    "single_relu": (kzoo.SingleReLUNet, {"depth": 4, "residual": True}),
+    "plain": (kzoo.PlainNet, {"depth": 5}),
+    "smallnet": (kzoo.SmallNet, {"batch_norm": True}),
+    "mlp": (kzoo.MLP, {"depth": 3, "units": 8, "input_shape": (8, 8, 1)}),
+}
+SWEEP_IN_CI = {"resnet20", "resnet50v2", "smallnet", "smallnet_bn", "vgg_style31"}
+
+
+def _erase_outcome(builder, erase, **kwargs):
+    """What ``erase`` builds: the layers and the activations kept, or the error raised."""
+    try:
+        model = builder(erase=erase, **kwargs)
+    except (TypeError, ValueError) as err:
+        return type(err), str(err)
+    return [(layer.name, type(layer).__name__) for layer in model.layers], kzoo.activation_layers(model)
+
+
+def _check_list_converts_like_string(builder, **kwargs):
+    built = []
+    for location in ERASE_LOCATIONS:
+        string = _erase_outcome(builder, location, **kwargs)
+        assert _erase_outcome(builder, [location], **kwargs) == string, location
+        if isinstance(string[0], list):
+            built.append(location)
+    # Every family erases its "last" activations, pre-activation ones after converting.
+    assert "last" in built and len(built) >= 2, built
+
+
+@pytest.mark.parametrize("family", sorted(TINY_FAMILIES))
+def test_erase_list_converts_like_string_in_every_family(family):
+    builder, kwargs = TINY_FAMILIES[family]
+    kwargs = {"input_shape": (8, 8, 3), **kwargs}
+    _check_list_converts_like_string(builder, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=[] if n in SWEEP_IN_CI else [pytest.mark.slow]) for n in kzoo.list_models()],
+)
+def test_erase_list_converts_like_string_in_every_model(name):
+    info = kzoo.model_info(name)
+    # The smallest input each accepts: 8x8 for CIFAR nets, 32x32 for ImageNet ones, MNIST's.
+    shape = {32: (8, 8, 3), 224: (32, 32, 3)}.get(info.input_shape[0], info.input_shape)
+    _check_list_converts_like_string(info.build, input_shape=shape)
+
+
+def test_erase_list_of_last_converts_pre_activation_nets():
+    a = kzoo.ResNet164(erase=["last"], **SMALL)
+    names = {layer.name for layer in a.layers}
+    assert "stem_bn" in names and "post_bn" not in names and _slot_blocks(a, "last") == []
+    assert kzoo.activation_layers(a) == kzoo.activation_layers(kzoo.ResNet164(erase="last", **SMALL))
+    # A list naming "last" with other slots converts too, and erases all of them.
+    b = kzoo.ResNet164(erase=["middle", "Last"], **SMALL)
+    assert _slot_blocks(b, "last") == [] and _slot_blocks(b, "second") == []
+    assert len(_slot_blocks(b, "first")) == 54
+    c = kzoo.ResNet50V2(erase=("last",), input_shape=(32, 32, 3))
+    names = {layer.name for layer in c.layers}
+    assert "conv1_bn" in names and "post_bn" not in names
+    assert kzoo.activation_layers(c) == kzoo.activation_layers(
+        kzoo.ResNet50V2(erase="last", input_shape=(32, 32, 3))
+    )
+    wrn = kzoo.WideResNet(10, 1, erase=[["last"]], **SMALL)
+    assert "post_bn" not in {layer.name for layer in wrn.layers}
+
+
+def test_placement_erases_reads_every_form():
+    for erase in ("last", " Last ", ["last"], ("LAST",), ["first", "last"], [["first"], ["last"]]):
+        placement = ActivationPlacement("relu", erase)
+        assert placement.erases("last"), erase
+    assert not ActivationPlacement("relu", ["first"]).erases("last")
+    assert not ActivationPlacement("relu", None).erases("last")
+    # The slots resolve location by location through the block's aliases.
+    placement = ActivationPlacement("relu", ["middle", "last"]).bind(2, POST_BOTTLENECK)
+    assert all(placement.is_erased(b, s) for b in (1, 2) for s in ("second", "last"))
+    assert not placement.is_erased(1, "first")

@@ -25,7 +25,7 @@ def _boundaries(p):
         steps = [m * STEPS for m in p.milestones]
     pairs = []
     for i, s in enumerate(steps):
-        pairs += [(s - 1, p.lr * p.gamma**i), (s, p.lr * p.gamma**(i + 1))]
+        pairs += [(s - 1, p.lr * p.gamma**i), (s, p.lr * p.gamma ** (i + 1))]
     return pairs
 
 
@@ -44,7 +44,12 @@ def test_step_schedules_at_their_boundaries(name):
 def test_papers_numbers():
     he = get_protocol("he_cifar")
     assert (he.steps, he.milestones, he.batch_size, he.weight_decay, he.validation_size) == (
-        64000, (32000, 48000), 128, 1e-4, 5000)
+        64000,
+        (32000, 48000),
+        128,
+        1e-4,
+        5000,
+    )
     assert he.total_epochs(352) == 182  # 45k images / 128 -> 352 steps; 64k iterations fall in epoch 182
     warm = get_protocol("he_cifar_warmup").learning_rate(352)
     assert _lr(warm, 0) == _lr(warm, 399) == pytest.approx(0.01)
@@ -55,7 +60,10 @@ def test_papers_numbers():
     assert not get_protocol("wrn_svhn").augment
     dfn = get_protocol("dfn_mr_cifar")
     assert dfn.milestone_steps(STEPS) == [200 * STEPS, 300 * STEPS, 350 * STEPS]
-    assert get_protocol("fb_resnet_cifar").nesterov and get_protocol("fb_resnet_cifar").milestones == (81, 122)
+    assert get_protocol("fb_resnet_cifar").nesterov and get_protocol("fb_resnet_cifar").milestones == (
+        81,
+        122,
+    )
     assert get_protocol("smallnet_frelu").lr == 0.01 and get_protocol("smallnet_frelu_bn").lr == 0.1
     assert get_protocol("stochastic_depth_cifar").model_kwargs == {"stochastic_depth": 0.5}
 
@@ -77,36 +85,60 @@ def test_overrides_and_serialization():
     schedule = p.learning_rate(10)
     clone = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(schedule))
     assert [_lr(clone, s) for s in (0, 5000)] == [_lr(schedule, s) for s in (0, 5000)]
-    custom = Protocol("mine", "a test", "me", "cifar10", epochs=2, milestones=(0.5,), milestone_unit="fraction")
+    custom = Protocol(
+        "mine", "a test", "me", "cifar10", epochs=2, milestones=(0.5,), milestone_unit="fraction"
+    )
     assert custom.milestone_steps(10) == [10]
 
 
-@pytest.mark.parametrize("args, err, match", [
-    (("nope",), ValueError, "Unknown `protocol`"),
-    (("wrn_cifr",), ValueError, "wrn_cifar"),
-    ((3,), TypeError, "protocol"),
-    (("he_cifar",), ValueError, "unknown protocol field.*'momentun' \\(did you mean 'momentum'"),
-])
+@pytest.mark.parametrize(
+    "args, err, match",
+    [
+        (("nope",), ValueError, "Unknown `protocol`"),
+        (("wrn_cifr",), ValueError, "wrn_cifar"),
+        ((3,), TypeError, "protocol"),
+        (("he_cifar",), ValueError, "unknown protocol field.*'momentun' \\(did you mean 'momentum'"),
+    ],
+)
 def test_bad_protocols(args, err, match):
     kwargs = {"momentun": 0.9} if "momentun" in match else {}
     with pytest.raises(err, match=match):
         get_protocol(*args, **kwargs)
 
 
-@pytest.mark.parametrize("field, value, err", [
-    ("epochs", -1, ValueError), ("epochs", 2.5, TypeError), ("batch_size", 0, ValueError),
-    ("lr", -0.1, ValueError), ("weight_decay", -1e-4, ValueError), ("nesterov", "yes", TypeError),
-    ("schedule", "linear", ValueError), ("milestones", (5, 2), ValueError),
-    ("validation_size", -5, ValueError), ("momentum", 1.0, ValueError), ("momentum", -0.1, ValueError),
-    ("train_fraction", 0, ValueError), ("train_fraction", 1.5, ValueError), ("train_fraction", "10%", TypeError),
-    # a run of nothing, and non-finite numbers: each compares False with every bound
-    ("epochs", 0, ValueError), ("steps", 0, ValueError), ("lr", float("nan"), ValueError),
-    ("lr", float("inf"), ValueError), ("weight_decay", float("inf"), ValueError),
-    ("weight_decay", float("nan"), ValueError), ("momentum", float("nan"), ValueError),
-    ("gamma", float("inf"), ValueError), ("train_fraction", float("nan"), ValueError),
-    ("warmup_lr", float("nan"), ValueError), ("milestones", (1, float("nan")), ValueError),
-    ("lr", "0.1", TypeError), ("schedule", "cosin", ValueError),
-])
+@pytest.mark.parametrize(
+    "field, value, err",
+    [
+        ("epochs", -1, ValueError),
+        ("epochs", 2.5, TypeError),
+        ("batch_size", 0, ValueError),
+        ("lr", -0.1, ValueError),
+        ("weight_decay", -1e-4, ValueError),
+        ("nesterov", "yes", TypeError),
+        ("schedule", "linear", ValueError),
+        ("milestones", (5, 2), ValueError),
+        ("validation_size", -5, ValueError),
+        ("momentum", 1.0, ValueError),
+        ("momentum", -0.1, ValueError),
+        ("train_fraction", 0, ValueError),
+        ("train_fraction", 1.5, ValueError),
+        ("train_fraction", "10%", TypeError),
+        # a run of nothing, and non-finite numbers: each compares False with every bound
+        ("epochs", 0, ValueError),
+        ("steps", 0, ValueError),
+        ("lr", float("nan"), ValueError),
+        ("lr", float("inf"), ValueError),
+        ("weight_decay", float("inf"), ValueError),
+        ("weight_decay", float("nan"), ValueError),
+        ("momentum", float("nan"), ValueError),
+        ("gamma", float("inf"), ValueError),
+        ("train_fraction", float("nan"), ValueError),
+        ("warmup_lr", float("nan"), ValueError),
+        ("milestones", (1, float("nan")), ValueError),
+        ("lr", "0.1", TypeError),
+        ("schedule", "cosin", ValueError),
+    ],
+)
 def test_bad_fields(field, value, err):
     with pytest.raises(err, match=field):
         get_protocol("wrn_cifar", **{field: value})

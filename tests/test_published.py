@@ -5,17 +5,21 @@ top-1/top-5 its model card states; results.csv must agree with the cards."""
 import csv
 import json
 import os
+import re
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from kzoo import data
-from kzoo.exporter import versions
+from kzoo.serving import versions
 
 BASE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "saved_models")
-EXPECTED = {"resnet20_fashion_mnist": {}, "resnet20_eraserelu_fashion_mnist": {"erase": "last"},
-            "resnet20_frelu_fashion_mnist": {"activation": "frelu"}}
+EXPECTED = {
+    "resnet20_fashion_mnist": {},
+    "resnet20_eraserelu_fashion_mnist": {"erase": "last"},
+    "resnet20_frelu_fashion_mnist": {"activation": "frelu"},
+}
 
 
 def _published():
@@ -46,6 +50,24 @@ def test_the_three_models_are_published():
         assert card["dataset"] == "fashion_mnist" and card["command"].startswith("kzoo train resnet20")
 
 
+def test_cards_name_their_run_by_a_portable_path():
+    """The run directory relative to the repository, as published; no card holds the
+    absolute path of the machine that exported it."""
+
+    def strings(value):
+        if isinstance(value, dict):
+            return [s for v in value.values() for s in strings(v)]
+        if isinstance(value, list):
+            return [s for v in value for s in strings(v)]
+        return [value] if isinstance(value, str) else []
+
+    for name, path, card in _published():
+        assert card["run_dir"] == f"runs/publish/{name}", name
+        assert not [s for s in strings(card) if os.path.isabs(s)], name
+        with open(os.path.join(path, "model_card.md")) as f:
+            assert not re.findall(r"(?<![\w.~])/[A-Za-z]\S*", f.read()), name
+
+
 def test_no_checkpoints_in_the_folder():
     """Lean: SavedModels, cards and the table only."""
     for root, _, files in os.walk(BASE):
@@ -58,8 +80,12 @@ def test_no_checkpoints_in_the_folder():
 def test_published_metrics_reproduce(name, path, card):
     images, labels = _fashion_mnist_test()
     serve = tf.saved_model.load(path).signatures["serving_default"]
-    top5 = np.concatenate([serve(images=tf.constant(images[i:i + 1000]))["classes"].numpy()
-                           for i in range(0, len(images), 1000)])
+    top5 = np.concatenate(
+        [
+            serve(images=tf.constant(images[i : i + 1000]))["classes"].numpy()
+            for i in range(0, len(images), 1000)
+        ]
+    )
     top1 = float(np.mean(top5[:, 0] == labels))
     in_top5 = float(np.mean((top5 == labels[:, None]).any(axis=1)))
     # The card's figures come from keras' evaluation of the same weights; allow for a
@@ -71,7 +97,7 @@ def test_published_metrics_reproduce(name, path, card):
 def test_results_table_matches_cards():
     with open(os.path.join(BASE, "results.csv")) as f:
         rows = {r["model"]: r for r in csv.DictReader(f)}
-    for name, path, card in _published():
+    for name, _path, card in _published():
         row = rows[name]
         assert float(row["top1"]) == pytest.approx(100 * card["test_top1"], abs=0.005)
         assert float(row["top5"]) == pytest.approx(100 * card["test_top5"], abs=0.005)

@@ -1,20 +1,25 @@
 """kzoo.reproduce and the recipes in applications/: jobs, a real (small) study on real
 Fashion-MNIST images with its aggregation checked against the runs' own records, resume,
-divergence, reports and every recipe's definition."""
+divergence, reports, the recipes' command line and ``kzoo reproduce``, and every recipe's
+definition."""
 
+import argparse
 import csv
 import glob
 import importlib.util
 import json
 import math
 import os
+import re
 import statistics
 
 import pytest
 
 import kzoo
+from kzoo import cli as kzoo_cli
 from kzoo import data, reproduce
 from kzoo.reproduce import Study, Variant
+from kzoo.reproduce import cli as reproduce_cli
 from kzoo.training import Protocol, get_protocol
 
 RECIPES = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "applications", "*.py")))
@@ -32,13 +37,30 @@ STUDIES = [m.STUDY for m in map(_recipe, RECIPES) if hasattr(m, "STUDY")]
 
 def _study(**changes):
     fields = dict(
-        name="tiny", title="tiny study", source="a test", metric="error", protocol="fb_resnet_cifar",
+        name="tiny",
+        title="tiny study",
+        source="a test",
+        metric="error",
+        protocol="fb_resnet_cifar",
         variants=(
             Variant("a", "A", "resnet20", paper={"cifar10": (8.0, 0.2)}),
-            Variant("b", "B", "resnet20", {"erase": "last"}, paper={"cifar10": 7.5, "cifar100": "n/a"},
-                    baseline="a"),
-            Variant("c", "C", "resnet110", datasets=("cifar100",), cpu_model="resnet20",
-                    cpu_kwargs={"erase": "first"}, baseline="a"),
+            Variant(
+                "b",
+                "B",
+                "resnet20",
+                {"erase": "last"},
+                paper={"cifar10": 7.5, "cifar100": "n/a"},
+                baseline="a",
+            ),
+            Variant(
+                "c",
+                "C",
+                "resnet110",
+                datasets=("cifar100",),
+                cpu_model="resnet20",
+                cpu_kwargs={"erase": "first"},
+                baseline="a",
+            ),
             Variant("d", "D", "resnet1202", datasets=("cifar10",), cpu_model=None),
         ),
     )
@@ -53,7 +75,12 @@ def test_jobs_at_both_scales():
     assert len(paper) == 5 * 5
     assert [j.seed for j in paper] == sorted(j.seed for j in paper)  # seed-major
     assert [(j.variant.key, j.dataset) for j in paper[:5]] == [
-        ("a", "cifar10"), ("b", "cifar10"), ("b", "cifar100"), ("c", "cifar100"), ("d", "cifar10")]
+        ("a", "cifar10"),
+        ("b", "cifar10"),
+        ("b", "cifar100"),
+        ("c", "cifar100"),
+        ("d", "cifar10"),
+    ]
     assert {j.protocol for j in paper} == {"fb_resnet_cifar"}
     cpu = reproduce.jobs(study, "cpu")
     assert len(cpu) == 3 * 3 and {j.dataset for j in cpu} == {"fashion_mnist"}
@@ -64,27 +91,36 @@ def test_jobs_at_both_scales():
     assert len(reproduce.jobs(study, "cpu", seeds=1, only=["a", "b*"])) == 2
 
 
-@pytest.mark.parametrize("kwargs, err, match", [
-    ({"scale": "gpu"}, ValueError, "`scale`"),
-    ({"seeds": 0}, ValueError, "`seeds`"),
-    ({"seeds": True}, ValueError, "`seeds`"),
-    ({"only": ["zz*"]}, ValueError, "`only`.*matches no variant.*a, b, c, d"),
-])
+@pytest.mark.parametrize(
+    "kwargs, err, match",
+    [
+        ({"scale": "gpu"}, ValueError, "`scale`"),
+        ({"seeds": 0}, ValueError, "`seeds`"),
+        ({"seeds": True}, ValueError, "`seeds`"),
+        ({"only": ["zz*"]}, ValueError, "`only`.*matches no variant.*a, b, c, d"),
+    ],
+)
 def test_bad_job_arguments(kwargs, err, match):
     with pytest.raises(err, match=match):
         reproduce.jobs(_study(), **kwargs)
 
 
-@pytest.mark.parametrize("changes, match", [
-    ({"metric": "loss"}, "`metric`"),
-    ({"variants": ()}, "`variants` is empty"),
-    ({"variants": (Variant("a", "A", "resnet20", datasets=("cifar10",)),) * 2}, "repeated"),
-    ({"variants": (Variant("a", "A", "resnet20", datasets=("cifar10",), baseline="x"),)}, "`baseline`='x'"),
-    ({"variants": (Variant("a", "A", "resnet20"),)}, "names no paper dataset"),
-    ({"protocol": None}, "has no protocol"),
-    ({"curves": {"fig": ("a", "zz")}}, "unknown variants"),
-    ({"sweeps": {"fig": ("p", {"zz": 0.5})}}, "unknown variants"),
-])
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"metric": "loss"}, "`metric`"),
+        ({"variants": ()}, "`variants` is empty"),
+        ({"variants": (Variant("a", "A", "resnet20", datasets=("cifar10",)),) * 2}, "repeated"),
+        (
+            {"variants": (Variant("a", "A", "resnet20", datasets=("cifar10",), baseline="x"),)},
+            "`baseline`='x'",
+        ),
+        ({"variants": (Variant("a", "A", "resnet20"),)}, "names no paper dataset"),
+        ({"protocol": None}, "has no protocol"),
+        ({"curves": {"fig": ("a", "zz")}}, "unknown variants"),
+        ({"sweeps": {"fig": ("p", {"zz": 0.5})}}, "unknown variants"),
+    ],
+)
 def test_bad_studies(changes, match):
     with pytest.raises(ValueError, match=match):
         _study(**changes)
@@ -93,12 +129,45 @@ def test_bad_studies(changes, match):
 def test_report_formats_paper_values_and_differences():
     study = _study()
     rows = [
-        {"variant": "a", "label": "A", "model": "resnet20", "dataset": "cifar10", "n": 3, "of": 3,
-         "mean": 8.5, "std": 0.25, "diverged": 0, "paper": study.variant("a").paper, "baseline": None},
-        {"variant": "b", "label": "B", "model": "resnet20", "dataset": "cifar10", "n": 2, "of": 3,
-         "mean": 8.0, "std": 0.1, "diverged": 1, "paper": study.variant("b").paper, "baseline": "a"},
-        {"variant": "c", "label": "C", "model": "resnet20", "dataset": "cifar10", "n": 0, "of": 3,
-         "mean": None, "std": None, "diverged": 3, "paper": {}, "baseline": "a"},
+        {
+            "variant": "a",
+            "label": "A",
+            "model": "resnet20",
+            "dataset": "cifar10",
+            "n": 3,
+            "of": 3,
+            "mean": 8.5,
+            "std": 0.25,
+            "diverged": 0,
+            "paper": study.variant("a").paper,
+            "baseline": None,
+        },
+        {
+            "variant": "b",
+            "label": "B",
+            "model": "resnet20",
+            "dataset": "cifar10",
+            "n": 2,
+            "of": 3,
+            "mean": 8.0,
+            "std": 0.1,
+            "diverged": 1,
+            "paper": study.variant("b").paper,
+            "baseline": "a",
+        },
+        {
+            "variant": "c",
+            "label": "C",
+            "model": "resnet20",
+            "dataset": "cifar10",
+            "n": 0,
+            "of": 3,
+            "mean": None,
+            "std": None,
+            "diverged": 3,
+            "paper": {},
+            "baseline": "a",
+        },
     ]
     text = reproduce.render(study, "cpu", rows, [])
     lines = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
@@ -112,22 +181,41 @@ def test_report_formats_paper_values_and_differences():
 
 def test_a_real_study_aggregates_its_runs(fmnist_subset_dir, tmp_path):
     study = Study(
-        name="tiny", title="tiny", source="a test", metric="error", protocol="fb_resnet_cifar",
+        name="tiny",
+        title="tiny",
+        source="a test",
+        metric="error",
+        protocol="fb_resnet_cifar",
         cpu_overrides={"validation_size": 400, "batch_size": 64},
         variants=(
             Variant("orig", "ResNet-20", "resnet20", paper={"cifar10": (8.12, 0.18)}),
-            Variant("er", "ResNet-20 ER", "resnet20", {"erase": "last"}, datasets=("cifar10",), baseline="orig"),
+            Variant(
+                "er", "ResNet-20 ER", "resnet20", {"erase": "last"}, datasets=("cifar10",), baseline="orig"
+            ),
             Variant("nan", "ResNet-20 lr 1e12", "resnet20", datasets=("cifar10",), overrides={"lr": 1e12}),
         ),
         curves={"ResNet-20": ("orig", "er")},
         sweeps={"erase": ("erased", {"orig": 0.0, "er": 1.0})},
     )
     out = str(tmp_path / "study")
-    rows = reproduce.run(study, "cpu", out, seeds=2, epochs=2, data_dir=fmnist_subset_dir, verbose=0,
-                         command="pytest tiny study")
+    rows = reproduce.run(
+        study,
+        "cpu",
+        out,
+        seeds=2,
+        epochs=2,
+        data_dir=fmnist_subset_dir,
+        verbose=0,
+        command="pytest tiny study",
+    )
     with open(os.path.join(out, "runs.csv"), newline="") as f:
         runs = list(csv.DictReader(f))
-    assert sorted((r["variant"], r["seed"]) for r in runs) == [("er", "0"), ("er", "1"), ("orig", "0"), ("orig", "1")]
+    assert sorted((r["variant"], r["seed"]) for r in runs) == [
+        ("er", "0"),
+        ("er", "1"),
+        ("orig", "0"),
+        ("orig", "1"),
+    ]
     by_key = {r["variant"]: r for r in rows}
     for key in ("orig", "er"):
         errors = []
@@ -145,8 +233,12 @@ def test_a_real_study_aggregates_its_runs(fmnist_subset_dir, tmp_path):
         assert by_key[key]["mean"] == pytest.approx(statistics.fmean(errors))
         assert by_key[key]["std"] == pytest.approx(statistics.stdev(errors))
     assert by_key["nan"]["n"] == 0 and by_key["nan"]["diverged"] == 2
-    assert "loss became nan" in json.load(open(os.path.join(out, "runs", "fashion_mnist", "nan", "seed0",
-                                                     reproduce.DIVERGED)))["reason"]
+    assert (
+        "loss became nan"
+        in json.load(open(os.path.join(out, "runs", "fashion_mnist", "nan", "seed0", reproduce.DIVERGED)))[
+            "reason"
+        ]
+    )
     report = open(os.path.join(out, "results.md")).read()
     orig, er = by_key["orig"], by_key["er"]
     assert f"| {orig['mean']:.2f} ± {orig['std']:.2f} | 2/2 | - | 8.12 ± 0.18 |" in report
@@ -158,11 +250,13 @@ def test_a_real_study_aggregates_its_runs(fmnist_subset_dir, tmp_path):
         assert os.path.getsize(os.path.join(out, name)) > 0
 
     # A re-run trains nothing; nor does one whose weights were dropped, as results/ keeps them.
-    stamps = {p: os.path.getmtime(p) for p in glob.glob(os.path.join(out, "runs", "*", "*", "*", "metrics.json"))}
+    finished = glob.glob(os.path.join(out, "runs", "*", "*", "*", "metrics.json"))
+    stamps = {p: os.path.getmtime(p) for p in finished}
     for path in glob.glob(os.path.join(out, "runs", "**", "*.keras"), recursive=True):
         os.remove(path)
-    again = reproduce.run(study, "cpu", out, seeds=2, epochs=2, data_dir=fmnist_subset_dir, verbose=0,
-                          only=["orig"])
+    again = reproduce.run(
+        study, "cpu", out, seeds=2, epochs=2, data_dir=fmnist_subset_dir, verbose=0, only=["orig"]
+    )
     assert {p: os.path.getmtime(p) for p in stamps} == stamps
     # a run of some rows still reports the whole study
     assert [(r["variant"], r["mean"]) for r in again] == [(r["variant"], r["mean"]) for r in rows]
@@ -185,6 +279,130 @@ def test_recipe_command_line(tmp_path, capsys):
     assert "| A | resnet20 | fashion_mnist | - | 0/3 |" in open(tmp_path / "results.md").read()
 
 
+def test_default_output_folder(tmp_path, monkeypatch, capsys):
+    study = _study()
+    assert reproduce.default_out(study, "cpu") == os.path.join("runs", "reproduce", "tiny-cpu")
+    assert reproduce.default_out(study, "paper", 2) == os.path.join("runs", "reproduce", "tiny-paper-2epochs")
+    # the recipe's command line writes there when no --out is given
+    monkeypatch.chdir(tmp_path)
+    os.makedirs(reproduce.default_out(study, "cpu", 2))  # --report writes into an existing folder
+    assert reproduce.main(study, ["--report", "--epochs", "2"]) == 0
+    assert os.path.exists(tmp_path / "runs" / "reproduce" / "tiny-cpu-2epochs" / "results.md")
+    report = os.path.join("runs", "reproduce", "tiny-cpu-2epochs", "results.md")
+    assert f"report: {report}" in capsys.readouterr().out
+
+
+TINY_RECIPE = """
+from kzoo.reproduce import Study, Variant, main
+
+STUDY = Study(
+    name="{name}", title="a tiny recipe", source="a test", metric="error", protocol="fb_resnet_cifar",
+    variants=(Variant("a", "A", "resnet20", paper={{"cifar10": 8.0}}),
+              Variant("b", "B", "resnet20", {{"erase": "last"}}, paper={{"cifar10": 7.5}}, baseline="a")),
+)
+
+if __name__ == "__main__":
+    raise SystemExit(main(STUDY))
+"""
+
+
+def _kzoo_reproduce(argv):
+    """``kzoo reproduce ARGV`` as kzoo's main runs a sub-command: its parser class (usage,
+    ``kzoo: error: ...``, exit 2) and its mapping of a bad input to ``kzoo: error: ...``, exit 2."""
+    parser = kzoo_cli._Parser(prog="kzoo")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=kzoo_cli._Parser)
+    reproduce_cli.add_parser(sub)
+    args = parser.parse_args(["reproduce", *argv])
+    assert args.command == "reproduce"
+    try:
+        return reproduce_cli.run_command(args)
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        return kzoo_cli._fail(err, 2)
+
+
+def test_kzoo_reproduce_lists_the_recipes(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # no applications/ here: the recipes next to the package
+    with_study = sorted(
+        os.path.basename(p)[:-3] for p, m in zip(RECIPES, map(_recipe, RECIPES)) if hasattr(m, "STUDY")
+    )
+    assert len(with_study) >= 12
+    for argv in ([], ["--list-studies"]):
+        assert _kzoo_reproduce(argv) == 0
+        listed = capsys.readouterr().out.splitlines()
+        assert [line.split()[0] for line in listed] == with_study
+    titles = {s.name: s.title for s in STUDIES}
+    assert all(line.split(None, 1)[1] == titles[line.split()[0]] for line in listed)
+    for script in ("demo", "time_to_accuracy", "publish_fashion_mnist"):  # scripts, not recipes
+        assert os.path.exists(os.path.join(os.path.dirname(RECIPES[0]), script + ".py"))
+        assert script not in with_study
+    assert set(reproduce.find_recipes()) == set(with_study)
+
+
+def test_kzoo_reproduce_runs_a_recipe_by_name_or_path(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    os.mkdir(tmp_path / "applications")
+    (tmp_path / "applications" / "tiny.py").write_text(TINY_RECIPE.format(name="tiny"))
+    # a recipe under the current directory comes before the package's one of the same name
+    (tmp_path / "applications" / "eraserelu_table1.py").write_text(TINY_RECIPE.format(name="shadow"))
+    out = str(tmp_path / "out")
+    os.mkdir(out)
+    assert _kzoo_reproduce(["tiny", "--list", "--out", out]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == 6 and all(line.startswith("todo  runs/fashion_mnist/") for line in listed)
+    assert _kzoo_reproduce(["eraserelu_table1", "--list", "--seeds", "1", "--out", out]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    assert _kzoo_reproduce(["--list-studies"]) == 0
+    listed = capsys.readouterr().out
+    assert "tiny                     a tiny recipe" in listed
+    assert "eraserelu_table1         a tiny recipe" in listed
+    assert _kzoo_reproduce([os.path.join("applications", "tiny.py"), "--report", "--out", out]) == 0
+    assert "| A | resnet20 | fashion_mnist | - | 0/3 |" in open(os.path.join(out, "results.md")).read()
+    assert f"report: {os.path.join(out, 'results.md')}" in capsys.readouterr().out
+    # the default output folder is the recipe's
+    os.makedirs(os.path.join("runs", "reproduce", "tiny-cpu-1epochs"))
+    assert _kzoo_reproduce(["tiny", "--report", "--epochs", "1"]) == 0
+    assert os.path.exists(tmp_path / "runs" / "reproduce" / "tiny-cpu-1epochs" / "results.md")
+
+
+def test_kzoo_reproduce_errors(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "not_a_recipe.py").write_text("X = 1\n")
+    (tmp_path / "broken.py").write_text("STUDY = 3\n")
+    cases = [
+        (
+            ["eraserelu_tabel1"],
+            "kzoo: error: `study` must be one of .*'eraserelu_table1'.*"
+            "got 'eraserelu_tabel1'. Did you mean 'eraserelu_table1'",
+        ),
+        (["demo"], "kzoo: error: `study` must be one of"),  # a script without a STUDY is no recipe
+        (["not_a_recipe.py"], "kzoo: error: `study`='not_a_recipe.py' defines no STUDY"),
+        (["broken.py"], "kzoo: error: `study`='broken.py' defines no STUDY"),
+        (["missing.py"], "kzoo: error: `study`='missing.py': no such recipe file"),
+        (["eraserelu_table1", "--only", "zz", "--list"], "kzoo: error: `only`: 'zz' matches no variant"),
+        (["eraserelu_table1", "--seeds", "0", "--list"], "kzoo: error: `seeds` must be a positive integer"),
+    ]
+    for argv, match in cases:
+        assert _kzoo_reproduce(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert re.search(match, err) and "Traceback" not in err, (argv, err)
+    with pytest.raises(SystemExit) as exit_:
+        _kzoo_reproduce(["eraserelu_table1", "--scale", "gpu"])
+    assert exit_.value.code == 2
+    assert "kzoo: error: reproduce: argument --scale: invalid choice: 'gpu'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="`study` must be one of"):
+        reproduce.resolve_study("zz")
+
+
+def test_recipe_and_sub_command_take_the_same_options():
+    parser = kzoo_cli._Parser(prog="kzoo")
+    sub = parser.add_subparsers(dest="command", parser_class=kzoo_cli._Parser)
+    command = reproduce_cli.add_parser(sub)
+    recipe = reproduce_cli.add_study_arguments(argparse.ArgumentParser())
+    options = lambda p: {s for a in p._actions for s in a.option_strings}  # noqa: E731
+    assert options(command) - options(recipe) == {"--list-studies"}
+    assert options(recipe) <= options(command)
+
+
 @pytest.mark.parametrize("study", STUDIES, ids=[s.name for s in STUDIES])
 def test_every_recipe_names_real_models_protocols_and_datasets(study):
     assert len(STUDIES) >= 12
@@ -203,25 +421,38 @@ def test_every_recipe_names_real_models_protocols_and_datasets(study):
 def test_every_cpu_job_builds():
     """Every (model, options) a CPU-scale recipe trains builds, so a recipe cannot fail
     after hours on a misspelt option."""
-    configs = {(j.model, json.dumps(j.model_kwargs, sort_keys=True))
-               for s in STUDIES for j in reproduce.jobs(s, "cpu", seeds=1)}
+    configs = {
+        (j.model, json.dumps(j.model_kwargs, sort_keys=True))
+        for s in STUDIES
+        for j in reproduce.jobs(s, "cpu", seeds=1)
+    }
     for model, kwargs in sorted(configs):
         kzoo.model_info(model).build(classes=10, **json.loads(kwargs))
 
 
 @pytest.mark.slow
 def test_every_paper_job_builds():
-    configs = {(j.model, json.dumps(j.model_kwargs, sort_keys=True))
-               for s in STUDIES for j in reproduce.jobs(s, "paper", seeds=1)}
+    configs = {
+        (j.model, json.dumps(j.model_kwargs, sort_keys=True))
+        for s in STUDIES
+        for j in reproduce.jobs(s, "paper", seeds=1)
+    }
     for model, kwargs in sorted(configs):
         kzoo.model_info(model).build(**json.loads(kwargs))
 
 
 def test_train_fraction_takes_a_nested_prefix(fmnist_like_dir):
-    full = data.make_datasets("fashion_mnist", batch_size=1, data_dir=fmnist_like_dir, validation_size=200,
-                              augment=False)[0]
-    tenth = data.make_datasets("fashion_mnist", batch_size=1, data_dir=fmnist_like_dir, validation_size=200,
-                               augment=False, train_fraction=0.1)[0]
+    full = data.make_datasets(
+        "fashion_mnist", batch_size=1, data_dir=fmnist_like_dir, validation_size=200, augment=False
+    )[0]
+    tenth = data.make_datasets(
+        "fashion_mnist",
+        batch_size=1,
+        data_dir=fmnist_like_dir,
+        validation_size=200,
+        augment=False,
+        train_fraction=0.1,
+    )[0]
     assert int(full.cardinality()) == 1800 and int(tenth.cardinality()) == 180
     labels = lambda ds: sorted(int(y[0]) for _, y in ds)  # noqa: E731
     # the same examples for any seed, and the first 10% of the training split's order
@@ -241,8 +472,11 @@ def test_test_curve_needs_the_test_set():
 
 def test_time_to_accuracy_helpers():
     tta = _recipe(os.path.join(os.path.dirname(RECIPES[0]), "time_to_accuracy.py"))
-    rows = [{"seconds": 10, "test_accuracy": 0.90}, {"seconds": 10, "test_accuracy": 0.941},
-            {"seconds": 10, "test_accuracy": 0.95}]
+    rows = [
+        {"seconds": 10, "test_accuracy": 0.90},
+        {"seconds": 10, "test_accuracy": 0.941},
+        {"seconds": 10, "test_accuracy": 0.95},
+    ]
     assert tta.time_to(rows, 0.94) == 20 and tta.time_to(rows, 0.96) is None
     assert tta.best_within(rows, 25) == 0.941 and tta.best_within(rows, 5) is None
     assert tta.epochs_to(rows, 0.94) == 2 and tta.epochs_to(rows, 0.96) is None
@@ -251,8 +485,25 @@ def test_time_to_accuracy_helpers():
 def test_time_to_accuracy_recipe(fmnist_subset_dir, tmp_path, capsys):
     tta = _recipe(os.path.join(os.path.dirname(RECIPES[0]), "time_to_accuracy.py"))
     out = str(tmp_path / "tta")
-    assert tta.main(["--name", "tiny", "--epochs", "2", "--batch-size", "64", "--target", "0.3",
-                     "--out", out, "--data-dir", fmnist_subset_dir]) == 0
+    assert (
+        tta.main(
+            [
+                "--name",
+                "tiny",
+                "--epochs",
+                "2",
+                "--batch-size",
+                "64",
+                "--target",
+                "0.3",
+                "--out",
+                out,
+                "--data-dir",
+                fmnist_subset_dir,
+            ]
+        )
+        == 0
+    )
     summary = json.load(open(os.path.join(out, "tiny", "summary.json")))
     epochs = list(csv.DictReader(open(os.path.join(out, "tiny", "run", "epochs.csv"))))
     assert [p["test_top1"] for p in summary["curve"]] == [float(e["test_accuracy"]) for e in epochs]
@@ -267,12 +518,17 @@ def test_time_to_accuracy_recipe(fmnist_subset_dir, tmp_path, capsys):
 
 
 def test_readme_lists_every_recipe_with_its_run_counts():
-    readme = open(os.path.join(os.path.dirname(RECIPES[0]), "..", "README.md")).read()
+    # the recipe table lives in docs/reproduction.md once that page exists, in the README until then
+    root = os.path.join(os.path.dirname(RECIPES[0]), "..")
+    page = os.path.join("docs", "reproduction.md")
+    page = page if os.path.exists(os.path.join(root, page)) else "README.md"
+    readme = open(os.path.join(root, page)).read()
     for path, module in zip(RECIPES, map(_recipe, RECIPES)):
         if not hasattr(module, "STUDY"):
             continue
         study = module.STUDY
         paper, cpu = len(reproduce.jobs(study, "paper")), len(reproduce.jobs(study, "cpu"))
-        row = next((line for line in readme.splitlines() if line.startswith(f"| `{os.path.basename(path)}` |")), None)
-        assert row is not None, f"README lacks {os.path.basename(path)}"
+        prefix = f"| `{os.path.basename(path)}` |"
+        row = next((line for line in readme.splitlines() if line.startswith(prefix)), None)
+        assert row is not None, f"{page} lacks {os.path.basename(path)}"
         assert row.rstrip(" |").endswith(f"| {paper} | {cpu}"), row

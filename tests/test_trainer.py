@@ -32,10 +32,25 @@ def _rows(run_dir):
 
 def test_run_directory(data_dir, tmp_path):
     out = tmp_path / "run"
-    result = train("smallnet_bn", "fashion_mnist", "fashion_mnist_cpu", epochs=2, data_dir=data_dir,
-                   out=str(out), verbose=0, model_kwargs={"erase": "last", "proportion": 0.5}, **SMALL)
-    assert sorted(os.listdir(out)) == ["best.keras", "config.json", "curves.png", "epochs.csv",
-                                       "last.keras", "metrics.json"]
+    result = train(
+        "smallnet_bn",
+        "fashion_mnist",
+        "fashion_mnist_cpu",
+        epochs=2,
+        data_dir=data_dir,
+        out=str(out),
+        verbose=0,
+        model_kwargs={"erase": "last", "proportion": 0.5},
+        **SMALL,
+    )
+    assert sorted(os.listdir(out)) == [
+        "best.keras",
+        "config.json",
+        "curves.png",
+        "epochs.csv",
+        "last.keras",
+        "metrics.json",
+    ]
     m = json.loads((out / "metrics.json").read_text())
     assert m["epochs"] == 2 and 0 <= m["test_top1"] <= m["test_top5"] <= 1
     assert m["params"] == kzoo.trainable_params(result.model) and m["train_images_per_s"] > 0
@@ -51,23 +66,70 @@ def test_run_directory(data_dir, tmp_path):
     assert again["test_loss"] == pytest.approx(m["test_loss"], rel=1e-5)  # cross-entropy, no penalty
     # A finished run is returned as it is, not retrained.
     before = (out / "epochs.csv").read_text()
-    done = train("smallnet_bn", "fashion_mnist", "fashion_mnist_cpu", epochs=2, data_dir=data_dir,
-                 out=str(out), verbose=0, model_kwargs={"erase": "last", "proportion": 0.5}, **SMALL)
+    done = train(
+        "smallnet_bn",
+        "fashion_mnist",
+        "fashion_mnist_cpu",
+        epochs=2,
+        data_dir=data_dir,
+        out=str(out),
+        verbose=0,
+        model_kwargs={"erase": "last", "proportion": 0.5},
+        **SMALL,
+    )
     assert (out / "epochs.csv").read_text() == before and done.metrics == m
     with pytest.raises(ValueError, match="different run.*model_kwargs"):
-        train("smallnet_bn", "fashion_mnist", "fashion_mnist_cpu", epochs=2, data_dir=data_dir,
-              out=str(out), verbose=0, **SMALL)
+        train(
+            "smallnet_bn",
+            "fashion_mnist",
+            "fashion_mnist_cpu",
+            epochs=2,
+            data_dir=data_dir,
+            out=str(out),
+            verbose=0,
+            **SMALL,
+        )
     # So does a protocol field given as an override: a longer run is another run.
     with pytest.raises(ValueError, match="different run.*epochs, lr"):
-        train("smallnet_bn", "fashion_mnist", "fashion_mnist_cpu", epochs=3, lr=0.05, data_dir=data_dir,
-              out=str(out), verbose=0, model_kwargs={"erase": "last", "proportion": 0.5}, **SMALL)
+        train(
+            "smallnet_bn",
+            "fashion_mnist",
+            "fashion_mnist_cpu",
+            epochs=3,
+            lr=0.05,
+            data_dir=data_dir,
+            out=str(out),
+            verbose=0,
+            model_kwargs={"erase": "last", "proportion": 0.5},
+            **SMALL,
+        )
 
 
 def test_kill_and_resume(data_dir, tmp_path):
     out = str(tmp_path / "run")
-    cmd = [sys.executable, "-m", "kzoo.cli", "train", "smallnet_bn", "--dataset", "fashion_mnist",
-           "--protocol", "fashion_mnist_cpu", "--epochs", "8", "--batch-size", "32",
-           "--validation-size", "64", "--data-dir", data_dir, "--out", out, "--quiet", "--test-curve"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "kzoo.cli",
+        "train",
+        "smallnet_bn",
+        "--dataset",
+        "fashion_mnist",
+        "--protocol",
+        "fashion_mnist_cpu",
+        "--epochs",
+        "8",
+        "--batch-size",
+        "32",
+        "--validation-size",
+        "64",
+        "--data-dir",
+        data_dir,
+        "--out",
+        out,
+        "--quiet",
+        "--test-curve",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     csv_path = os.path.join(out, "epochs.csv")
     deadline = time.time() + 300
@@ -127,8 +189,16 @@ def test_nan_stops_with_error_and_keeps_backup(data_dir, tmp_path):
     model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
     out = tmp_path / "run"
     with pytest.raises(NonFiniteLossError, match="nan"):
-        train(model, "fashion_mnist", "fashion_mnist_cpu", epochs=3, data_dir=data_dir, out=str(out),
-              verbose=0, **SMALL)
+        train(
+            model,
+            "fashion_mnist",
+            "fashion_mnist_cpu",
+            epochs=3,
+            data_dir=data_dir,
+            out=str(out),
+            verbose=0,
+            **SMALL,
+        )
     backup = out / "backup"
     assert sorted(os.listdir(backup)) == ["epoch-0001"]
     assert json.loads((backup / "epoch-0001" / "state.json").read_text()) == {"epochs": 1}
@@ -158,50 +228,101 @@ def test_backup_is_atomic_keeps_two_and_falls_back(tmp_path):
 
 
 def test_seeded_cpu_runs_repeat(data_dir, tmp_path):
-    runs = [train("smallnet_bn", "fashion_mnist", "fashion_mnist_cpu", epochs=1, seed=3,
-                  data_dir=data_dir, out=str(tmp_path / f"r{i}"), verbose=0, **SMALL) for i in range(2)]
+    runs = [
+        train(
+            "smallnet_bn",
+            "fashion_mnist",
+            "fashion_mnist_cpu",
+            epochs=1,
+            seed=3,
+            data_dir=data_dir,
+            out=str(tmp_path / f"r{i}"),
+            verbose=0,
+            **SMALL,
+        )
+        for i in range(2)
+    ]
     a, b = ([r[k] for r in run.history for k in ("loss", "val_loss", "accuracy")] for run in runs)
     assert a == b
 
 
-@pytest.mark.parametrize("kwargs, err, match", [
-    ({"dataset": "cifar11"}, ValueError, "cifar11"),
-    ({"protocol": "he_cifa"}, ValueError, "protocol"),
-    ({"epochs": -1}, ValueError, "epochs"),
-    ({"batch_size": 0}, ValueError, "batch_size"),
-    ({"model_kwargs": {"classes": 5}}, ValueError, "classes"),
-    ({"model": "resnet21"}, ValueError, "resnet21"),
-    ({"mixed_precision": "float8"}, ValueError, "mixed_precision"),
-    ({"model": keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])},
-     ValueError, "predicts 3 classes but dataset .fashion_mnist. has 10"),
-    ({"model": "resnet50", "dataset": "imagenet2012", "protocol": "imagenet"}, FileNotFoundError,
-     "ILSVRC2012_img_train.tar"),
-])
+@pytest.mark.parametrize(
+    "kwargs, err, match",
+    [
+        ({"dataset": "cifar11"}, ValueError, "cifar11"),
+        ({"protocol": "he_cifa"}, ValueError, "protocol"),
+        ({"epochs": -1}, ValueError, "epochs"),
+        ({"batch_size": 0}, ValueError, "batch_size"),
+        ({"model_kwargs": {"classes": 5}}, ValueError, "classes"),
+        ({"model": "resnet21"}, ValueError, "resnet21"),
+        ({"mixed_precision": "float8"}, ValueError, "mixed_precision"),
+        (
+            {
+                "model": keras.Sequential(
+                    [keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(3)]
+                )
+            },
+            ValueError,
+            "predicts 3 classes but dataset .fashion_mnist. has 10",
+        ),
+        (
+            {"model": "resnet50", "dataset": "imagenet2012", "protocol": "imagenet"},
+            FileNotFoundError,
+            "ILSVRC2012_img_train.tar",
+        ),
+    ],
+)
 def test_bad_inputs_fail_before_any_work(kwargs, err, match, data_dir, tmp_path):
-    args = {"model": "smallnet_bn", "dataset": "fashion_mnist", "protocol": "fashion_mnist_cpu",
-            "data_dir": data_dir, **SMALL, **kwargs}
+    args = {
+        "model": "smallnet_bn",
+        "dataset": "fashion_mnist",
+        "protocol": "fashion_mnist_cpu",
+        "data_dir": data_dir,
+        **SMALL,
+        **kwargs,
+    }
     if args["dataset"] == "imagenet2012":
         args["data_dir"] = str(tmp_path / "tfds")
         os.makedirs(args["data_dir"])  # an explicit data_dir must exist
     with pytest.raises(err, match=match):
-        train(args.pop("model"), args.pop("dataset"), args.pop("protocol"), out=str(tmp_path / "run"),
-              verbose=0, **args)
+        train(
+            args.pop("model"),
+            args.pop("dataset"),
+            args.pop("protocol"),
+            out=str(tmp_path / "run"),
+            verbose=0,
+            **args,
+        )
     assert not (tmp_path / "run").exists()
 
 
 def test_cli_train_errors_are_clear(data_dir):
-    out = subprocess.run([sys.executable, "-m", "kzoo.cli", "train", "resnet20", "--dataset", "cifar11"],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "kzoo.cli", "train", "resnet20", "--dataset", "cifar11"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 2 and "kzoo: error:" in out.stderr and "Traceback" not in out.stderr
-    out = subprocess.run([sys.executable, "-m", "kzoo.cli", "protocols"], capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "kzoo.cli", "protocols"], capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0 and "he_cifar" in out.stdout and "fashion_mnist_demo" in out.stdout
 
 
 def test_mixed_precision_on_cpu(data_dir, tmp_path):
     """bfloat16 compute with float32 weights and output; the run records its policy."""
-    result = train("smallnet_bn", "fashion_mnist", "fashion_mnist_cpu", epochs=1, data_dir=data_dir,
-                   out=str(tmp_path / "run"), verbose=0, mixed_precision="bfloat16", **SMALL)
+    result = train(
+        "smallnet_bn",
+        "fashion_mnist",
+        "fashion_mnist_cpu",
+        epochs=1,
+        data_dir=data_dir,
+        out=str(tmp_path / "run"),
+        verbose=0,
+        mixed_precision="bfloat16",
+        **SMALL,
+    )
     assert result.model.dtype_policy.name == "mixed_bfloat16"
     assert all(w.dtype == "float32" for w in result.model.weights)
     assert result.metrics["precision"] == "mixed_bfloat16" and np.isfinite(result.metrics["test_loss"])
@@ -214,8 +335,16 @@ def test_float16_trains_with_loss_scaling(data_dir, tmp_path):
     keras.config.set_dtype_policy("mixed_float16")
     model = kzoo.MLP(depth=3, units=32)  # a built model keeps the policy it was built with
     keras.config.set_dtype_policy("float32")
-    result = train(model, "fashion_mnist", "fashion_mnist_cpu", epochs=1, data_dir=data_dir,
-                   out=str(tmp_path / "run"), verbose=0, **SMALL)
+    result = train(
+        model,
+        "fashion_mnist",
+        "fashion_mnist_cpu",
+        epochs=1,
+        data_dir=data_dir,
+        out=str(tmp_path / "run"),
+        verbose=0,
+        **SMALL,
+    )
     assert isinstance(result.model.optimizer, keras.optimizers.LossScaleOptimizer)
     assert result.model.output.dtype == "float32" and result.metrics["precision"] == "mixed_float16"
     assert np.isfinite(result.metrics["test_loss"])
@@ -246,38 +375,45 @@ def _per_pixel():
     return keras.Model(x, keras.layers.Conv2D(10, 1, activation="softmax")(x))
 
 
-@pytest.mark.parametrize("kwargs, err, match", [
-    # runs that would train on nothing
-    ({"epochs": 0}, ValueError, "`epochs` must be an integer at least 1"),
-    ({"protocol": "he_cifar", "dataset": "fashion_mnist", "steps": 0}, ValueError, "`steps`"),
-    ({"batch_size": 60000}, ValueError, "batch_size.*0 steps per epoch"),
-    ({"batch_size": 128, "train_fraction": 1e-4}, ValueError, "train_fraction.*0 steps per epoch"),
-    # non-finite numbers
-    ({"lr": float("nan")}, ValueError, "`lr` must be a finite number"),
-    ({"lr": float("inf")}, ValueError, "`lr` must be a finite number"),
-    ({"weight_decay": float("inf")}, ValueError, "`weight_decay` must be a finite"),
-    ({"momentum": float("nan")}, ValueError, "`momentum`"),
-    ({"train_fraction": float("nan")}, ValueError, "`train_fraction`"),
-    # builder arguments, before the data
-    ({"model_kwargs": {"stochastik_depth": 0.5}}, TypeError, "model_kwargs.*stochastik_depth"),
-    ({"model_kwargs": {"erase": "lastt"}}, ValueError, "model_kwargs.*erase"),
-    ({"model_kwargs": {"activation": "rleu"}}, ValueError, "model_kwargs.*rleu"),
-    ({"model_kwargs": {"stochastic_depth": float("nan")}}, ValueError, "model_kwargs.*stochastic_depth"),
-    ({"model_kwargs": {"input_shape": (32, 32, 3)}}, ValueError, "model_kwargs.*inputs of shape"),
-    ({"model_kwargs": ["erase"]}, TypeError, "`model_kwargs` must be a dict"),
-    # seeds, verbosity, the model given
-    ({"seed": -1}, ValueError, "`seed` must be an integer in \\[0, 4294967295\\]"),
-    ({"seed": 2**40}, ValueError, "`seed`"),
-    ({"seed": 1.5}, TypeError, "`seed`"),
-    ({"verbose": 3}, ValueError, "`verbose` must be 'auto', 0, 1 or 2"),
-    ({"verbose": "loud"}, ValueError, "`verbose`"),
-    ({"model": _Subclassed()}, ValueError, "`model` is not built"),
-    ({"model": _two_outputs()}, ValueError, "one image input and one output"),
-    ({"model": _per_pixel()}, ValueError, "must output \\[batch, classes\\]"),
-    ({"data_dir": 3}, TypeError, "`data_dir` must be a path"),
-    ({"data_dir": "/nonexistent/fmnist"}, FileNotFoundError, "`data_dir`='/nonexistent/fmnist' does not exist"),
-    ({"data_dir": "/etc/hostname"}, ValueError, "`data_dir`=.* is a file"),
-])
+@pytest.mark.parametrize(
+    "kwargs, err, match",
+    [
+        # runs that would train on nothing
+        ({"epochs": 0}, ValueError, "`epochs` must be an integer at least 1"),
+        ({"protocol": "he_cifar", "dataset": "fashion_mnist", "steps": 0}, ValueError, "`steps`"),
+        ({"batch_size": 60000}, ValueError, "batch_size.*0 steps per epoch"),
+        ({"batch_size": 128, "train_fraction": 1e-4}, ValueError, "train_fraction.*0 steps per epoch"),
+        # non-finite numbers
+        ({"lr": float("nan")}, ValueError, "`lr` must be a finite number"),
+        ({"lr": float("inf")}, ValueError, "`lr` must be a finite number"),
+        ({"weight_decay": float("inf")}, ValueError, "`weight_decay` must be a finite"),
+        ({"momentum": float("nan")}, ValueError, "`momentum`"),
+        ({"train_fraction": float("nan")}, ValueError, "`train_fraction`"),
+        # builder arguments, before the data
+        ({"model_kwargs": {"stochastik_depth": 0.5}}, TypeError, "model_kwargs.*stochastik_depth"),
+        ({"model_kwargs": {"erase": "lastt"}}, ValueError, "model_kwargs.*erase"),
+        ({"model_kwargs": {"activation": "rleu"}}, ValueError, "model_kwargs.*rleu"),
+        ({"model_kwargs": {"stochastic_depth": float("nan")}}, ValueError, "model_kwargs.*stochastic_depth"),
+        ({"model_kwargs": {"input_shape": (32, 32, 3)}}, ValueError, "model_kwargs.*inputs of shape"),
+        ({"model_kwargs": ["erase"]}, TypeError, "`model_kwargs` must be a dict"),
+        # seeds, verbosity, the model given
+        ({"seed": -1}, ValueError, "`seed` must be an integer in \\[0, 4294967295\\]"),
+        ({"seed": 2**40}, ValueError, "`seed`"),
+        ({"seed": 1.5}, TypeError, "`seed`"),
+        ({"verbose": 3}, ValueError, "`verbose` must be 'auto', 0, 1 or 2"),
+        ({"verbose": "loud"}, ValueError, "`verbose`"),
+        ({"model": _Subclassed()}, ValueError, "`model` is not built"),
+        ({"model": _two_outputs()}, ValueError, "one image input and one output"),
+        ({"model": _per_pixel()}, ValueError, "must output \\[batch, classes\\]"),
+        ({"data_dir": 3}, TypeError, "`data_dir` must be a path"),
+        (
+            {"data_dir": "/nonexistent/fmnist"},
+            FileNotFoundError,
+            "`data_dir`='/nonexistent/fmnist' does not exist",
+        ),
+        ({"data_dir": "/etc/hostname"}, ValueError, "`data_dir`=.* is a file"),
+    ],
+)
 def test_refused_before_data_and_before_writing(kwargs, err, match, tmp_path, monkeypatch):
     """Each of these is refused from the arguments alone: no data is read (the loaders
     are booby-trapped) and the run directory is never created."""
@@ -290,22 +426,30 @@ def test_refused_before_data_and_before_writing(kwargs, err, match, tmp_path, mo
     monkeypatch.setattr(data, "make_datasets", no_data)
     args = {"model": "resnet20", "dataset": "fashion_mnist", "protocol": "fashion_mnist_demo", **kwargs}
     with pytest.raises(err, match=match):
-        train(args.pop("model"), args.pop("dataset"), args.pop("protocol"), out=str(tmp_path / "run"),
-              **{"verbose": 0, **args})
+        train(
+            args.pop("model"),
+            args.pop("dataset"),
+            args.pop("protocol"),
+            out=str(tmp_path / "run"),
+            **{"verbose": 0, **args},
+        )
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("where, match", [
-    ("file", "`out`=.* is a file, not a directory"),
-    ("under_file", "`out`=.* lies under the file"),
-])
+@pytest.mark.parametrize(
+    "where, match",
+    [
+        ("file", "`out`=.* is a file, not a directory"),
+        ("under_file", "`out`=.* lies under the file"),
+    ],
+)
 def test_unusable_out_is_refused_before_the_build(where, match, tmp_path, monkeypatch):
     from kzoo.training import trainer
 
     blocker = tmp_path / "blocker"
     blocker.write_text("a file")
     out = blocker if where == "file" else blocker / "deeper" / "run"
-    monkeypatch.setattr(trainer, "_build", lambda *a: pytest.fail("the model was built"))
+    monkeypatch.setattr(trainer, "build_model", lambda *a: pytest.fail("the model was built"))
     with pytest.raises(ValueError, match=match):
         train("resnet20", "fashion_mnist", out=str(out), verbose=0)
 
@@ -314,9 +458,9 @@ def test_splits_too_small_for_a_batch(tmp_path):
     """Files of fewer examples than the dataset's published size: the batch that does not
     fit the training split actually found, and an empty test split, are refused before
     training instead of giving a finished run of no steps or no test score."""
-    from conftest import _idx
-
     import gzip
+
+    from conftest import _idx
 
     folder = tmp_path / "data"
     folder.mkdir()
@@ -326,29 +470,49 @@ def test_splits_too_small_for_a_batch(tmp_path):
         (folder / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx(images)))
         (folder / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx(rng.integers(0, 10, n))))
     with pytest.raises(ValueError, match="train.*batch|batch.*train"):
-        train("mlp12", "fashion_mnist", data_dir=str(folder), out=str(tmp_path / "a"), verbose=0,
-              validation_size=100, batch_size=256, model_kwargs={"units": 8})
+        train(
+            "mlp12",
+            "fashion_mnist",
+            data_dir=str(folder),
+            out=str(tmp_path / "a"),
+            verbose=0,
+            validation_size=100,
+            batch_size=256,
+            model_kwargs={"units": 8},
+        )
     with pytest.raises(ValueError, match="test"):
-        train("mlp12", "fashion_mnist", data_dir=str(folder), out=str(tmp_path / "b"), verbose=0,
-              validation_size=100, batch_size=32, model_kwargs={"units": 8})
+        train(
+            "mlp12",
+            "fashion_mnist",
+            data_dir=str(folder),
+            out=str(tmp_path / "b"),
+            verbose=0,
+            validation_size=100,
+            batch_size=32,
+            model_kwargs={"units": 8},
+        )
     assert not (tmp_path / "a" / "metrics.json").exists() and not (tmp_path / "b" / "metrics.json").exists()
 
 
 def _tiny_model_file(path):
-    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
-                              keras.layers.Dense(10, activation="softmax")])
+    model = keras.Sequential(
+        [keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")]
+    )
     model.save(path)
     return model
 
 
-@pytest.mark.parametrize("damage, err, match", [
-    ("config_not_json", ValueError, "config.json.*damaged.*delete the run directory"),
-    ("config_a_list", ValueError, "config.json.*damaged.*JSON object"),
-    ("metrics_not_json", ValueError, "metrics.json.*damaged"),
-    ("metrics_without_model", FileNotFoundError, "last.keras.*missing"),
-    ("model_not_zip", ValueError, "last.keras.*not a Keras archive"),
-    ("epochs_csv_damaged", ValueError, "epochs.csv.*damaged"),
-])
+@pytest.mark.parametrize(
+    "damage, err, match",
+    [
+        ("config_not_json", ValueError, "config.json.*damaged.*delete the run directory"),
+        ("config_a_list", ValueError, "config.json.*damaged.*JSON object"),
+        ("metrics_not_json", ValueError, "metrics.json.*damaged"),
+        ("metrics_without_model", FileNotFoundError, "last.keras.*missing"),
+        ("model_not_zip", ValueError, "last.keras.*not a Keras archive"),
+        ("epochs_csv_damaged", ValueError, "epochs.csv.*damaged"),
+    ],
+)
 def test_damaged_run_files_are_named(damage, err, match, tmp_path):
     """Files kzoo wrote and reads back: a damaged or missing one is named, with what to do."""
     run = tmp_path / "run"
@@ -366,15 +530,18 @@ def test_damaged_run_files_are_named(damage, err, match, tmp_path):
         train("resnet20", "fashion_mnist", out=str(run), verbose=0)
 
 
-@pytest.mark.parametrize("case, err, match", [
-    ("hundred_classes", ValueError, "predicts 100 classes but dataset 'fashion_mnist' has 10"),
-    ("other_shape", ValueError, "inputs of shape \\(32, 32, 3\\)"),
-    ("batch_size", ValueError, "`batch_size`"),
-    ("not_zip", ValueError, "not a Keras archive"),
-    ("missing", FileNotFoundError, "does not exist"),
-    ("damaged_config", ValueError, "config.json.*damaged"),
-    ("config_without_dataset", ValueError, "names no dataset"),
-])
+@pytest.mark.parametrize(
+    "case, err, match",
+    [
+        ("hundred_classes", ValueError, "predicts 100 classes but dataset 'fashion_mnist' has 10"),
+        ("other_shape", ValueError, "inputs of shape \\(32, 32, 3\\)"),
+        ("batch_size", ValueError, "`batch_size`"),
+        ("not_zip", ValueError, "not a Keras archive"),
+        ("missing", FileNotFoundError, "does not exist"),
+        ("damaged_config", ValueError, "config.json.*damaged"),
+        ("config_without_dataset", ValueError, "names no dataset"),
+    ],
+)
 def test_evaluate_checks_the_model_before_the_data(case, err, match, tmp_path, monkeypatch):
     from kzoo import data
 
@@ -403,17 +570,21 @@ def test_evaluate_checks_the_model_before_the_data(case, err, match, tmp_path, m
 def _cli(*args):
     env = dict(os.environ)
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the CLI quiets TensorFlow itself
-    return subprocess.run([sys.executable, "-m", "kzoo.cli", *args], capture_output=True, text=True,
-                          timeout=300, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "kzoo.cli", *args], capture_output=True, text=True, timeout=300, env=env
+    )
 
 
-@pytest.mark.parametrize("args, code, match", [
-    (("train", "resnet20", "--epochs", "0"), 2, "`epochs` must be an integer at least 1"),
-    (("train", "resnet20", "--lr", "nan"), 2, "`lr` must be a finite number"),
-    (("train", "resnet20", "--out", "/proc/version/run"), 2, "lies under the file"),
-    (("evaluate", "/nonexistent/run"), 2, "does not exist"),
-    (("export", "/nonexistent/run"), 2, "does not exist"),
-])
+@pytest.mark.parametrize(
+    "args, code, match",
+    [
+        (("train", "resnet20", "--epochs", "0"), 2, "`epochs` must be an integer at least 1"),
+        (("train", "resnet20", "--lr", "nan"), 2, "`lr` must be a finite number"),
+        (("train", "resnet20", "--out", "/proc/version/run"), 2, "lies under the file"),
+        (("evaluate", "/nonexistent/run"), 2, "does not exist"),
+        (("export", "/nonexistent/run"), 2, "does not exist"),
+    ],
+)
 def test_cli_errors_are_one_line_without_tensorflow_noise(args, code, match):
     out = _cli(*args)
     lines = out.stderr.strip().splitlines()
@@ -422,12 +593,15 @@ def test_cli_errors_are_one_line_without_tensorflow_noise(args, code, match):
     assert re.search(match, lines[0]), lines[0]
 
 
-@pytest.mark.parametrize("error, code", [
-    (NonFiniteLossError("the training loss became nan"), 1),
-    (OSError(28, "No space left on device"), 1),
-    (KeyboardInterrupt(), 130),
-    (PermissionError(13, "Permission denied"), 2),
-])
+@pytest.mark.parametrize(
+    "error, code",
+    [
+        (NonFiniteLossError("the training loss became nan"), 1),
+        (OSError(28, "No space left on device"), 1),
+        (KeyboardInterrupt(), 130),
+        (PermissionError(13, "Permission denied"), 2),
+    ],
+)
 def test_cli_exit_codes(error, code, monkeypatch, capsys):
     from kzoo import cli
 

@@ -1,6 +1,11 @@
-"""kzoo's model builders and their registry."""
+"""kzoo's model builders and their registry.
 
-from kzoo.models.cifar_resnet import (  # noqa: F401
+Each family module registers its builders (``@register_model``, importable from here for
+a new builder of yours) as it is imported here; the blocks they are made of live in
+``kzoo.models.blocks``.
+"""
+
+from kzoo.models.cifar_resnet import (
     CifarResNet,
     ResNet20,
     ResNet32,
@@ -11,7 +16,8 @@ from kzoo.models.cifar_resnet import (  # noqa: F401
     ResNet1001,
     ResNet1202,
 )
-from kzoo.models.imagenet_resnet import (  # noqa: F401
+from kzoo.models.common import load_model, trainable_params
+from kzoo.models.imagenet_resnet import (
     ImageNetResNet,
     ResNet50,
     ResNet50V2,
@@ -22,9 +28,9 @@ from kzoo.models.imagenet_resnet import (  # noqa: F401
     ResNet200,
     ResNet200V2,
 )
-from kzoo.models.inception import CifarInceptionV2  # noqa: F401
-from kzoo.models.merge_run import DFNMR, DFNMR1, DFNMR2  # noqa: F401
-from kzoo.models.plain import (  # noqa: F401
+from kzoo.models.inception import CifarInceptionV2
+from kzoo.models.merge_run import DFNMR, DFNMR1, DFNMR2
+from kzoo.models.plain import (
     MLP,
     MLP12,
     PlainNet,
@@ -37,7 +43,11 @@ from kzoo.models.plain import (  # noqa: F401
     SmallNetBN,
     VGGStyle31,
 )
-from kzoo.models.resnext import (  # noqa: F401
+from kzoo.models.registry import ModelInfo, create_model, list_models, model_info
+
+# Re-exported for new builders (@kzoo.models.register_model), outside kzoo's public surface.
+from kzoo.models.registry import register_model as register_model
+from kzoo.models.resnext import (
     CifarResNeXt,
     ImageNetResNeXt,
     ResNeXt29_8x64d,
@@ -46,7 +56,7 @@ from kzoo.models.resnext import (  # noqa: F401
     ResNeXt101_32x4d,
     ResNeXt152_32x4d,
 )
-from kzoo.models.wide_resnet import (  # noqa: F401
+from kzoo.models.wide_resnet import (
     WideResNet,
     WideResNet16_8,
     WideResNet28_10,
@@ -54,5 +64,63 @@ from kzoo.models.wide_resnet import (  # noqa: F401
     WideResNet52_1,
     WideResNet52_10,
 )
-from kzoo.models.common import load_model, trainable_params  # noqa: F401
-from kzoo.models.registry import ModelInfo, create_model, list_models, model_info  # noqa: F401
+
+__all__ = [
+    # CIFAR ResNets
+    "CifarResNet",
+    "ResNet20",
+    "ResNet32",
+    "ResNet44",
+    "ResNet56",
+    "ResNet110",
+    "ResNet164",
+    "ResNet1001",
+    "ResNet1202",
+    # ImageNet ResNets
+    "ImageNetResNet",
+    "ResNet50",
+    "ResNet50V2",
+    "ResNet101",
+    "ResNet101V2",
+    "ResNet152",
+    "ResNet152V2",
+    "ResNet200",
+    "ResNet200V2",
+    # Inception, merge-and-run, single-activation nets
+    "CifarInceptionV2",
+    "DFNMR",
+    "DFNMR1",
+    "DFNMR2",
+    "MLP",
+    "MLP12",
+    "PlainNet",
+    "PlainNet38",
+    "PlainNet62",
+    "PlainNet84",
+    "ResidualStyle31",
+    "SingleReLUNet",
+    "SmallNet",
+    "SmallNetBN",
+    "VGGStyle31",
+    # ResNeXt, Wide ResNet
+    "CifarResNeXt",
+    "ImageNetResNeXt",
+    "ResNeXt29_8x64d",
+    "ResNeXt29_16x64d",
+    "ResNeXt50_32x4d",
+    "ResNeXt101_32x4d",
+    "ResNeXt152_32x4d",
+    "WideResNet",
+    "WideResNet16_8",
+    "WideResNet28_10",
+    "WideResNet40_4",
+    "WideResNet52_1",
+    "WideResNet52_10",
+    # Utilities and the registry
+    "load_model",
+    "trainable_params",
+    "ModelInfo",
+    "create_model",
+    "list_models",
+    "model_info",
+]

@@ -8,20 +8,13 @@ arguments, not other blocks. Layers are named ``stage{s}_block{b}_conv1`` etc.; 
 activation in slot ``first`` of that block is ``stage{s}_block{b}_first_relu``.
 """
 
-from kzoo.models import common, residual
+from kzoo.models import common, residual_net
+from kzoo.models.blocks import residual
+from kzoo.models.blocks.stems import CIFAR_MIN_SIZE, cifar_stem
+from kzoo.models.named_builders import member_of
 from kzoo.models.registry import register_model
 
 WIDTHS = (16, 32, 64)
-MIN_SIZE = 8
-
-
-def stem(img_input, width, spec, act):
-    """A 3x3 convolution, then BN-act unless the blocks pre-activate their input."""
-    x = residual.conv(width, 3, name="stem_conv")(img_input)
-    if not spec.preact:
-        x = residual.bn(name="stem_bn")(x)
-        x = act(x, "stem_{kind}")
-    return x
 
 
 def blocks_per_stage(depth, bottleneck):
@@ -61,8 +54,8 @@ def CifarResNet(
         depth: weighted layers, 6n+2 for basic blocks, 9n+2 for bottlenecks.
         bottleneck: 1x1-3x3-1x1 blocks with 4x expansion (stage outputs 64/128/256).
         preact: pre-activation blocks (He et al. 2016b): BN-act-conv, with a final
-            BN-act before pooling. With ``erase="last"`` the net is first converted to
-            the post-activation structure, as EraseReLU does.
+            BN-act before pooling. With ``erase="last"`` (or a list naming "last") the
+            net is first converted to the post-activation structure, as EraseReLU does.
         shortcut: "A" zero-pads the identity (no parameters, as published for basic
             nets; the default for basic blocks) or "B" projects with a 1x1 conv (the
             default for bottlenecks).
@@ -84,81 +77,146 @@ def CifarResNet(
     if name is None:
         name = f"{'preact_' if preact else ''}resnet{depth}"
     common.check_common_args(include_top, weights, pooling, classes, classifier_activation, name)
-    act, preact = residual.placement(activation, erase, proportion, preact)
+    act, preact = residual_net.placement(activation, erase, proportion, preact)
     expansion = 4 if bottleneck else 1
-    stages = [residual.Stage(n, w, expansion * w, 1 if s == 0 else 2) for s, w in enumerate(WIDTHS)]
-    return residual.build(
-        lambda img, spec, act: stem(img, WIDTHS[0], spec, act), stages,
-        residual.BlockSpec(preact, bottleneck, shortcut), act, stochastic_depth,
-        include_top=include_top, weights=weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, name=name, default_size=32,
-        min_size=MIN_SIZE,
+    stages = [residual_net.Stage(n, w, expansion * w, 1 if s == 0 else 2) for s, w in enumerate(WIDTHS)]
+    return residual_net.build(
+        lambda img, spec, act: cifar_stem(img, WIDTHS[0], act, spec.preact),
+        stages,
+        residual.BlockSpec(preact, bottleneck, shortcut),
+        act,
+        stochastic_depth,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+        default_size=32,
+        min_size=CIFAR_MIN_SIZE,
     )
 
 
-def _named(depth, bottleneck, preact, model_name, summary):
-    return common.named_builder(
-        CifarResNet, model_name, summary, classes=10,
+def _resnet(depth, bottleneck, preact):
+    """Make the stub below it the named builder of ``CifarResNet`` at this depth and block."""
+    return member_of(
+        CifarResNet,
+        classes=10,
         fixed={"depth": depth, "bottleneck": bottleneck},
-        options={"preact": preact, "shortcut": None, "activation": "relu", "erase": None,
-                 "proportion": None, "stochastic_depth": None},
+        options={
+            "preact": preact,
+            "shortcut": None,
+            "activation": "relu",
+            "erase": None,
+            "proportion": None,
+            "stochastic_depth": None,
+        },
     )
 
 
 HE_2016 = "He et al. 2016, Deep Residual Learning for Image Recognition"
 HE_2016B = "He et al. 2016b, Identity Mappings in Deep Residual Networks"
+_CIFAR10 = {"input_shape": (32, 32, 3), "classes": 10, "dataset": "CIFAR-10"}
+_HE = {"family": "cifar_resnet", "paper": HE_2016, **_CIFAR10}
+# He et al.'s nets: trainable counts with option-A shortcuts, 16*27 stem + 3n blocks + BN
+# + 64*10+10 head.
 
-ResNet20 = _named(20, False, False, "resnet20", "ResNet-20 for CIFAR (He et al. 2016), 3 basic blocks per stage.")
-ResNet32 = _named(32, False, False, "resnet32", "ResNet-32 for CIFAR (He et al. 2016), 5 basic blocks per stage.")
-ResNet44 = _named(44, False, False, "resnet44", "ResNet-44 for CIFAR (He et al. 2016), 7 basic blocks per stage.")
-ResNet56 = _named(56, False, False, "resnet56", "ResNet-56 for CIFAR (He et al. 2016), 9 basic blocks per stage.")
-ResNet110 = _named(110, False, False, "resnet110", "ResNet-110 for CIFAR (He et al. 2016), 18 basic blocks per stage.")
-ResNet1202 = _named(1202, False, False, "resnet1202", "ResNet-1202 for CIFAR (He et al. 2016), 200 basic blocks per stage.")
-ResNet164 = _named(164, True, True, "resnet164", "Pre-activation ResNet-164 for CIFAR (He et al. 2016b), 18 bottlenecks per stage.")
-ResNet1001 = _named(1001, True, True, "resnet1001", "Pre-activation ResNet-1001 for CIFAR (He et al. 2016b), 111 bottlenecks per stage.")
 
-# Trainable counts with option-A shortcuts: 16*27 stem + 3n blocks + BN + 64*10+10 head.
-for _builder, _depth, _params, _exact in (
-    (ResNet20, 20, 0.27e6, 269_722), (ResNet32, 32, 0.46e6, 464_154),
-    (ResNet44, 44, 0.66e6, 658_586), (ResNet56, 56, 0.85e6, 853_018),
-    (ResNet110, 110, 1.7e6, 1_727_962), (ResNet1202, 1202, 19.4e6, 19_421_274),
-):
-    register_model(
-        f"resnet{_depth}", _builder, family="cifar_resnet", paper=HE_2016,
-        published_params=_params, expected_params=_exact, input_shape=(32, 32, 3),
-        classes=10, dataset="CIFAR-10",
-        params_note=("published 1.7M is rounded; 1.728M is 1.6% above it, within its rounding"
-                     if _depth == 110 else ""),
-    )
-register_model(
-    "resnet164", ResNet164, family="cifar_preact_resnet", paper=HE_2016B,
-    published_params=1.7e6, input_shape=(32, 32, 3), classes=10, dataset="CIFAR-10",
+@register_model(published_params=0.27e6, expected_params=269_722, **_HE)
+@_resnet(20, False, False)
+def ResNet20():
+    """ResNet-20 for CIFAR (He et al. 2016), 3 basic blocks per stage."""
+
+
+@register_model(published_params=0.46e6, expected_params=464_154, **_HE)
+@_resnet(32, False, False)
+def ResNet32():
+    """ResNet-32 for CIFAR (He et al. 2016), 5 basic blocks per stage."""
+
+
+@register_model(published_params=0.66e6, expected_params=658_586, **_HE)
+@_resnet(44, False, False)
+def ResNet44():
+    """ResNet-44 for CIFAR (He et al. 2016), 7 basic blocks per stage."""
+
+
+@register_model(published_params=0.85e6, expected_params=853_018, **_HE)
+@_resnet(56, False, False)
+def ResNet56():
+    """ResNet-56 for CIFAR (He et al. 2016), 9 basic blocks per stage."""
+
+
+@register_model(
+    published_params=1.7e6,
+    expected_params=1_727_962,
+    **_HE,
+    params_note="published 1.7M is rounded; 1.728M is 1.6% above it, within its rounding",
+)
+@_resnet(110, False, False)
+def ResNet110():
+    """ResNet-110 for CIFAR (He et al. 2016), 18 basic blocks per stage."""
+
+
+@register_model(published_params=19.4e6, expected_params=19_421_274, **_HE)
+@_resnet(1202, False, False)
+def ResNet1202():
+    """ResNet-1202 for CIFAR (He et al. 2016), 200 basic blocks per stage."""
+
+
+@register_model(
+    family="cifar_preact_resnet",
+    paper=HE_2016B,
+    published_params=1.7e6,
+    **_CIFAR10,
     expected_params=1_703_258,
     params_note="published 1.7M; hand count 1.703M (projection shortcuts in the first block of each stage)",
 )
-register_model(
-    "resnet1001", ResNet1001, family="cifar_preact_resnet", paper=HE_2016B,
-    published_params=10.2e6, input_shape=(32, 32, 3), classes=10, dataset="CIFAR-10",
+@_resnet(164, True, True)
+def ResNet164():
+    """Pre-activation ResNet-164 for CIFAR (He et al. 2016b), 18 bottlenecks per stage."""
+
+
+@register_model(
+    family="cifar_preact_resnet",
+    paper=HE_2016B,
+    published_params=10.2e6,
+    **_CIFAR10,
     expected_params=10_327_706,
-    params_note=("published 10.2M; the architecture the paper describes has 10.33M (hand count), "
-                 "1.3% more: kzoo builds the described architecture"),
+    params_note=(
+        "published 10.2M; the architecture the paper describes has 10.33M (hand "
+        "count), 1.3% more: kzoo builds the described architecture"
+    ),
 )
+@_resnet(1001, True, True)
+def ResNet1001():
+    """Pre-activation ResNet-1001 for CIFAR (He et al. 2016b), 111 bottlenecks per stage."""
+
+
 # The proportional paper's pre-activation networks: building blocks at depth 62, 110 and
 # 164 (Table 3; kzoo's resnet164 is He et al.'s bottleneck net) and bottleneck nets at
 # depth 110 (Fig. 8) and 56 (a CPU-sized one for the same figure). Counts by hand: the
 # option-A basic net's formula (it gives 62's and 110's) and the bottleneck net's (it gives
 # resnet164's and resnet1001's) at n = 27, 6 and 12 blocks per stage.
 for _name, _depth, _bottleneck, _params in (
-    ("preact_resnet62", 62, False, 950_234), ("preact_resnet110", 110, False, 1_727_962),
-    ("preact_resnet164", 164, False, 2_602_906), ("preact_bottleneck56", 56, True, 590_426),
+    ("preact_resnet62", 62, False, 950_234),
+    ("preact_resnet110", 110, False, 1_727_962),
+    ("preact_resnet164", 164, False, 2_602_906),
+    ("preact_bottleneck56", 56, True, 590_426),
     ("preact_bottleneck110", 110, True, 1_146_842),
 ):
     register_model(
-        _name, CifarResNet, family="cifar_preact_resnet",
-        paper=("Zhao et al., Rethinking ReLU to Train Better CNNs (pre-activation "
-               f"{'bottleneck' if _bottleneck else 'building'} block)"),
-        published_params=None, expected_params=_params,
-        input_shape=(32, 32, 3), classes=10, dataset="CIFAR-10",
+        name=_name,
+        family="cifar_preact_resnet",
+        paper=(
+            "Zhao et al., Rethinking ReLU to Train Better CNNs (pre-activation "
+            f"{'bottleneck' if _bottleneck else 'building'} block)"
+        ),
+        published_params=None,
+        expected_params=_params,
+        input_shape=(32, 32, 3),
+        classes=10,
+        dataset="CIFAR-10",
         kwargs={"depth": _depth, "preact": True, "bottleneck": _bottleneck, "name": _name},
-    )
+    )(CifarResNet)

@@ -3,7 +3,6 @@ weights. Checked strictly, so a bad argument fails with a message naming it befo
 any layer is built."""
 
 import contextlib
-import inspect
 import math
 import os
 import sys
@@ -31,9 +30,7 @@ def check_common_args(include_top, weights, pooling, classes, classifier_activat
     check_bool(include_top, "include_top")
     if weights is not None:
         if not isinstance(weights, (str, os.PathLike)):
-            raise TypeError(
-                f"`weights` must be None or a path to a weights file, got {weights!r}"
-            )
+            raise TypeError(f"`weights` must be None or a path to a weights file, got {weights!r}")
         if not os.path.isfile(weights):
             raise ValueError(
                 f"`weights` must be None (random initialisation) or the path of an existing "
@@ -54,8 +51,9 @@ def check_common_args(include_top, weights, pooling, classes, classifier_activat
         raise TypeError(f"`name` must be a non-empty string, got {name!r}")
 
 
-def resolve_input(input_tensor, input_shape, include_top, default_size, min_size,
-                  default_channels=3, fixed_size=False):
+def resolve_input(
+    input_tensor, input_shape, include_top, default_size, min_size, default_channels=3, fixed_size=False
+):
     """Return the model's input tensor, after checking its shape as keras.applications does.
 
     Without ``include_top`` the spatial size may be left unspecified (None); with it,
@@ -79,18 +77,15 @@ def resolve_input(input_tensor, input_shape, include_top, default_size, min_size
     if input_shape is None:
         input_shape = (
             (default_size, default_size, default_channels)
-            if include_top or fixed_size else (None, None, default_channels)
+            if include_top or fixed_size
+            else (None, None, default_channels)
         )
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
-        raise ValueError(
-            f"`input_shape` must be a tuple (height, width, channels), got {input_shape!r}"
-        )
+        raise ValueError(f"`input_shape` must be a tuple (height, width, channels), got {input_shape!r}")
     input_shape = tuple(input_shape)
     for dim in input_shape:
         if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
-            raise ValueError(
-                f"`input_shape` entries must be positive integers or None, got {input_shape!r}"
-            )
+            raise ValueError(f"`input_shape` entries must be positive integers or None, got {input_shape!r}")
     if input_shape[2] is None:
         raise ValueError(f"`input_shape` must give the number of channels, got {input_shape!r}")
     height, width = input_shape[:2]
@@ -194,14 +189,18 @@ def load_model(filepath, **kwargs):
     if not os.path.exists(path):
         raise FileNotFoundError(f"model file {path!r} does not exist")
     if path.endswith(".keras") and (not os.path.isfile(path) or not zipfile.is_zipfile(path)):
-        raise ValueError(f"model file {path!r} is not a Keras archive (a .keras file is a zip); it is "
-                         "damaged or of another kind: re-create it (re-run the training that wrote it)")
+        raise ValueError(
+            f"model file {path!r} is not a Keras archive (a .keras file is a zip); it is "
+            "damaged or of another kind: re-create it (re-run the training that wrote it)"
+        )
     with deep_graphs():
         try:
             return keras.models.load_model(path, **kwargs)
         except (OSError, KeyError, zipfile.BadZipFile, EOFError) as err:
-            raise ValueError(f"model file {path!r} could not be read ({type(err).__name__}: {err}); it "
-                             "is damaged: re-create it (re-run the training that wrote it)") from None
+            raise ValueError(
+                f"model file {path!r} could not be read ({type(err).__name__}: {err}); it "
+                "is damaged: re-create it (re-run the training that wrote it)"
+            ) from None
 
 
 def split_depth(depth, layers_per_block, stages=3):
@@ -218,39 +217,3 @@ def split_depth(depth, layers_per_block, stages=3):
         sizes.append(n)
         used += n * layers_per_block
     return tuple(sizes)
-
-
-def named_builder(family, model_name, summary, classes, fixed, options, builder_name=None):
-    """A keras.applications-style builder for one member of a family.
-
-    ``fixed`` are family arguments the name decides (depth, block); ``options`` the
-    keyword-only placement arguments and their defaults. The builder carries an explicit
-    signature, so ``help()`` and ``inspect`` show keras.applications' arguments first.
-    """
-    P = inspect.Parameter
-    params = [
-        P("include_top", P.POSITIONAL_OR_KEYWORD, default=True),
-        P("weights", P.POSITIONAL_OR_KEYWORD, default=None),
-        P("input_tensor", P.POSITIONAL_OR_KEYWORD, default=None),
-        P("input_shape", P.POSITIONAL_OR_KEYWORD, default=None),
-        P("pooling", P.POSITIONAL_OR_KEYWORD, default=None),
-        P("classes", P.POSITIONAL_OR_KEYWORD, default=classes),
-        P("classifier_activation", P.POSITIONAL_OR_KEYWORD, default="softmax"),
-        P("name", P.POSITIONAL_OR_KEYWORD, default=model_name),
-    ] + [P(key, P.KEYWORD_ONLY, default=value) for key, value in options.items()]
-    signature = inspect.Signature(params)
-
-    def builder(*args, **kwargs):
-        try:
-            bound = signature.bind(*args, **kwargs)
-        except TypeError as e:  # name the model and what it takes, not inspect's frame
-            raise TypeError(f"{model_name}: {e}; it takes {', '.join(signature.parameters)}") from None
-        bound.apply_defaults()
-        return family(**fixed, **bound.arguments)
-
-    builder.__signature__ = signature
-    builder.__name__ = builder.__qualname__ = builder_name or (
-        model_name.replace("resnet", "ResNet").replace("v2", "V2")
-    )
-    builder.__doc__ = f"{summary}\n\nSee ``kzoo.{family.__name__}`` for the arguments."
-    return builder

@@ -20,37 +20,27 @@ concatenation), so erasing it makes the module's output linear as in the ResNets
 choice for this network.
 """
 
-from keras import layers
-
 from kzoo.models import common
+from kzoo.models.blocks.inception import INCEPTION, inception_module
+from kzoo.models.blocks.stems import CIFAR_MIN_SIZE, cifar_stem
 from kzoo.models.registry import register_model
-from kzoo.models.residual import conv_bn_act
-from kzoo.placement import INCEPTION, ActivationPlacement
+from kzoo.placement import ActivationPlacement
 
 PAPER = "Dong et al. 2018, EraseReLU: A Simple Way to Ease the Training of Deep CNNs"
-RATIOS = (1, 8, 2, 1)
 DEFAULT_PROPORTION = 0.5
-MIN_SIZE = 8
 
 
-def _unit(x, filters, kernel, stride, act, name, block, slot):
-    return conv_bn_act(x, filters, kernel, act, name, block, slot, strides=stride)
-
-
-def inception_module(x, width, stride, act, prefix, block):
-    """One module of base width ``width``: four branches concatenated to 12 x width."""
-    w1, w3, wd, wp = (r * width for r in RATIOS)
-    b1 = _unit(x, w1, 1, stride, act, f"{prefix}_1x1", block, "last")
-    b3 = _unit(x, width, 1, 1, act, f"{prefix}_3x3_reduce", block, "reduce")
-    b3 = _unit(b3, w3, 3, stride, act, f"{prefix}_3x3", block, "last")
-    bd = _unit(x, width, 1, 1, act, f"{prefix}_dbl_reduce", block, "reduce")
-    bd = _unit(bd, wd, 3, 1, act, f"{prefix}_dbl_3x3a", block, "inner")
-    bd = _unit(bd, wd, 3, stride, act, f"{prefix}_dbl_3x3b", block, "last")
-    bp = layers.AveragePooling2D(3, strides=stride, padding="same", name=f"{prefix}_pool")(x)
-    bp = _unit(bp, wp, 1, 1, act, f"{prefix}_pool_proj", block, "last")
-    return layers.Concatenate(name=f"{prefix}_concat")([b1, b3, bd, bp])
-
-
+@register_model(
+    name="inception_v2_cifar",
+    family="inception",
+    paper=PAPER,
+    published_params=None,
+    expected_params=9_268_554,
+    input_shape=(32, 32, 3),
+    classes=10,
+    dataset="CIFAR-10/100",
+    params_note="no figure published; the test derives the count by hand from kzoo's documented layout",
+)
 def CifarInceptionV2(
     modules_per_stage=10,
     stem_width=64,
@@ -86,8 +76,8 @@ def CifarInceptionV2(
     if erase is not None and proportion is None:
         proportion = DEFAULT_PROPORTION
     act = ActivationPlacement(activation, erase, proportion).bind(3 * modules_per_stage, INCEPTION)
-    img_input, source = common.resolve_input(input_tensor, input_shape, include_top, 32, MIN_SIZE)
-    x = conv_bn_act(img_input, stem_width, 3, act, "stem")
+    img_input, source = common.resolve_input(input_tensor, input_shape, include_top, 32, CIFAR_MIN_SIZE)
+    x = cifar_stem(img_input, stem_width, act)
     block = 0
     for stage, width in enumerate((16, 32, 64), start=1):
         for b in range(1, modules_per_stage + 1):
@@ -96,10 +86,3 @@ def CifarInceptionV2(
             x = inception_module(x, width, stride, act, f"stage{stage}_block{b}", block)
     x = common.top(x, include_top, pooling, classes, classifier_activation)
     return common.finish(img_input, source, x, name, weights)
-
-
-register_model(
-    "inception_v2_cifar", CifarInceptionV2, family="inception", paper=PAPER, published_params=None,
-    expected_params=9_268_554, input_shape=(32, 32, 3), classes=10, dataset="CIFAR-10/100",
-    params_note="no figure published; the test derives the count by hand from kzoo's documented layout",
-)

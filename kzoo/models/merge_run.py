@@ -13,7 +13,7 @@ One difference, for uniform blocks: the authors' last block ends in one activati
 ``average + deep1 + deep2``; kzoo keeps the last block like the others and adds the two
 lines before pooling (same parameters).
 
-Activation slots (``kzoo.placement.MERGE_RUN``): ``line1_first``, ``line1_last``,
+Activation slots (``kzoo.models.blocks.merge_run.MERGE_RUN``): ``line1_first``, ``line1_last``,
 ``line2_first``, ``line2_last``; ``first``/``last`` name both lines. The proportional
 paper's cross-proportional blocks are ``cross_type`` presets of ``erase``:
 Type1 removes the activation after the addition in one line (``line2_last``), Type2 the
@@ -25,13 +25,14 @@ figures; kzoo reads Type3 as both removals crossed over the lines (``line1_last`
 from keras import layers
 
 from kzoo.models import common
+from kzoo.models.blocks.merge_run import MERGE_RUN, merge_run_block
+from kzoo.models.blocks.stems import CIFAR_MIN_SIZE, cifar_stem
+from kzoo.models.named_builders import member_of
 from kzoo.models.registry import register_model
-from kzoo.models.residual import bn, conv, conv_bn_act
-from kzoo.placement import MERGE_RUN, ActivationPlacement
+from kzoo.placement import ActivationPlacement
 
 PAPER = "Zhao et al. 2016, Deep Convolutional Neural Networks with Merge-and-Run Mappings"
 LAYERS_PER_BLOCK = 4
-MIN_SIZE = 8
 
 CROSS_TYPES = {
     "type1": "line2_last",
@@ -48,37 +49,14 @@ def _cross_erase(cross_type, erase):
         raise TypeError(f"`cross_type` must be None or one of {', '.join(CROSS_TYPES)}, got {cross_type!r}")
     key = cross_type.strip().lower().replace("_", "").replace("-", "")
     if key not in CROSS_TYPES:
-        raise ValueError(f"Unknown `cross_type`={cross_type!r}; expected None or one of {', '.join(CROSS_TYPES)}.")
+        raise ValueError(
+            f"Unknown `cross_type`={cross_type!r}; expected None or one of {', '.join(CROSS_TYPES)}."
+        )
     if erase is not None:
-        raise ValueError(f"Give `cross_type` or `erase`, not both (got cross_type={cross_type!r}, erase={erase!r})")
+        raise ValueError(
+            f"Give `cross_type` or `erase`, not both (got cross_type={cross_type!r}, erase={erase!r})"
+        )
     return CROSS_TYPES[key]
-
-
-def _line(x, filters, stride, act, prefix, line, block):
-    y = conv(filters, 3, strides=stride, name=f"{prefix}_line{line}_conv1")(x)
-    y = bn(name=f"{prefix}_line{line}_bn1")(y)
-    y = act(y, f"{prefix}_line{line}_first_{{kind}}", block, f"line{line}_first")
-    y = conv(filters, 3, name=f"{prefix}_line{line}_conv2")(y)
-    return bn(name=f"{prefix}_line{line}_bn2")(y)
-
-
-def _shortcut(x, filters, stride, prefix, line):
-    if x.shape[-1] == filters and stride == 1:
-        return x
-    x = conv(filters, 1, strides=stride, name=f"{prefix}_line{line}_shortcut_conv")(x)
-    return bn(name=f"{prefix}_line{line}_shortcut_bn")(x)
-
-
-def merge_run_block(x1, x2, filters, stride, act, prefix, block):
-    """One merge-and-run block: returns the two lines' outputs."""
-    deep = [_line(x, filters, stride, act, prefix, i, block) for i, x in enumerate((x1, x2), start=1)]
-    short = [_shortcut(x, filters, stride, prefix, i) for i, x in enumerate((x1, x2), start=1)]
-    merged = layers.Average(name=f"{prefix}_merge")(short)
-    return tuple(
-        act(layers.Add(name=f"{prefix}_line{i}_add")([merged, d]), f"{prefix}_line{i}_last_{{kind}}",
-            block, f"line{i}_last")
-        for i, d in enumerate(deep, start=1)
-    )
 
 
 def DFNMR(
@@ -115,7 +93,9 @@ def DFNMR(
     common.check_int(depth, "depth")
     common.check_int(width, "width")
     if depth < 14 or (depth - 2) % 12:
-        raise ValueError(f"`depth`={depth} is not of the form 12n+2 (e.g. 110, 62) for a merge-and-run network")
+        raise ValueError(
+            f"`depth`={depth} is not of the form 12n+2 (e.g. 110, 62) for a merge-and-run network"
+        )
     if width < 1:
         raise ValueError(f"`width` (the width multiplier) must be a positive integer, got {width}")
     erase = _cross_erase(cross_type, erase)
@@ -123,8 +103,8 @@ def DFNMR(
     name = name or f"dfn_mr{depth}_{width}"
     common.check_common_args(include_top, weights, pooling, classes, classifier_activation, name)
     act = ActivationPlacement(activation, erase, proportion).bind(sum(blocks), MERGE_RUN)
-    img_input, source = common.resolve_input(input_tensor, input_shape, include_top, 32, MIN_SIZE)
-    x = conv_bn_act(img_input, 16 * width, 3, act, "stem")
+    img_input, source = common.resolve_input(input_tensor, input_shape, include_top, 32, CIFAR_MIN_SIZE)
+    x = cifar_stem(img_input, 16 * width, act)
     lines, block = (x, x), 0
     for stage, (base, n) in enumerate(zip((16, 32, 64), blocks), start=1):
         for b in range(1, n + 1):
@@ -136,18 +116,34 @@ def DFNMR(
     return common.finish(img_input, source, x, name, weights)
 
 
-_OPTIONS = {"cross_type": None, "activation": "relu", "erase": None, "proportion": None}
-DFNMR1 = common.named_builder(DFNMR, "dfn_mr1", "DFN-MR1: plain depth 110, width 1.", 10,
-                              {"depth": 110, "width": 1}, _OPTIONS, builder_name="DFNMR1")
-DFNMR2 = common.named_builder(DFNMR, "dfn_mr2", "DFN-MR2: plain depth 62, width 4.", 10,
-                              {"depth": 62, "width": 4}, _OPTIONS, builder_name="DFNMR2")
-
-for _name, _builder, _published, _exact in (
-    ("dfn_mr1", DFNMR1, 1.7e6, 1_710_426),
-    ("dfn_mr2", DFNMR2, 14.9e6, 14_851_402),
-):
-    register_model(
-        _name, _builder, family="merge_run", paper=PAPER, published_params=_published,
-        expected_params=_exact, input_shape=(32, 32, 3), classes=10, dataset="CIFAR-10/100",
-        params_note="published figures: the authors' README (zlmzju/fusenet); REFERENCE gives MR1 1.7M",
+def _dfn_mr(depth, width, model_name):
+    """Make the stub below it the named builder of ``DFNMR`` at this depth and width."""
+    return member_of(
+        DFNMR,
+        classes=10,
+        model_name=model_name,
+        fixed={"depth": depth, "width": width},
+        options={"cross_type": None, "activation": "relu", "erase": None, "proportion": None},
     )
+
+
+_FACTS = {
+    "family": "merge_run",
+    "paper": PAPER,
+    "input_shape": (32, 32, 3),
+    "classes": 10,
+    "dataset": "CIFAR-10/100",
+    "params_note": "published figures: the authors' README (zlmzju/fusenet); REFERENCE gives MR1 1.7M",
+}
+
+
+@register_model(name="dfn_mr1", published_params=1.7e6, expected_params=1_710_426, **_FACTS)
+@_dfn_mr(110, 1, "dfn_mr1")
+def DFNMR1():
+    """DFN-MR1: plain depth 110, width 1."""
+
+
+@register_model(name="dfn_mr2", published_params=14.9e6, expected_params=14_851_402, **_FACTS)
+@_dfn_mr(62, 4, "dfn_mr2")
+def DFNMR2():
+    """DFN-MR2: plain depth 62, width 4."""

@@ -2,31 +2,62 @@
 its 31-layer VGG-style and residual-style nets (Sec. 3.2, the proportion sweeps), and the
 proportional paper's plain networks (paired, 2:1 proportional and ensemble modules).
 
-Each module has one activation slot ("last"), so ``erase="last", proportion=p`` removes
-the nonlinearity of the fraction p of modules, counted from 1 over the network.
+Each module has one activation slot ("last", ``kzoo.models.blocks.single``), so
+``erase="last", proportion=p`` removes the nonlinearity of the fraction p of modules,
+counted from 1 over the network.
 """
 
 from keras import layers
 
 from kzoo.models import common
-from kzoo.models.residual import bn, check_options, conv, conv_bn_act, shortcut
+from kzoo.models.blocks.conv_bn import bn, conv
+from kzoo.models.blocks.residual import check_options
+from kzoo.models.blocks.single import SINGLE, conv_module
+from kzoo.models.blocks.stems import CIFAR_MIN_SIZE, cifar_stem
+from kzoo.models.named_builders import member_of
 from kzoo.models.registry import register_model
-from kzoo.placement import SINGLE, ActivationPlacement
+from kzoo.placement import ActivationPlacement
 
 FRELU_PAPER = "Qiu & Cai 2018, Flexible Rectified Linear Units for Improving Convolutional Neural Networks"
 ERASE_PAPER = "Dong et al. 2018, EraseReLU: A Simple Way to Ease the Training of Deep CNNs"
 PROPORTIONAL_PAPER = "Zhao et al. 2018, Training Better CNNs Requires to Rethink ReLU"
 
 
+def _facts(paper, classes, exact, family="single_relu", shape=(32, 32, 3), dataset=None):
+    """The registry's facts of one of these nets: no paper prints its count, the tests
+    derive it by hand (``exact``)."""
+    return {
+        "family": family,
+        "paper": paper,
+        "published_params": None,
+        "expected_params": exact,
+        "input_shape": shape,
+        "classes": classes,
+        "dataset": dataset or ("CIFAR-100" if classes == 100 else "CIFAR-10/100"),
+        "params_note": "no figure published; the test derives the count by hand",
+    }
+
+
 def _placement(activation, erase, proportion, modules):
     return ActivationPlacement(activation, erase, proportion).bind(modules, SINGLE)
 
 
-def _single_relu_net(per_stage, residual, act, name, include_top, weights, input_tensor,
-                     input_shape, pooling, classes, classifier_activation):
+def _single_relu_net(
+    per_stage,
+    residual,
+    act,
+    name,
+    include_top,
+    weights,
+    input_tensor,
+    input_shape,
+    pooling,
+    classes,
+    classifier_activation,
+):
     common.check_common_args(include_top, weights, pooling, classes, classifier_activation, name)
     act.bind(sum(per_stage), SINGLE)
-    img_input, source = common.resolve_input(input_tensor, input_shape, include_top, 32, 8)
+    img_input, source = common.resolve_input(input_tensor, input_shape, include_top, 32, CIFAR_MIN_SIZE)
     x = _single_relu_stages(img_input, per_stage, residual, act)
     x = common.top(x, include_top, pooling, classes, classifier_activation)
     return common.finish(img_input, source, x, name, weights)
@@ -37,22 +68,17 @@ def _single_relu_stages(img_input, per_stage, residual, act):
     conv-BN-act modules with 16, 32 and 64 channels, ``per_stage[s]`` modules in stage
     s; the first module of stages 2 and 3 strides by 2. A residual module adds a
     zero-padded identity before its activation."""
-    x = conv_bn_act(img_input, 16, 3, act, "stem")
+    x = cifar_stem(img_input, 16, act)
     module = 0
     for stage, (filters, n) in enumerate(zip((16, 32, 64), per_stage), start=1):
         for b in range(1, n + 1):
             module += 1
-            prefix = f"stage{stage}_block{b}"
             stride = 2 if stage > 1 and b == 1 else 1
-            y = conv(filters, 3, strides=stride, name=f"{prefix}_conv")(x)
-            y = bn(name=f"{prefix}_bn")(y)
-            if residual:
-                s = shortcut(x, x, filters, stride, "A", prefix, with_bn=False)
-                y = layers.Add(name=f"{prefix}_add")([s, y])
-            x = act(y, f"{prefix}_{{kind}}", module, "last")
+            x = conv_module(x, filters, stride, act, f"stage{stage}_block{b}", module, residual)
     return x
 
 
+@register_model(kwargs={"batch_norm": False}, **_facts(FRELU_PAPER, 100, 1_193_636))
 def SmallNet(
     batch_norm=False,
     activation="relu",
@@ -79,7 +105,7 @@ def SmallNet(
     name = name or ("smallnet_bn" if batch_norm else "smallnet")
     common.check_common_args(include_top, weights, pooling, classes, classifier_activation, name)
     act = _placement(activation, erase, proportion, 4)
-    img_input, source = common.resolve_input(input_tensor, input_shape, include_top, 32, 8)
+    img_input, source = common.resolve_input(input_tensor, input_shape, include_top, 32, CIFAR_MIN_SIZE)
     x = img_input
     for i, filters in enumerate((32, 64, 128), start=1):
         x = conv(filters, 3, use_bias=not batch_norm, name=f"block{i}_conv")(x)
@@ -134,8 +160,9 @@ def MLP(
     name = name or f"mlp{depth}"
     common.check_common_args(include_top, weights, pooling, classes, classifier_activation, name)
     act = _placement(activation, erase, proportion, depth - 1)
-    img_input, source = common.resolve_input(input_tensor, input_shape, include_top, 28, 1, 1,
-                                              fixed_size=True)
+    img_input, source = common.resolve_input(
+        input_tensor, input_shape, include_top, 28, 1, 1, fixed_size=True
+    )
     x = layers.Flatten(name="flatten")(img_input)
     for i in range(1, depth):
         x = layers.Dense(units, use_bias=False, kernel_initializer="he_normal", name=f"fc{i}")(x)
@@ -178,9 +205,17 @@ def SingleReLUNet(
     common.check_bool(residual, "residual")
     n = (depth - 1) // 3
     return _single_relu_net(
-        (n, n, n), residual, ActivationPlacement(activation, erase, proportion),
-        name or f"{'residual' if residual else 'vgg'}_style{depth}", include_top, weights,
-        input_tensor, input_shape, pooling, classes, classifier_activation,
+        (n, n, n),
+        residual,
+        ActivationPlacement(activation, erase, proportion),
+        name or f"{'residual' if residual else 'vgg'}_style{depth}",
+        include_top,
+        weights,
+        input_tensor,
+        input_shape,
+        pooling,
+        classes,
+        classifier_activation,
     )
 
 
@@ -219,45 +254,87 @@ def PlainNet(
         raise ValueError(f"`depth` must be at least 5 (stem, one module per stage, classifier), got {depth}")
     common.check_bool(ensemble, "ensemble")
     return _single_relu_net(
-        common.split_depth(depth, 1), False, ActivationPlacement(activation, erase, proportion, ensemble),
-        name or f"plain{depth}{'_ensemble' if ensemble else ''}", include_top, weights,
-        input_tensor, input_shape, pooling, classes, classifier_activation,
+        common.split_depth(depth, 1),
+        False,
+        ActivationPlacement(activation, erase, proportion, ensemble),
+        name or f"plain{depth}{'_ensemble' if ensemble else ''}",
+        include_top,
+        weights,
+        input_tensor,
+        input_shape,
+        pooling,
+        classes,
+        classifier_activation,
     )
 
 
 _PLACEMENT = {"activation": "relu", "erase": None, "proportion": None}
-SmallNetBN = common.named_builder(SmallNet, "smallnet_bn", "SmallNet with batch normalisation.", 100,
-                                  {"batch_norm": True}, _PLACEMENT, builder_name="SmallNetBN")
-MLP12 = common.named_builder(MLP, "mlp12", "EraseReLU's 12-layer MLP for MNIST.", 10,
-                             {"depth": 12}, {"units": 1000, "dropout_rate": 0.2, **_PLACEMENT},
-                             builder_name="MLP12")
-VGGStyle31 = common.named_builder(SingleReLUNet, "vgg_style31", "EraseReLU's 31-layer VGG-style net.",
-                                  10, {"depth": 31, "residual": False}, _PLACEMENT,
-                                  builder_name="VGGStyle31")
-ResidualStyle31 = common.named_builder(SingleReLUNet, "residual_style31",
-                                       "EraseReLU's 31-layer residual-style net.", 10,
-                                       {"depth": 31, "residual": True}, _PLACEMENT,
-                                       builder_name="ResidualStyle31")
-PlainNet38, PlainNet62, PlainNet84 = (
-    common.named_builder(PlainNet, f"plain{d}", f"The proportional paper's {d}-layer plain net.", 100,
-                         {"depth": d}, {"ensemble": False, **_PLACEMENT}, builder_name=f"PlainNet{d}")
-    for d in (38, 62, 84)
-)
 
-for _name, _builder, _kwargs, _paper, _shape, _classes, _dataset, _exact in (
-    ("smallnet", SmallNet, {"batch_norm": False}, FRELU_PAPER, (32, 32, 3), 100, "CIFAR-100", 1_193_636),
-    ("smallnet_bn", SmallNetBN, {}, FRELU_PAPER, (32, 32, 3), 100, "CIFAR-100", 1_194_372),
-    ("mlp12", MLP12, {}, ERASE_PAPER, (28, 28, 1), 10, "MNIST", 10_816_010),
-    ("vgg_style31", VGGStyle31, {}, ERASE_PAPER, (32, 32, 3), 10, "CIFAR-10/100", 464_154),
-    ("residual_style31", ResidualStyle31, {}, ERASE_PAPER, (32, 32, 3), 10, "CIFAR-10/100", 464_154),
-    ("plain38", PlainNet38, {}, PROPORTIONAL_PAPER, (32, 32, 3), 100, "CIFAR-100", 567_220),
-    ("plain62", PlainNet62, {}, PROPORTIONAL_PAPER, (32, 32, 3), 100, "CIFAR-100", 956_084),
-    ("plain84", PlainNet84, {}, PROPORTIONAL_PAPER, (32, 32, 3), 100, "CIFAR-100", 1_333_332),
-    ("plain84_ensemble", PlainNet84, {"ensemble": True}, PROPORTIONAL_PAPER, (32, 32, 3), 100,
-     "CIFAR-100", 1_333_332),
-):
-    register_model(
-        _name, _builder, family="plain" if _name.startswith("plain") else "single_relu", paper=_paper,
-        published_params=None, expected_params=_exact, input_shape=_shape, classes=_classes, dataset=_dataset,
-        params_note="no figure published; the test derives the count by hand", kwargs=_kwargs,
+
+@register_model(name="smallnet_bn", **_facts(FRELU_PAPER, 100, 1_194_372))
+@member_of(SmallNet, classes=100, model_name="smallnet_bn", fixed={"batch_norm": True}, options=_PLACEMENT)
+def SmallNetBN():
+    """SmallNet with batch normalisation."""
+
+
+@register_model(**_facts(ERASE_PAPER, 10, 10_816_010, shape=(28, 28, 1), dataset="MNIST"))
+@member_of(MLP, classes=10, fixed={"depth": 12}, options={"units": 1000, "dropout_rate": 0.2, **_PLACEMENT})
+def MLP12():
+    """EraseReLU's 12-layer MLP for MNIST."""
+
+
+@register_model(name="vgg_style31", **_facts(ERASE_PAPER, 10, 464_154))
+@member_of(
+    SingleReLUNet,
+    classes=10,
+    model_name="vgg_style31",
+    fixed={"depth": 31, "residual": False},
+    options=_PLACEMENT,
+)
+def VGGStyle31():
+    """EraseReLU's 31-layer VGG-style net."""
+
+
+@register_model(name="residual_style31", **_facts(ERASE_PAPER, 10, 464_154))
+@member_of(
+    SingleReLUNet,
+    classes=10,
+    model_name="residual_style31",
+    fixed={"depth": 31, "residual": True},
+    options=_PLACEMENT,
+)
+def ResidualStyle31():
+    """EraseReLU's 31-layer residual-style net."""
+
+
+def _plain(depth):
+    """Make the stub below it the builder of the ``depth``-layer plain net (model "plain{depth}")."""
+    return member_of(
+        PlainNet,
+        classes=100,
+        model_name=f"plain{depth}",
+        fixed={"depth": depth},
+        options={"ensemble": False, **_PLACEMENT},
     )
+
+
+_PLAIN = {"paper": PROPORTIONAL_PAPER, "classes": 100, "family": "plain"}
+
+
+@register_model(name="plain38", **_facts(exact=567_220, **_PLAIN))
+@_plain(38)
+def PlainNet38():
+    """The proportional paper's 38-layer plain net."""
+
+
+@register_model(name="plain62", **_facts(exact=956_084, **_PLAIN))
+@_plain(62)
+def PlainNet62():
+    """The proportional paper's 62-layer plain net."""
+
+
+@register_model(name="plain84_ensemble", kwargs={"ensemble": True}, **_facts(exact=1_333_332, **_PLAIN))
+@register_model(name="plain84", **_facts(exact=1_333_332, **_PLAIN))
+@_plain(84)
+def PlainNet84():
+    """The proportional paper's 84-layer plain net."""

@@ -1,12 +1,15 @@
 """The model registry: every builder by name, with the facts its paper publishes.
 
-Modelled on timm: ``list_models`` with fnmatch wildcards, ``create_model`` by name,
-and per-model metadata (``model_info``) that tests and docs read instead of copying.
+Modelled on timm: ``@register_model(...)`` above a builder registers it under its
+function's name, ``list_models`` filters with fnmatch wildcards (and ``exclude``),
+``create_model`` builds by name, and per-model metadata (``model_info``) is what tests
+and docs read instead of copying.
 """
 
 import dataclasses
 import difflib
 import fnmatch
+import re
 
 _REGISTRY = {}
 
@@ -36,28 +39,74 @@ class ModelInfo:
         return self.builder(**{**self.kwargs, **kwargs})
 
 
-def register_model(name, builder, **meta):
-    """Register ``builder`` (called with ``meta['kwargs']`` first) under ``name``."""
+def register_model(name=None, builder=None, **meta):
+    """Register a builder with the facts ``meta`` (the ``ModelInfo`` fields).
+
+    As a decorator, ``@register_model(family=..., paper=..., ...)`` above ``def ResNet164``
+    registers "resnet164" (the function's name, lower-cased); ``name=`` chooses another,
+    and stacked decorators register one builder under several names (with different
+    ``kwargs``, which ``create_model`` passes first). ``register_model(name, builder,
+    **meta)`` registers at once and returns ``builder``.
+    """
+    if callable(name) and builder is None:
+        raise TypeError(
+            "register_model needs the model's facts: use @register_model(family=..., paper=..., ...), "
+            f"not a bare @register_model above {getattr(name, '__name__', name)!r}"
+        )
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise TypeError(f"`name` must be None or a non-empty string, got {name!r}")
+
+    def decorator(fn):
+        if not callable(fn):
+            raise TypeError(f"`builder` must be callable, got {fn!r}")
+        _add(name if name is not None else fn.__name__, fn, meta)
+        return fn
+
+    return decorator if builder is None else decorator(builder)
+
+
+def _add(name, builder, meta):
     key = name.lower()
     if key in _REGISTRY:
         raise ValueError(f"A model named {name!r} is already registered")
     _REGISTRY[key] = ModelInfo(name=key, builder=builder, **meta)
-    return builder
 
 
-def list_models(pattern="*", family=None):
-    """Sorted names of the registered models matching ``pattern`` (fnmatch wildcards,
-    case-insensitive, a list of patterns allowed) and, if given, ``family``."""
-    patterns = [pattern] if isinstance(pattern, str) else list(pattern)
-    if not all(isinstance(p, str) for p in patterns):
-        raise TypeError(f"`pattern` must be a string or a list of strings, got {pattern!r}")
-    names = sorted(
-        n for n in _REGISTRY
-        if any(fnmatch.fnmatchcase(n, p.lower()) for p in patterns)
-    )
-    if family is not None:
-        names = [n for n in names if _REGISTRY[n].family == family]
-    return names
+def natural_key(name):
+    """Sort key that orders the numbers inside names by value: resnet20 < resnet56 <
+    resnet101 < resnet1001 (plain string order puts resnet1001 before resnet101)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _patterns(value, arg):
+    """``value`` (a string or a list of strings) as a list of lower-case patterns."""
+    if isinstance(value, str):
+        return [value.lower()]
+    if isinstance(value, (list, tuple, set, frozenset)) and all(isinstance(p, str) for p in value):
+        return [p.lower() for p in value]
+    raise TypeError(f"`{arg}` must be a string or a list of strings, got {value!r}")
+
+
+def _matches(name, patterns):
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def list_models(pattern="*", family=None, exclude=None):
+    """Names of the registered models matching ``pattern`` and none of ``exclude``
+    (fnmatch wildcards, case-insensitive; each a string or a list of patterns) and, if
+    given, of ``family``; in natural order (resnet20, resnet56, resnet101, resnet1001)."""
+    patterns = _patterns(pattern, "pattern")
+    excluded = [] if exclude is None else _patterns(exclude, "exclude")
+    if family is not None and not isinstance(family, str):
+        raise TypeError(f"`family` must be None or a string, got {family!r}")
+    names = [
+        n
+        for n in _REGISTRY
+        if _matches(n, patterns)
+        and not _matches(n, excluded)
+        and (family is None or _REGISTRY[n].family == family)
+    ]
+    return sorted(names, key=natural_key)
 
 
 def model_info(name):

@@ -10,10 +10,12 @@ blocks, stage outputs 256/512/1024. ImageNet ResNeXt-50/101/152 (32x4d): the Res
 
 from keras import layers
 
-from kzoo.models import common, residual
-from kzoo.models.cifar_resnet import MIN_SIZE as CIFAR_MIN_SIZE
+from kzoo.models import common, residual_net
+from kzoo.models.blocks import residual
+from kzoo.models.blocks.conv_bn import bn, conv
+from kzoo.models.blocks.stems import CIFAR_MIN_SIZE, cifar_stem
 from kzoo.models.cifar_resnet import blocks_per_stage
-from kzoo.models.cifar_resnet import stem as cifar_stem
+from kzoo.models.named_builders import member_of
 from kzoo.models.registry import register_model
 
 PAPER = "Xie et al. 2017, Aggregated Residual Transformations for Deep Neural Networks"
@@ -32,17 +34,43 @@ def _check_width(cardinality, bottleneck_width):
         )
 
 
-def _build(stem, stages, cardinality, activation, erase, proportion, stochastic_depth,
-           include_top, weights, input_tensor, input_shape, pooling, classes,
-           classifier_activation, name, default_size, min_size):
+def _build(
+    stem,
+    stages,
+    cardinality,
+    activation,
+    erase,
+    proportion,
+    stochastic_depth,
+    include_top,
+    weights,
+    input_tensor,
+    input_shape,
+    pooling,
+    classes,
+    classifier_activation,
+    name,
+    default_size,
+    min_size,
+):
     residual.check_options(stochastic_depth=stochastic_depth)
     common.check_common_args(include_top, weights, pooling, classes, classifier_activation, name)
-    act, _ = residual.placement(activation, erase, proportion, preact=False)
-    return residual.build(
-        stem, stages, residual.BlockSpec(False, True, "B", groups=cardinality), act,
-        stochastic_depth, include_top=include_top, weights=weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, name=name, default_size=default_size,
+    act, _ = residual_net.placement(activation, erase, proportion, preact=False)
+    return residual_net.build(
+        stem,
+        stages,
+        residual.BlockSpec(False, True, "B", groups=cardinality),
+        act,
+        stochastic_depth,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+        default_size=default_size,
         min_size=min_size,
     )
 
@@ -78,20 +106,37 @@ def CifarResNeXt(
     _check_width(cardinality, bottleneck_width)
     if name is None:
         name = f"resnext{depth}_{cardinality}x{bottleneck_width // cardinality}d"
-    stages = [residual.Stage(n, bottleneck_width * 2**s, 256 * 2**s, 1 if s == 0 else 2)
-              for s in range(3)]
+    stages = [
+        residual_net.Stage(n, bottleneck_width * 2**s, 256 * 2**s, 1 if s == 0 else 2) for s in range(3)
+    ]
 
     def stem(img_input, spec, act):
-        return cifar_stem(img_input, 64, spec, act)
+        return cifar_stem(img_input, 64, act, spec.preact)
 
-    return _build(stem, stages, cardinality, activation, erase, proportion, stochastic_depth,
-                  include_top, weights, input_tensor, input_shape, pooling, classes,
-                  classifier_activation, name, 32, CIFAR_MIN_SIZE)
+    return _build(
+        stem,
+        stages,
+        cardinality,
+        activation,
+        erase,
+        proportion,
+        stochastic_depth,
+        include_top,
+        weights,
+        input_tensor,
+        input_shape,
+        pooling,
+        classes,
+        classifier_activation,
+        name,
+        32,
+        CIFAR_MIN_SIZE,
+    )
 
 
 def _imagenet_stem(img_input, spec, act):
-    x = residual.conv(64, 7, strides=2, name="stem_conv")(img_input)
-    x = residual.bn(name="stem_bn")(x)
+    x = conv(64, 7, strides=2, name="stem_conv")(img_input)
+    x = bn(name="stem_bn")(x)
     x = act(x, "stem_{kind}")
     return layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
 
@@ -118,51 +163,93 @@ def ImageNetResNeXt(
     Arguments as in ``kzoo.CifarResNeXt``; default input (224, 224, 3), smallest 32.
     """
     if depth not in IMAGENET_STACKS:
-        raise ValueError(f"`depth` must be one of {sorted(IMAGENET_STACKS)} for an ImageNet ResNeXt, got {depth!r}")
+        raise ValueError(
+            f"`depth` must be one of {sorted(IMAGENET_STACKS)} for an ImageNet ResNeXt, got {depth!r}"
+        )
     _check_width(cardinality, bottleneck_width)
     if name is None:
         name = f"resnext{depth}_{cardinality}x{bottleneck_width // cardinality}d"
-    stages = [residual.Stage(blocks, bottleneck_width * 2**s, 256 * 2**s, 1 if s == 0 else 2)
-              for s, blocks in enumerate(IMAGENET_STACKS[depth])]
-    return _build(_imagenet_stem, stages, cardinality, activation, erase, proportion,
-                  stochastic_depth, include_top, weights, input_tensor, input_shape, pooling,
-                  classes, classifier_activation, name, 224, 32)
-
-
-_OPTIONS = {"activation": "relu", "erase": None, "proportion": None, "stochastic_depth": None}
-
-
-def _named(family, model_name, builder_name, summary, classes, fixed):
-    return common.named_builder(family, model_name, summary, classes, fixed, _OPTIONS,
-                                builder_name=builder_name)
-
-
-ResNeXt29_8x64d = _named(CifarResNeXt, "resnext29_8x64d", "ResNeXt29_8x64d",
-                         "CIFAR ResNeXt-29, 8x64d (Xie et al. 2017).", 10,
-                         {"depth": 29, "cardinality": 8, "bottleneck_width": 512})
-ResNeXt29_16x64d = _named(CifarResNeXt, "resnext29_16x64d", "ResNeXt29_16x64d",
-                          "CIFAR ResNeXt-29, 16x64d (Xie et al. 2017).", 10,
-                          {"depth": 29, "cardinality": 16, "bottleneck_width": 1024})
-ResNeXt50_32x4d = _named(ImageNetResNeXt, "resnext50_32x4d", "ResNeXt50_32x4d",
-                         "ImageNet ResNeXt-50, 32x4d (Xie et al. 2017).", 1000,
-                         {"depth": 50, "cardinality": 32, "bottleneck_width": 128})
-ResNeXt101_32x4d = _named(ImageNetResNeXt, "resnext101_32x4d", "ResNeXt101_32x4d",
-                          "ImageNet ResNeXt-101, 32x4d (Xie et al. 2017).", 1000,
-                          {"depth": 101, "cardinality": 32, "bottleneck_width": 128})
-ResNeXt152_32x4d = _named(ImageNetResNeXt, "resnext152_32x4d", "ResNeXt152_32x4d",
-                          "ImageNet ResNeXt-152, 32x4d.", 1000,
-                          {"depth": 152, "cardinality": 32, "bottleneck_width": 128})
-
-for _builder, _name, _published, _exact, _shape, _classes, _dataset in (
-    (ResNeXt29_8x64d, "resnext29_8x64d", 34.4e6, 34_426_698, (32, 32, 3), 10, "CIFAR-10/100"),
-    (ResNeXt29_16x64d, "resnext29_16x64d", 68.1e6, 68_155_210, (32, 32, 3), 10, "CIFAR-10/100"),
-    (ResNeXt50_32x4d, "resnext50_32x4d", 25.0e6, 25_028_904, (224, 224, 3), 1000, "ImageNet-2012"),
-    (ResNeXt101_32x4d, "resnext101_32x4d", 44.2e6, 44_177_704, (224, 224, 3), 1000, "ImageNet-2012"),
-    (ResNeXt152_32x4d, "resnext152_32x4d", None, 59_951_400, (224, 224, 3), 1000, "ImageNet-2012"),
-):
-    register_model(
-        _name, _builder, family="resnext_cifar" if _classes == 10 else "resnext_imagenet",
-        paper=PAPER, published_params=_published, expected_params=_exact, input_shape=_shape,
-        classes=_classes, dataset=_dataset,
-        params_note="" if _published else "no figure published; kzoo pins its hand count",
+    stages = [
+        residual_net.Stage(blocks, bottleneck_width * 2**s, 256 * 2**s, 1 if s == 0 else 2)
+        for s, blocks in enumerate(IMAGENET_STACKS[depth])
+    ]
+    return _build(
+        _imagenet_stem,
+        stages,
+        cardinality,
+        activation,
+        erase,
+        proportion,
+        stochastic_depth,
+        include_top,
+        weights,
+        input_tensor,
+        input_shape,
+        pooling,
+        classes,
+        classifier_activation,
+        name,
+        224,
+        32,
     )
+
+
+def _resnext(family, depth, cardinality, bottleneck_width):
+    """Make the stub below it the named builder of ``family`` (the CIFAR or ImageNet ResNeXt)."""
+    return member_of(
+        family,
+        classes=10 if family is CifarResNeXt else 1000,
+        fixed={"depth": depth, "cardinality": cardinality, "bottleneck_width": bottleneck_width},
+        options={"activation": "relu", "erase": None, "proportion": None, "stochastic_depth": None},
+    )
+
+
+_CIFAR = {
+    "family": "resnext_cifar",
+    "paper": PAPER,
+    "input_shape": (32, 32, 3),
+    "classes": 10,
+    "dataset": "CIFAR-10/100",
+}
+_IMAGENET = {
+    "family": "resnext_imagenet",
+    "paper": PAPER,
+    "input_shape": (224, 224, 3),
+    "classes": 1000,
+    "dataset": "ImageNet-2012",
+}
+
+
+@register_model(published_params=34.4e6, expected_params=34_426_698, **_CIFAR)
+@_resnext(CifarResNeXt, 29, 8, 512)
+def ResNeXt29_8x64d():
+    """CIFAR ResNeXt-29, 8x64d (Xie et al. 2017)."""
+
+
+@register_model(published_params=68.1e6, expected_params=68_155_210, **_CIFAR)
+@_resnext(CifarResNeXt, 29, 16, 1024)
+def ResNeXt29_16x64d():
+    """CIFAR ResNeXt-29, 16x64d (Xie et al. 2017)."""
+
+
+@register_model(published_params=25.0e6, expected_params=25_028_904, **_IMAGENET)
+@_resnext(ImageNetResNeXt, 50, 32, 128)
+def ResNeXt50_32x4d():
+    """ImageNet ResNeXt-50, 32x4d (Xie et al. 2017)."""
+
+
+@register_model(published_params=44.2e6, expected_params=44_177_704, **_IMAGENET)
+@_resnext(ImageNetResNeXt, 101, 32, 128)
+def ResNeXt101_32x4d():
+    """ImageNet ResNeXt-101, 32x4d (Xie et al. 2017)."""
+
+
+@register_model(
+    published_params=None,
+    expected_params=59_951_400,
+    **_IMAGENET,
+    params_note="no figure published; kzoo pins its hand count",
+)
+@_resnext(ImageNetResNeXt, 152, 32, 128)
+def ResNeXt152_32x4d():
+    """ImageNet ResNeXt-152, 32x4d."""

@@ -5,8 +5,10 @@ variants, ``dropout_rate``) and 1x1 projections where the width changes. EraseRe
 converts them to the after-activation form first (``erase="last"``).
 """
 
-from kzoo.models import common, residual
-from kzoo.models.cifar_resnet import MIN_SIZE, stem
+from kzoo.models import common, residual_net
+from kzoo.models.blocks import residual
+from kzoo.models.blocks.stems import CIFAR_MIN_SIZE, cifar_stem
+from kzoo.models.named_builders import member_of
 from kzoo.models.registry import register_model
 
 PAPER = "Zagoruyko & Komodakis 2016, Wide Residual Networks"
@@ -59,46 +61,93 @@ def WideResNet(
     if name is None:
         name = f"wrn{depth}_{width}"
     common.check_common_args(include_top, weights, pooling, classes, classifier_activation, name)
-    act, preact = residual.placement(activation, erase, proportion, preact)
-    stages = [residual.Stage(n, w * width, w * width, 1 if s == 0 else 2)
-              for s, w in enumerate((16, 32, 64))]
-    return residual.build(
-        lambda img, spec, act: stem(img, 16, spec, act), stages,
-        residual.BlockSpec(preact, False, "B", dropout_rate=float(dropout_rate)), act,
-        stochastic_depth, include_top=include_top, weights=weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, name=name, default_size=32,
-        min_size=MIN_SIZE,
+    act, preact = residual_net.placement(activation, erase, proportion, preact)
+    stages = [
+        residual_net.Stage(n, w * width, w * width, 1 if s == 0 else 2) for s, w in enumerate((16, 32, 64))
+    ]
+    return residual_net.build(
+        lambda img, spec, act: cifar_stem(img, 16, act, spec.preact),
+        stages,
+        residual.BlockSpec(preact, False, "B", dropout_rate=float(dropout_rate)),
+        act,
+        stochastic_depth,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+        default_size=32,
+        min_size=CIFAR_MIN_SIZE,
     )
 
 
-def _named(depth, width):
-    name = f"wrn{depth}_{width}"
-    return common.named_builder(
-        WideResNet, name, f"WRN-{depth}-{width} (Zagoruyko & Komodakis 2016).", classes=10,
-        builder_name=f"WideResNet{depth}_{width}",
+def _wrn(depth, width):
+    """Make the stub below it the builder of WRN-``depth``-``width`` (model "wrn{depth}_{width}")."""
+    return member_of(
+        WideResNet,
+        classes=10,
+        model_name=f"wrn{depth}_{width}",
         fixed={"depth": depth, "width": width},
-        options={"dropout_rate": 0.0, "preact": True, "activation": "relu", "erase": None,
-                 "proportion": None, "stochastic_depth": None},
+        options={
+            "dropout_rate": 0.0,
+            "preact": True,
+            "activation": "relu",
+            "erase": None,
+            "proportion": None,
+            "stochastic_depth": None,
+        },
     )
 
-
-WideResNet16_8 = _named(16, 8)
-WideResNet28_10 = _named(28, 10)
-WideResNet40_4 = _named(40, 4)
-WideResNet52_1 = _named(52, 1)
-WideResNet52_10 = _named(52, 10)
 
 # Published counts (WRN paper) and hand counts (trainable, 10 classes).
-for _builder, _d, _k, _published, _exact, _dataset in (
-    (WideResNet16_8, 16, 8, 11.0e6, 10_961_370, "SVHN"),
-    (WideResNet28_10, 28, 10, 36.5e6, 36_479_194, "CIFAR-10"),
-    (WideResNet40_4, 40, 4, 8.9e6, 8_949_210, "CIFAR-10"),
-    (WideResNet52_1, 52, 1, None, 758_362, "SVHN"),
-    (WideResNet52_10, 52, 10, None, 75_204_314, "CIFAR-100"),
-):
-    register_model(
-        f"wrn{_d}_{_k}", _builder, family="wide_resnet", paper=PAPER, published_params=_published,
-        expected_params=_exact, input_shape=(32, 32, 3), classes=10, dataset=_dataset,
-        params_note="" if _published else "no figure published; REFERENCE computes 0.76M / 75.2M",
-    )
+_WRN = {"family": "wide_resnet", "paper": PAPER, "input_shape": (32, 32, 3), "classes": 10}
+_UNPUBLISHED = "no figure published; REFERENCE computes 0.76M / 75.2M"
+
+
+@register_model(name="wrn16_8", published_params=11.0e6, expected_params=10_961_370, dataset="SVHN", **_WRN)
+@_wrn(16, 8)
+def WideResNet16_8():
+    """WRN-16-8 (Zagoruyko & Komodakis 2016)."""
+
+
+@register_model(
+    name="wrn28_10", published_params=36.5e6, expected_params=36_479_194, dataset="CIFAR-10", **_WRN
+)
+@_wrn(28, 10)
+def WideResNet28_10():
+    """WRN-28-10 (Zagoruyko & Komodakis 2016)."""
+
+
+@register_model(name="wrn40_4", published_params=8.9e6, expected_params=8_949_210, dataset="CIFAR-10", **_WRN)
+@_wrn(40, 4)
+def WideResNet40_4():
+    """WRN-40-4 (Zagoruyko & Komodakis 2016)."""
+
+
+@register_model(
+    name="wrn52_1",
+    published_params=None,
+    expected_params=758_362,
+    dataset="SVHN",
+    params_note=_UNPUBLISHED,
+    **_WRN,
+)
+@_wrn(52, 1)
+def WideResNet52_1():
+    """WRN-52-1 (Zagoruyko & Komodakis 2016)."""
+
+
+@register_model(
+    name="wrn52_10",
+    published_params=None,
+    expected_params=75_204_314,
+    dataset="CIFAR-100",
+    params_note=_UNPUBLISHED,
+    **_WRN,
+)
+@_wrn(52, 10)
+def WideResNet52_10():
+    """WRN-52-10 (Zagoruyko & Komodakis 2016)."""

@@ -12,6 +12,8 @@ import time
 
 import keras
 
+from kzoo.training import run_dir
+
 
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss."""
@@ -73,8 +75,7 @@ class TestCurve(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
-        scores = self.model.evaluate(self.test_ds, return_dict=True, verbose=0,
-                                     callbacks=self.eval_callbacks)
+        scores = self.model.evaluate(self.test_ds, return_dict=True, verbose=0, callbacks=self.eval_callbacks)
         logs.update({f"test_{k}": float(v) for k, v in scores.items()})
 
 
@@ -91,11 +92,11 @@ class Checkpoints(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        atomic_save(self.model, os.path.join(self.folder, "last.keras"))
+        atomic_save(self.model, os.path.join(self.folder, run_dir.LAST))
         score = logs.get(self.monitor)
         if self.monitor and score is not None and (self.best is None or score > self.best):
             self.best = float(score)
-            atomic_save(self.model, os.path.join(self.folder, "best.keras"))
+            atomic_save(self.model, os.path.join(self.folder, run_dir.BEST))
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -120,14 +121,19 @@ class EpochLog(keras.callbacks.Callback):
             return []
         try:
             with open(self.path, newline="") as f:
-                rows = [{k: int(v) if k == "epoch" else float(v) if v else None for k, v in r.items()}
-                        for r in csv.DictReader(f)]
+                rows = [
+                    {k: int(v) if k == "epoch" else float(v) if v else None for k, v in r.items()}
+                    for r in csv.DictReader(f)
+                ]
         except (ValueError, TypeError, UnicodeDecodeError, csv.Error) as err:
-            raise ValueError(f"the epoch log {self.path!r} is damaged ({err}); delete the run "
-                             "directory to start over") from None
+            raise ValueError(
+                f"the epoch log {self.path!r} is damaged ({err}); delete the run directory to start over"
+            ) from None
         if any(None in r or "epoch" not in r or r["epoch"] is None for r in rows):
-            raise ValueError(f"the epoch log {self.path!r} is damaged (rows do not match its header); "
-                             "delete the run directory to start over")
+            raise ValueError(
+                f"the epoch log {self.path!r} is damaged (rows do not match its header); "
+                "delete the run directory to start over"
+            )
         return rows
 
     @property
@@ -143,9 +149,12 @@ class EpochLog(keras.callbacks.Callback):
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()},
-               "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
-               "seconds": time.perf_counter() - self._start}
+        row = {
+            "epoch": epoch,
+            **{k: float(v) for k, v in (logs or {}).items()},
+            "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+            "seconds": time.perf_counter() - self._start,
+        }
         self._rows.append(row)
         self._write()
 
@@ -214,5 +223,5 @@ class Backup(keras.callbacks.Callback):
             os.replace(tmp, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        for old in self._backups()[self.keep:]:
+        for old in self._backups()[self.keep :]:
             shutil.rmtree(os.path.join(self.folder, old), ignore_errors=True)

@@ -11,8 +11,8 @@ tensorflow/tensorflow#72388): with Keras 3.15 / TF 2.21 it fails before the firs
 2. ``reduce_per_replica`` then averages each step's logs with ``axis=0``, which fails
    for the scalar loss and metrics ("Invalid reduction dimension 0").
 
-``distributed_fit_fixes`` repairs both for the duration of a ``fit``/``evaluate``
-call: the symbolic build reads the dataset's element spec (it only needs shapes and
+``distributed_fit_fixes`` repairs both (the patches live in ``kzoo._compat``) for the
+duration of a ``fit``/``evaluate`` call: the symbolic build reads the dataset's element spec (it only needs shapes and
 dtypes), and logs are averaged over replicas with ``axis=None``. Reading the spec
 also fixes a quieter problem that every strategy has, MirroredStrategy included:
 Keras draws one batch from a throw-away iterator to build, so a seeded,
@@ -42,6 +42,8 @@ import os
 
 import keras
 
+from kzoo import _compat
+
 _STRATEGY = None
 
 
@@ -61,7 +63,9 @@ def cluster():
         ) from None
     roles = set(spec) - {"worker", "chief"}
     if roles:
-        raise ValueError(f"TF_CONFIG: kzoo trains with workers (and one chief) only, got roles {sorted(roles)}")
+        raise ValueError(
+            f"TF_CONFIG: kzoo trains with workers (and one chief) only, got roles {sorted(roles)}"
+        )
     workers = len(spec.get("worker", [])) + len(spec.get("chief", []))
     kind, index = task.get("type"), task.get("index", 0)
     if kind not in spec or not isinstance(index, int) or not 0 <= index < len(spec[kind]):
@@ -111,11 +115,6 @@ def get_strategy():
     return _STRATEGY
 
 
-def _spec_batch(epoch_iterator):
-    """Shapes and dtypes of a batch, from the dataset's element spec (no data read)."""
-    return epoch_iterator.data_adapter.get_tf_dataset().element_spec
-
-
 @contextlib.contextmanager
 def distributed_fit_fixes(model):
     """Inside this context, ``model.fit``/``evaluate`` build from the data's spec and,
@@ -127,36 +126,12 @@ def distributed_fit_fixes(model):
     if strategy is None:
         yield
         return
-    from keras.src.backend.tensorflow import trainer as tf_trainer
-
-    original = tf_trainer.reduce_per_replica
     multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-
-    def reduce_per_replica(values, strategy, reduction):
-        if reduction not in ("auto", "mean"):
-            return original(values, strategy, reduction)
-
-        def mean(value):
-            if isinstance(value, tf.distribute.DistributedValues):
-                return strategy.reduce("MEAN", value, axis=None)
-            return value
-
-        return tf.nest.map_structure(mean, values)
-
-    def symbolic_build(iterator=None, data_batch=None):
-        if iterator is not None:
-            data_batch = _spec_batch(iterator)
-        with strategy.scope():
-            model._symbolic_build(data_batch=data_batch)
-
-    if multi_worker:
-        tf_trainer.reduce_per_replica = reduce_per_replica
-    model._maybe_symbolic_build = symbolic_build
-    try:
+    with contextlib.ExitStack() as stack:
+        if multi_worker:
+            stack.enter_context(_compat.scalar_logs_averaged_over_replicas())
+        stack.enter_context(_compat.fit_builds_from_element_spec(model, strategy))
         yield
-    finally:
-        tf_trainer.reduce_per_replica = original
-        del model._maybe_symbolic_build
 
 
 class SyncMovingStatistics(keras.callbacks.Callback):
@@ -177,8 +152,7 @@ class SyncMovingStatistics(keras.callbacks.Callback):
         import tensorflow as tf
 
         strategy = self.model.distribute_strategy
-        variables = [v for v in self.model.non_trainable_variables
-                     if v.dtype.startswith(("float", "bfloat"))]
+        variables = [v for v in self.model.non_trainable_variables if v.dtype.startswith(("float", "bfloat"))]
         if strategy.num_replicas_in_sync < 2 or not variables:
             return False
 

@@ -3,21 +3,18 @@
 import os
 
 from kzoo import checks
+from kzoo.training.run_dir import LAST, RunDir
 
 
 def _resolve(path):
     """(model file, run config or None) for a .keras file or a run directory."""
     path = checks.path(path, "path")
     if os.path.isdir(path):
-        model_path = os.path.join(path, "last.keras")
-        config_path = os.path.join(path, "config.json")
-        if not os.path.exists(model_path):
-            raise FileNotFoundError(f"run directory {path!r} has no last.keras (is the run finished?)")
-        config = None
-        if os.path.exists(config_path):
-            config = checks.read_json(config_path, "the run's config",
-                                      "pass `dataset` (and `data_dir`) explicitly, or re-create the run")
-        return model_path, config
+        run = RunDir(path)
+        if not os.path.exists(run.last):
+            raise FileNotFoundError(f"run directory {path!r} has no {LAST} (is the run finished?)")
+        config = run.read_config("pass `dataset` (and `data_dir`) explicitly, or re-create the run")
+        return run.last, config
     if not os.path.exists(path):
         raise FileNotFoundError(f"`path`={path!r} does not exist")
     if not path.endswith(".keras"):
@@ -33,7 +30,7 @@ def evaluate(path, dataset=None, *, data_dir=None, batch_size=256):
 
     from kzoo import data
     from kzoo.models.common import load_model
-    from kzoo.training.trainer import check_model_fits
+    from kzoo.training.model import check_model_fits
 
     checks.integer(batch_size, "batch_size", minimum=1)
     data_dir = checks.path(data_dir, "data_dir", optional=True)
@@ -42,8 +39,9 @@ def evaluate(path, dataset=None, *, data_dir=None, batch_size=256):
         if config is None:
             raise ValueError("`dataset` is needed when `path` is not a run directory")
         if not isinstance(config.get("dataset"), str):
-            raise ValueError(f"the run's config in {os.path.dirname(model_path)!r} names no dataset; "
-                             "pass `dataset`")
+            raise ValueError(
+                f"the run's config in {os.path.dirname(model_path)!r} names no dataset; pass `dataset`"
+            )
         dataset = config["dataset"]
         data_dir = data_dir or config.get("data_dir")
     info = data.dataset_info(dataset)
@@ -52,13 +50,24 @@ def evaluate(path, dataset=None, *, data_dir=None, batch_size=256):
     examples = data.load(dataset, "test", data_dir=data_dir)
     count = int(examples.cardinality())
     if count == 0:
-        raise ValueError(f"the test split of {dataset!r} is empty (read from "
-                         f"{data_dir or 'the default locations'}); there is nothing to score")
+        raise ValueError(
+            f"the test split of {dataset!r} is empty (read from "
+            f"{data_dir or 'the default locations'}); there is nothing to score"
+        )
     test = data.pipeline(examples, dataset, training=False, batch_size=batch_size)
-    model.compile(loss="sparse_categorical_crossentropy",
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-                           keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5")])
+    model.compile(
+        loss="sparse_categorical_crossentropy",
+        metrics=[
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+            keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5"),
+        ],
+    )
     scores = model.evaluate(test, return_dict=True, verbose=0)
-    return {"path": model_path, "dataset": info.name, "test_top1": float(scores["accuracy"]),
-            "test_top5": float(scores["top5"]), "test_loss": float(scores["loss"]),
-            "examples": count if count >= 0 else data.num_examples(dataset, "test")}
+    return {
+        "path": model_path,
+        "dataset": info.name,
+        "test_top1": float(scores["accuracy"]),
+        "test_top5": float(scores["top5"]),
+        "test_loss": float(scores["loss"]),
+        "examples": count if count >= 0 else data.num_examples(dataset, "test"),
+    }

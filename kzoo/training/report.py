@@ -13,8 +13,12 @@ def hardware():
     for device in tf.config.list_physical_devices("GPU"):
         details = tf.config.experimental.get_device_details(device)
         gpus.append(details.get("device_name", device.name))
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "gpus": gpus}
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "gpus": gpus,
+    }
 
 
 def versions():
@@ -23,8 +27,12 @@ def versions():
 
     import kzoo
 
-    return {"python": sys.version.split()[0], "tensorflow": tf.__version__,
-            "keras": keras.__version__, "kzoo": kzoo.__version__}
+    return {
+        "python": sys.version.split()[0],
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "kzoo": kzoo.__version__,
+    }
 
 
 def plot_curves(rows, path, title=""):
@@ -39,8 +47,7 @@ def plot_curves(rows, path, title=""):
     for key, label in (("loss", "train"), ("val_loss", "validation"), ("test_loss", "test")):
         if rows and key in rows[0]:
             ax_loss.plot(epochs, [float(r[key]) for r in rows], marker=".", label=label)
-    for key, label in (("accuracy", "train"), ("val_accuracy", "validation"),
-                       ("test_accuracy", "test")):
+    for key, label in (("accuracy", "train"), ("val_accuracy", "validation"), ("test_accuracy", "test")):
         if rows and key in rows[0]:
             ax_acc.plot(epochs, [float(r[key]) for r in rows], marker=".", label=label)
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")

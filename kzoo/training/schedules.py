@@ -15,7 +15,9 @@ class StepSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, boundaries, values, warmup_steps=0, warmup_rate=None):
         if len(values) != len(boundaries) + 1:
-            raise ValueError(f"`values` needs one more entry than `boundaries`, got {values} and {boundaries}")
+            raise ValueError(
+                f"`values` needs one more entry than `boundaries`, got {values} and {boundaries}"
+            )
         if list(boundaries) != sorted(boundaries):
             raise ValueError(f"`boundaries` must increase, got {boundaries}")
         self.boundaries = [int(b) for b in boundaries]
@@ -33,8 +35,12 @@ class StepSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return rate
 
     def get_config(self):
-        return {"boundaries": self.boundaries, "values": self.values,
-                "warmup_steps": self.warmup_steps, "warmup_rate": self.warmup_rate}
+        return {
+            "boundaries": self.boundaries,
+            "values": self.values,
+            "warmup_steps": self.warmup_steps,
+            "warmup_rate": self.warmup_rate,
+        }
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
@@ -58,5 +64,8 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         return ops.where(step < self.warmup_steps, self.peak_rate * (step + 1.0) / warm, cosine)
 
     def get_config(self):
-        return {"peak_rate": self.peak_rate, "total_steps": self.total_steps,
-                "warmup_steps": self.warmup_steps}
+        return {
+            "peak_rate": self.peak_rate,
+            "total_steps": self.total_steps,
+            "warmup_steps": self.warmup_steps,
+        }

@@ -1,4 +1,4 @@
-"""Residual blocks and stages shared by the CIFAR ResNets, Wide ResNets and ResNeXts.
+"""Residual blocks of the CIFAR ResNets, Wide ResNets and ResNeXts, and their slots.
 
 One block function per structure, post-activation (conv-BN-act ..., add, act) or
 pre-activation (BN-act-conv ..., add), each basic (two 3x3 convs) or bottleneck
@@ -11,52 +11,32 @@ Layers are named ``stage{s}_block{b}_conv1``, ``..._bn1``, ``..._first_relu``,
 """
 
 import dataclasses
-import functools
 
 from keras import layers
 
 from kzoo import checks
 from kzoo.layers import StochasticDepth, ZeroPadShortcut
-from kzoo.models import common
-from kzoo.placement import (
-    POST_BASIC,
-    POST_BOTTLENECK,
-    PRE_BASIC,
-    PRE_BOTTLENECK,
-    ActivationPlacement,
-)
+from kzoo.models.blocks.conv_bn import bn, conv
+from kzoo.placement import BlockSlots
 
-SHORTCUTS = ("A", "B")
-SLOT_ORDER = ("first", "second", "third")
+# "middle" is the activation between the convolutions of a two-activation block
+# (EraseReLU's ER*), the second of three in a bottleneck.
+POST_BASIC = BlockSlots(("first", "last"), {"middle": "first"}, "a post-activation basic block")
+POST_BOTTLENECK = BlockSlots(
+    ("first", "second", "last"), {"middle": "second"}, "a post-activation bottleneck block"
+)
+PRE_BASIC = BlockSlots(("first", "second"), {"middle": "second"}, "a pre-activation basic block")
+PRE_BOTTLENECK = BlockSlots(
+    ("first", "second", "third"), {"middle": "second"}, "a pre-activation bottleneck block"
+)
 SLOTS = {
     (False, False): POST_BASIC,
     (False, True): POST_BOTTLENECK,
     (True, False): PRE_BASIC,
     (True, True): PRE_BOTTLENECK,
 }
-
-# Torch's BN (momentum 0.1, eps 1e-5) as the papers' code used it; MSRA conv init.
-bn = functools.partial(layers.BatchNormalization, momentum=0.9, epsilon=1e-5)
-conv = functools.partial(layers.Conv2D, padding="same", use_bias=False, kernel_initializer="he_normal")
-
-
-def conv_bn_act(x, filters, kernel, act, name, block=None, slot=None, strides=1):
-    """conv-BN-activation, named ``{name}_conv``, ``{name}_bn``, ``{name}_{kind}``; the
-    activation goes through the placement as ``slot`` of ``block``."""
-    x = conv(filters, kernel, strides=strides, name=f"{name}_conv")(x)
-    x = bn(name=f"{name}_bn")(x)
-    return act(x, f"{name}_{{kind}}", block, slot)
-
-
-@dataclasses.dataclass(frozen=True)
-class Stage:
-    """``blocks`` blocks of inner ``width`` and ``out`` output channels; the first
-    block strides by ``stride``."""
-
-    blocks: int
-    width: int
-    out: int
-    stride: int
+SLOT_ORDER = ("first", "second", "third")
+SHORTCUTS = ("A", "B")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +66,15 @@ def survival_probabilities(num_blocks, last):
     """Huang et al.'s linear decay: block l of L survives with 1 - l/L * (1 - last)."""
     if last is None:
         return [None] * num_blocks
-    return [1.0 - l / num_blocks * (1.0 - last) for l in range(1, num_blocks + 1)]
+    return [1.0 - i / num_blocks * (1.0 - last) for i in range(1, num_blocks + 1)]
+
+
+def merge(shortcut, residual, name, survival=None):
+    """The residual addition ``name``: an ``Add``, or with a ``survival`` probability
+    the ``StochasticDepth`` addition that drops the residual branch in training."""
+    if survival is None:
+        return layers.Add(name=name)([shortcut, residual])
+    return StochasticDepth(survival, name=name)([shortcut, residual])
 
 
 def shortcut(x, source, out, stride, kind, prefix, with_bn):
@@ -111,17 +99,12 @@ def _conv(y, i, filters, kernel, stride, groups, prefix):
     return conv(filters, kernel, strides=stride, groups=groups, name=f"{prefix}_conv{i}")(y)
 
 
-def _merge(shortcut, residual, prefix, survival):
-    if survival is None:
-        return layers.Add(name=f"{prefix}_add")([shortcut, residual])
-    return StochasticDepth(survival, name=f"{prefix}_add")([shortcut, residual])
-
-
 def _dropout(y, spec, prefix):
     return layers.Dropout(spec.dropout_rate, name=f"{prefix}_dropout")(y) if spec.dropout_rate else y
 
 
 def post_block(x, width, out, stride, spec, act, block, prefix, survival=None):
+    """conv-BN-act ... conv-BN, add the shortcut, act (slot ``last``)."""
     s = shortcut(x, x, out, stride, spec.shortcut, prefix, with_bn=True)
     convs = _convs(spec, width, out, stride)
     y = x
@@ -133,11 +116,13 @@ def post_block(x, width, out, stride, spec, act, block, prefix, survival=None):
         if i < len(convs):
             slot = SLOT_ORDER[i - 1]
             y = act(y, f"{prefix}_{slot}_{{kind}}", block, slot)
-    y = _merge(s, y, prefix, survival)
+    y = merge(s, y, f"{prefix}_add", survival)
     return act(y, f"{prefix}_last_{{kind}}", block, "last")
 
 
 def pre_block(x, width, out, stride, spec, act, block, prefix, survival=None):
+    """BN-act (slot ``first``, shared with a projection shortcut), then conv, BN-act,
+    conv ..., added to the shortcut with no activation after."""
     p = bn(name=f"{prefix}_bn1")(x)
     p = act(p, f"{prefix}_first_{{kind}}", block, "first")
     s = shortcut(x, p, out, stride, spec.shortcut, prefix, with_bn=False)
@@ -151,51 +136,4 @@ def pre_block(x, width, out, stride, spec, act, block, prefix, survival=None):
             if i == len(convs):
                 y = _dropout(y, spec, prefix)
         y = _conv(y, i, filters, kernel, st, groups, prefix)
-    return _merge(s, y, prefix, survival)
-
-
-def residual_stages(x, stages, spec, act, stochastic_depth=None):
-    """All residual stages; blocks are counted from 1 over the whole network, as the
-    placement's proportion and stochastic depth's decay count them."""
-    block_fn = pre_block if spec.preact else post_block
-    total = sum(stage.blocks for stage in stages)
-    survival = survival_probabilities(total, stochastic_depth)
-    block = 0
-    for s, stage in enumerate(stages, start=1):
-        for b in range(1, stage.blocks + 1):
-            block += 1
-            x = block_fn(
-                x, stage.width, stage.out, stage.stride if b == 1 else 1, spec, act, block,
-                f"stage{s}_block{b}", survival[block - 1],
-            )
-    return x
-
-
-def pre_activation_head(x, spec, act):
-    """The BN-act that closes a pre-activation network before pooling."""
-    if not spec.preact:
-        return x
-    x = bn(name="post_bn")(x)
-    return act(x, "post_{kind}")
-
-
-def placement(activation, erase, proportion, preact):
-    """The network's ``ActivationPlacement``, and whether it stays pre-activation:
-    EraseReLU (``erase="last"``) converts a pre-activation net to after-activation first."""
-    act = ActivationPlacement(activation, erase, proportion)
-    return act, preact and act.erase != "last"
-
-
-def build(stem, stages, spec, act, stochastic_depth, *, include_top, weights, input_tensor,
-          input_shape, pooling, classes, classifier_activation, name, default_size, min_size):
-    """Bind the placement to the network's blocks, then stem, residual stages, the
-    pre-activation head and the keras.applications top."""
-    act.bind(sum(stage.blocks for stage in stages), spec.slots)
-    img_input, source = common.resolve_input(
-        input_tensor, input_shape, include_top, default_size=default_size, min_size=min_size
-    )
-    x = stem(img_input, spec, act)
-    x = residual_stages(x, stages, spec, act, stochastic_depth)
-    x = pre_activation_head(x, spec, act)
-    x = common.top(x, include_top, pooling, classes, classifier_activation)
-    return common.finish(img_input, source, x, name, weights)
+    return merge(s, y, f"{prefix}_add", survival)

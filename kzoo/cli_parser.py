@@ -1,0 +1,261 @@
+"""The ``kzoo`` command line's arguments: their types, the builder options every command
+that builds a model shares (one table), and one parser function per sub-command."""
+
+import argparse
+import sys
+
+
+def _shape(text):
+    try:
+        dims = tuple(None if d.strip().lower() in ("none", "") else int(d) for d in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected H,W,C such as 32,32,3, got {text!r}") from None
+    if len(dims) != 3:
+        raise argparse.ArgumentTypeError(f"expected three comma-separated sizes H,W,C, got {text!r}")
+    return dims
+
+
+def _proportion(text):
+    """A fraction (0.5) or a comma-separated list of 1-based block indices (1,3,5)."""
+    try:
+        if "," in text:
+            return [int(i) for i in text.split(",") if i.strip()]
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a fraction in (0, 1] or block indices such as 1,3,5, got {text!r}"
+        ) from None
+
+
+def _erase(text):
+    """One slot (last), or several erased together joined by '+' (line1_last+line2_first)."""
+    parts = [p.strip() for p in text.split("+")]
+    if not all(parts):
+        raise argparse.ArgumentTypeError(f"expected a slot name or slots joined by '+', got {text!r}")
+    return parts[0] if len(parts) == 1 else parts
+
+
+def _strings(text):
+    items = tuple(t.strip() for t in text.split(","))
+    if not all(items):
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
+    return items
+
+
+def _floats(text):
+    try:
+        return tuple(float(t) for t in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _rates(text):
+    """Comma-separated values, or LOW:HIGH for a log-uniform range."""
+    if ":" in text:
+        from kzoo.tuning import Range
+
+        low, _, high = text.partition(":")
+        try:
+            return Range(float(low), float(high))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected LOW:HIGH such as 0.01:0.3, got {text!r}") from None
+    return _floats(text)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with kzoo's error line: the usage, then ``kzoo: error: ...``, exit 2."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(
+            2, f"kzoo: error: {self.prog.partition(' ')[2] + ': ' if ' ' in self.prog else ''}{message}\n"
+        )
+
+
+# Builder options, defined once for every command that builds a model: (flags, argparse
+# settings, the commands that take it). The dataset sets the input shape and classes of a
+# trained model; a search searches the activation and the erase location and proportion.
+_ALL, _BUILDS, _SUMMARY = ("summary", "train", "tune"), ("summary", "train"), ("summary",)
+MODEL_OPTIONS = (
+    (("--input-shape",), {"type": _shape, "help": "H,W,C (default: the model's)"}, _SUMMARY),
+    (("--classes",), {"type": int}, _SUMMARY),
+    (("--activation",), {"help": "relu, frelu, prelu, leaky_relu or elu"}, _BUILDS),
+    (
+        ("--erase",),
+        {
+            "type": _erase,
+            "help": "first, middle, second, third, last or a slot of the block; several joined by '+'",
+        },
+        _BUILDS,
+    ),
+    (
+        ("--proportion",),
+        {"type": _proportion, "help": "fraction of blocks erased, or 1-based block indices such as 1,3,5"},
+        _BUILDS,
+    ),
+    (("--stochastic-depth",), {"type": float, "help": "survival probability of the last block"}, _ALL),
+    (("--dropout-rate",), {"type": float, "help": "dropout inside blocks (Wide ResNet, MLP)"}, _ALL),
+    (("--cross-type",), {"help": "DFN-MR cross-proportional blocks: type1, type2, type3 or mix1"}, _ALL),
+    (
+        ("--ensemble",),
+        {
+            "action": "store_true",
+            "default": None,
+            "help": "plain nets: a shortcut across each ReLU (the ensemble module)",
+        },
+        _ALL,
+    ),
+    (
+        ("--preact",),
+        {"dest": "preact", "action": "store_true", "default": None, "help": "pre-activation blocks"},
+        _ALL,
+    ),
+    (("--no-preact",), {"dest": "preact", "action": "store_false", "help": "post-activation blocks"}, _ALL),
+)
+
+
+def add_model_options(parser, command):
+    preact = parser.add_mutually_exclusive_group()
+    for flags, settings, commands in MODEL_OPTIONS:
+        if command in commands:
+            (preact if settings.get("dest") == "preact" else parser).add_argument(*flags, **settings)
+
+
+def model_kwargs(args):
+    """The builder keywords given on the command line (None: not given)."""
+    dests = {
+        settings.get("dest") or flags[0].lstrip("-").replace("-", "_") for flags, settings, _ in MODEL_OPTIONS
+    }
+    return {k: getattr(args, k) for k in sorted(dests) if getattr(args, k, None) is not None}
+
+
+def build_parser(description=None):
+    """The ``kzoo`` parser: one sub-command per step of the pipeline."""
+    from kzoo.reproduce import cli as reproduce_cli
+
+    parser = _Parser(prog="kzoo", description=description)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    ls = sub.add_parser("list", help="list registered models with their paper and parameter count")
+    ls.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'resnet1*'")
+    sm = sub.add_parser("summary", help="build a model and print its summary")
+    sm.add_argument("name")
+    add_model_options(sm, "summary")
+    sm.add_argument("--brief", action="store_true", help="only the totals and the activations kept")
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_export(sub)
+    _add_tune(sub)
+    reproduce_cli.add_parser(sub)
+    sub.add_parser("protocols", help="list the training protocols")
+    return parser
+
+
+def _add_train(sub):
+    tr = sub.add_parser("train", help="train a registered model under a protocol (resumes when re-run)")
+    tr.add_argument("name")
+    tr.add_argument("--dataset", help="default: the protocol's")
+    tr.add_argument("--protocol", default="fashion_mnist_demo", help="see `kzoo protocols`")
+    tr.add_argument("--epochs", type=int)
+    tr.add_argument("--batch-size", type=int)
+    tr.add_argument("--lr", type=float, help="base learning rate (overrides the protocol's)")
+    tr.add_argument("--validation-size", type=int, help="training images held out for validation")
+    add_model_options(tr, "train")
+    tr.add_argument(
+        "--mixed-precision", default="auto", help="auto (float16 on GPU), float16, bfloat16, float32"
+    )
+    tr.add_argument("--xla", action="store_true", help="compile the training step with XLA")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--data-dir", help="TFDS data_dir / folder with the IDX files")
+    tr.add_argument("--out", help="run directory (default runs/MODEL-DATASET-PROTOCOL)")
+    tr.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
+    tr.add_argument(
+        "--test-curve",
+        action="store_true",
+        help="also evaluate the test set after every epoch (recorded in epochs.csv, never selected on)",
+    )
+    tr.add_argument(
+        "--workers",
+        help="multi-worker training: every worker's host:port, comma-separated, "
+        "the same list on each worker (instead of setting TF_CONFIG)",
+    )
+    tr.add_argument(
+        "--task-index", type=int, help="with --workers: this worker's position in the list (0 = chief)"
+    )
+
+
+def _add_evaluate(sub):
+    ev = sub.add_parser("evaluate", help="test top-1/top-5 of a .keras file or a run directory")
+    ev.add_argument("path", help="a .keras file, or a run directory (its last.keras)")
+    ev.add_argument("--dataset", help="default: the run's dataset")
+    ev.add_argument("--data-dir")
+    ev.add_argument("--batch-size", type=int, default=256)
+
+
+def _add_export(sub):
+    ex = sub.add_parser("export", help="export a run directory or .keras file for TF Serving")
+    ex.add_argument("source", help="a finished run directory (its last.keras and metrics) or a .keras file")
+    ex.add_argument(
+        "--base", default="saved_models", help="TF Serving's model base path (default saved_models)"
+    )
+    ex.add_argument("--name", help="model name, the directory under --base (default: the model's name)")
+    ex.add_argument("--version", type=int, help="version number (default: the next free one)")
+    ex.add_argument("--dataset", help="sets the preprocessing (default: the run's dataset)")
+    ex.add_argument("--top-k", type=int, default=5, help="class ids returned per image")
+    ex.add_argument("--keras", action="store_true", help="also write model.keras into the version")
+    ex.add_argument("--no-warmup", action="store_true", help="skip TF Serving's warm-up requests file")
+    ex.add_argument(
+        "--apply-softmax",
+        action="store_true",
+        help="the model outputs logits: serve softmax(logits) as the probabilities",
+    )
+
+
+def _add_tune(sub):
+    tu = sub.add_parser(
+        "tune",
+        help="search erase location/proportion/activation with keras-tuner "
+        "(selects on validation; resumes when re-run)",
+    )
+    tu.add_argument("name")
+    tu.add_argument("--dataset", help="default: the protocol's")
+    tu.add_argument(
+        "--protocol", default="fashion_mnist_demo", help="how each trial trains; see `kzoo protocols`"
+    )
+    tu.add_argument("--tuner", default="random", help="random, grid, bayesian or hyperband")
+    tu.add_argument("--max-trials", type=int, help="default: every point of the space (10 if continuous)")
+    tu.add_argument("--out", help="search directory (default runs/tune-MODEL-DATASET)")
+    tu.add_argument(
+        "--locations",
+        type=_strings,
+        default=("last",),
+        help="erase locations, comma-separated ('none' = the original net); default last",
+    )
+    tu.add_argument(
+        "--proportions",
+        type=_floats,
+        default=(0.25, 0.5, 0.75, 1.0),
+        help="fractions of blocks erased, each in (0, 1]; default 0.25,0.5,0.75,1",
+    )
+    tu.add_argument(
+        "--activations",
+        type=_strings,
+        default=("relu",),
+        help="among relu, frelu, prelu, leaky_relu, elu; default relu",
+    )
+    tu.add_argument(
+        "--learning-rates",
+        type=_rates,
+        help="values (0.05,0.1) or a log range LOW:HIGH (default: the protocol's)",
+    )
+    tu.add_argument("--weight-decays", type=_rates, help="values or a log range LOW:HIGH")
+    tu.add_argument("--epochs", type=int, help="epochs per trial (hyperband: the most a trial trains)")
+    tu.add_argument("--batch-size", type=int)
+    tu.add_argument("--validation-size", type=int, help="training images held out for selection")
+    add_model_options(tu, "tune")
+    tu.add_argument(
+        "--max-failures", type=int, default=3, help="stop after this many failed trials in a row (default 3)"
+    )
+    tu.add_argument("--mixed-precision", default="auto")
+    tu.add_argument("--seed", type=int, default=0)
+    tu.add_argument("--data-dir")
+    tu.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")

@@ -1,0 +1,167 @@
+"""The tf.data pipelines: ``pipeline`` batches, augments and normalises ``load``'s
+output; ``make_datasets`` does both for a trainer, refusing loaded splits that would
+train or evaluate on nothing."""
+
+import math
+
+import tensorflow as tf
+
+from kzoo import checks
+from kzoo.data.augment import centre_crop, crop_flip_fn, normaliser, random_resized_crop
+from kzoo.data.loading import check_dirs, read_split
+from kzoo.data.registry import dataset_info
+from kzoo.data.splits import check_train_fraction, checked_validation_size, steps_per_epoch, train_examples
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def _seeds(seed):
+    """An endless dataset of stateless seeds ([2] int64), new each epoch, reproducible
+    from ``seed`` (random when None)."""
+    return tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+
+
+def _check_pipeline_args(ds, training, augment, batch_size, seed, drop_remainder):
+    if not isinstance(ds, tf.data.Dataset):
+        raise TypeError(f"`ds` must be a tf.data.Dataset (from kzoo.data.load), got {type(ds).__name__}")
+    checks.boolean(training, "training")
+    checks.boolean(augment, "augment")
+    batch_size = checks.integer(batch_size, "batch_size", minimum=1)
+    seed = checks.seed(seed, "seed", optional=True)
+    if drop_remainder is None:
+        drop_remainder = training
+    elif not isinstance(drop_remainder, bool):
+        raise TypeError(f"`drop_remainder` must be None, True or False, got {drop_remainder!r}")
+    return batch_size, seed, drop_remainder
+
+
+def pipeline(ds, name, *, training, batch_size, seed=None, augment=True, drop_remainder=None):
+    """Batches of (float32 normalised images, int32 labels) from ``load``'s output, prefetched.
+
+    Training: shuffled (the whole dataset when it fits the buffer), augmented as the
+    dataset's paper did when ``augment`` (CIFAR and Fashion-MNIST: pad-crop-flip; MNIST:
+    pad-crop; ImageNet: random-resized crop + flip; SVHN: none). ``seed`` fixes the
+    shuffle and the augmentation (the same seed gives the same batches, epoch after
+    epoch); None makes them random and lets tf.data reorder work for speed.
+    ``drop_remainder`` defaults to ``training``: equal training batches, every
+    evaluation example counted. Small datasets are cached in memory as uint8.
+    """
+    spec = dataset_info(name)
+    batch_size, seed, drop_remainder = _check_pipeline_args(
+        ds, training, augment, batch_size, seed, drop_remainder
+    )
+    deterministic = seed is not None or not training
+    normalise, _ = normaliser(spec)
+
+    def map_(ds, fn):
+        return ds.map(fn, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+
+    if spec.cache:
+        ds = ds.cache()
+    if training:
+        size = int(ds.cardinality())
+        buffer = spec.shuffle_buffer if size < 0 else max(1, min(size, spec.shuffle_buffer))
+        ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+
+    if spec.eval_resize is not None:  # images of any size: one at a time, then batched
+        if training and augment and spec.random_resized_crop is not None:
+            ds = map_(
+                tf.data.Dataset.zip((ds, _seeds(seed))),
+                lambda xy, s: (random_resized_crop(xy[0], s, spec), xy[1]),
+            )
+        else:
+            ds = map_(ds, lambda x, y: (centre_crop(x, spec), y))
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+        ds = map_(ds, lambda x, y: (normalise(x), y))
+    elif training and augment and spec.pad:
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+        augment_batch = crop_flip_fn(spec)
+        ds = map_(tf.data.Dataset.zip((ds, _seeds(seed))), lambda xy, s: (augment_batch(xy[0], s), xy[1]))
+    else:
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+        ds = map_(ds, lambda x, y: (normalise(tf.cast(x, tf.float32)), y))
+    return ds.prefetch(AUTOTUNE)
+
+
+def _cardinality(ds):
+    """The dataset's size, or None when tf.data does not know it."""
+    n = int(ds.cardinality())
+    return n if n >= 0 else None
+
+
+def _train_split(spec, read, val, batch_size, train_fraction, n_train):
+    """The training split as read, cut to ``train_fraction``; a ValueError naming the
+    place read when it gives no full batch."""
+    train_ds, source = read("train")
+    found = _cardinality(train_ds)
+    if train_fraction is not None:  # of the examples really there (a test's small files)
+        train_ds = train_ds.take(max(1, math.ceil(train_fraction * found)) if found else n_train)
+    n = _cardinality(train_ds)
+    if n is not None and n // batch_size == 0:
+        how = f"{found} after holding out validation_size={val}"
+        if train_fraction is not None:
+            how += f", then train_fraction={train_fraction}"
+        raise ValueError(
+            f"{spec.name}: the training split read from {source} has {n} examples ({how}), fewer "
+            f"than batch_size={batch_size}: 0 steps per epoch; use a smaller batch_size or more data"
+        )
+    return train_ds, source
+
+
+def make_datasets(
+    name,
+    *,
+    batch_size,
+    data_dir=None,
+    validation_size=None,
+    seed=0,
+    augment=True,
+    split_seed=0,
+    manual_dir=None,
+    train_fraction=None,
+):
+    """(train, validation or None, test, DatasetSpec), batched for ``model.fit``.
+
+    ``seed`` drives the training shuffle and augmentation; ``split_seed`` picks the
+    validation carve-out, kept apart so that runs with different seeds share one
+    validation set (both integers in [0, 2**32 - 1]; ``seed`` may be None: random).
+    ``validation_size=0`` trains on the whole training set and gives no validation
+    dataset. ``train_fraction`` trains on the first fraction of the training split in
+    its stored order (TFDS's is hash-shuffled, the IDX files' is mixed), the EraseReLU
+    paper's ImageNet-10/20/30%: the same examples for every seed, and a smaller
+    fraction is a subset of a larger one. Validation and test stay whole.
+    ``data_dir`` and ``manual_dir`` are as for ``load``.
+
+    Every argument is checked before any file is read (``steps_per_epoch`` included);
+    after loading, a ValueError naming the split, its size and the place read when the
+    training split gives no full batch or the validation or test split is empty.
+    """
+    spec = dataset_info(name)
+    batch_size = checks.integer(batch_size, "batch_size", minimum=1)
+    seed = checks.seed(seed, "seed", optional=True)
+    split_seed = checks.seed(split_seed, "split_seed")
+    checks.boolean(augment, "augment")
+    val = checked_validation_size(spec, validation_size)
+    train_fraction = check_train_fraction(train_fraction)
+    n_train = train_examples(name, val, train_fraction)
+    steps_per_epoch(name, batch_size, val, train_fraction)
+    data_dir, manual_dir = check_dirs(spec, data_dir, manual_dir)
+
+    def read(split):
+        return read_split(spec, split, val, split_seed, data_dir, manual_dir)
+
+    train_ds, source = _train_split(spec, read, val, batch_size, train_fraction, n_train)
+    valid_ds = None
+    if val:
+        valid_ds, _ = read("validation")
+        if _cardinality(valid_ds) == 0:
+            raise ValueError(
+                f"{name}: the validation split read from {source} is empty (validation_size={val})"
+            )
+    test_ds, _ = read("test")
+    if _cardinality(test_ds) == 0:
+        raise ValueError(f"{name}: the test split read from {source} is empty (0 examples)")
+    train = pipeline(train_ds, name, training=True, batch_size=batch_size, seed=seed, augment=augment)
+    valid = None if valid_ds is None else pipeline(valid_ds, name, training=False, batch_size=batch_size)
+    test = pipeline(test_ds, name, training=False, batch_size=batch_size)
+    return train, valid, test, spec

@@ -1,0 +1,69 @@
+"""keras.applications-style builders for the named members of a family (``ResNet20`` is
+``CifarResNet`` at depth 20): keras' arguments first in an explicit signature, so
+``help()`` and ``inspect`` show them, and an unknown argument is refused naming the
+model and what it takes."""
+
+import inspect
+
+
+def named_builder(family, model_name, summary, classes, fixed, options, builder_name=None, module=None):
+    """A builder for one member of ``family``.
+
+    ``fixed`` are family arguments the name decides (depth, block); ``options`` the
+    keyword-only placement arguments and their defaults; ``model_name`` the default
+    ``name`` of the model built.
+    """
+    P = inspect.Parameter
+    params = [
+        P("include_top", P.POSITIONAL_OR_KEYWORD, default=True),
+        P("weights", P.POSITIONAL_OR_KEYWORD, default=None),
+        P("input_tensor", P.POSITIONAL_OR_KEYWORD, default=None),
+        P("input_shape", P.POSITIONAL_OR_KEYWORD, default=None),
+        P("pooling", P.POSITIONAL_OR_KEYWORD, default=None),
+        P("classes", P.POSITIONAL_OR_KEYWORD, default=classes),
+        P("classifier_activation", P.POSITIONAL_OR_KEYWORD, default="softmax"),
+        P("name", P.POSITIONAL_OR_KEYWORD, default=model_name),
+    ] + [P(key, P.KEYWORD_ONLY, default=value) for key, value in options.items()]
+    signature = inspect.Signature(params)
+
+    def builder(*args, **kwargs):
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as e:  # name the model and what it takes, not inspect's frame
+            raise TypeError(f"{model_name}: {e}; it takes {', '.join(signature.parameters)}") from None
+        bound.apply_defaults()
+        return family(**fixed, **bound.arguments)
+
+    builder.__signature__ = signature
+    builder.__name__ = builder.__qualname__ = builder_name or (
+        model_name.replace("resnet", "ResNet").replace("v2", "V2")
+    )
+    builder.__doc__ = f"{summary}\n\nSee ``kzoo.{family.__name__}`` for the arguments."
+    if module is not None:
+        builder.__module__ = module
+    return builder
+
+
+def member_of(family, *, classes, fixed, options, model_name=None):
+    """Decorator: the named builder of ``family`` that a stub defines by its name and
+    docstring, e.g. ``@member_of(CifarResNet, ...)`` above ``def ResNet20(): "summary"``.
+
+    The builder takes the stub's name, module and summary; the model it builds is named
+    ``model_name``, by default the stub's name lower-cased ("resnet20").
+    """
+
+    def decorator(stub):
+        if inspect.signature(stub).parameters or not stub.__doc__:
+            raise TypeError(f"{stub.__name__}: a member stub takes no arguments and has a docstring")
+        return named_builder(
+            family,
+            model_name or stub.__name__.lower(),
+            inspect.cleandoc(stub.__doc__),
+            classes,
+            fixed,
+            options,
+            builder_name=stub.__name__,
+            module=stub.__module__,
+        )
+
+    return decorator

@@ -1,0 +1,31 @@
+"""A run's numeric precision: the dtype policy a name or flag stands for ("auto":
+mixed_float16 on a GPU, float32 on CPU)."""
+
+from kzoo.training import distribute
+
+PRECISIONS = {
+    "auto": "auto",
+    None: "float32",
+    False: "float32",
+    "off": "float32",
+    "float32": "float32",
+    "float16": "mixed_float16",
+    "mixed_float16": "mixed_float16",
+    True: "mixed_float16",
+    "bfloat16": "mixed_bfloat16",
+    "mixed_bfloat16": "mixed_bfloat16",
+}
+
+
+def resolve_precision(mixed_precision):
+    """The dtype policy name for ``mixed_precision`` ("auto": mixed_float16 on GPU)."""
+    try:
+        policy = PRECISIONS[mixed_precision]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"`mixed_precision` must be one of 'auto', 'float16', 'bfloat16', 'float32' "
+            f"(or True/False), got {mixed_precision!r}"
+        ) from None
+    if policy == "auto":
+        policy = "mixed_float16" if distribute.gpus() else "float32"
+    return policy
