@@ -26,6 +26,20 @@ setup(
         "matplotlib>=3.8",
         "numpy>=1.26",
     ],
-    extras_require={"dev": ["pytest>=8", "ruff==0.17.6"]},
+    extras_require={
+        # The export formats' converters and the runtimes each export is verified with.
+        "onnx": ["tf2onnx>=1.17,<1.18", "onnx>=1.17", "onnxruntime>=1.20"],
+        "litert": ["ai-edge-litert>=2.0"],
+        # jax[cpu]: the models' contract runs under Keras' JAX backend too.
+        "dev": [
+            "pytest>=8",
+            "ruff==0.17.6",
+            "jax[cpu]>=0.5",
+            "tf2onnx>=1.17,<1.18",
+            "onnx>=1.17",
+            "onnxruntime>=1.20",
+            "ai-edge-litert>=2.0",
+        ],
+    },
     entry_points={"console_scripts": ["kzoo=kzoo.cli:main"]},
 )

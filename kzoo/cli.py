@@ -128,12 +128,25 @@ def _export(args):
         dataset=args.dataset,
         top_k=args.top_k,
         keras_file=args.keras,
-        warmup=not args.no_warmup,
+        warmup=False if args.no_warmup else None,
         apply_softmax=args.apply_softmax,
+        format=args.format,
+        quantize=args.quantize,
+        opset=args.opset,
+        data_dir=args.data_dir,
     )
     card = result.card
     score = f"test top-1 {card['test_top1']:.4f}" if card.get("test_top1") is not None else "no test score"
-    print(f"exported {result.path} (version {result.version}; {card['model']}, {score})")
+    check = card.get("verification")
+    verified = (
+        f"; verified by {check['runtime']}: top-1 agreement {check['top1_agreement']:.2%}, "
+        f"max probability difference {check['max_abs_diff_probabilities']:.2g}"
+        if check
+        else "; not verified"
+    )
+    print(
+        f"exported {result.path} ({card['format']} version {result.version}; {card['model']}, {score}{verified})"
+    )
     return 0
 
 

@@ -192,7 +192,9 @@ def _add_evaluate(sub):
 
 
 def _add_export(sub):
-    ex = sub.add_parser("export", help="export a run directory or .keras file for TF Serving")
+    ex = sub.add_parser(
+        "export", help="export a run directory or .keras file: SavedModel (TF Serving), ONNX or LiteRT"
+    )
     ex.add_argument("source", help="a finished run directory (its last.keras and metrics) or a .keras file")
     ex.add_argument(
         "--base", default="saved_models", help="TF Serving's model base path (default saved_models)"
@@ -202,6 +204,16 @@ def _add_export(sub):
     ex.add_argument("--dataset", help="sets the preprocessing (default: the run's dataset)")
     ex.add_argument("--top-k", type=int, default=5, help="class ids returned per image")
     ex.add_argument("--keras", action="store_true", help="also write model.keras into the version")
+    ex.add_argument(
+        "--format",
+        default="saved_model",
+        help="saved_model (TF Serving, the default), onnx (ONNX Runtime) or litert (.tflite)",
+    )
+    ex.add_argument("--quantize", help="litert only: dynamic_int8, or int8 (calibrated on training images)")
+    ex.add_argument("--opset", type=int, help="onnx only: the ONNX opset (default 17)")
+    ex.add_argument(
+        "--data-dir", help="where the dataset is, for verifying on its test images (never downloaded)"
+    )
     ex.add_argument("--no-warmup", action="store_true", help="skip TF Serving's warm-up requests file")
     ex.add_argument(
         "--apply-softmax",

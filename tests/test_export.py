@@ -96,7 +96,7 @@ def test_served_without_kzoo_matches_keras(exported, model, tmp_path):
 
 def test_signatures_have_no_half_precision(exported):
     loaded = tf.saved_model.load(exported.path)
-    assert set(loaded.signatures) == {"serving_default", "image_bytes"}
+    assert set(loaded.signatures) == {"serving_default", "image_bytes", "fixed_size"}
     for fn in loaded.signatures.values():
         specs = list(fn.structured_input_signature[1].values()) + list(fn.structured_outputs.values())
         assert all(s.dtype in (tf.uint8, tf.string, tf.float32, tf.int32) for s in specs)

@@ -22,10 +22,12 @@ The validation split is always carved from the training data, never the test set
     idx.py        IDX files: search, reading, checks, the keras.datasets fallback
     augment.py    normalisation, augmentation, resizing for a model, prepare_for_model
     loading.py    load
+    at_hand.py    a split as numpy arrays when it is on this machine (never downloaded)
     pipelines.py  pipeline, make_datasets
 """
 
 from kzoo.data import builtin  # noqa: F401  (registers the built-in datasets)
+from kzoo.data.at_hand import at_hand
 from kzoo.data.augment import prepare_for_model, preprocessing_text, reference_augment, resize_for_model
 from kzoo.data.builtin import IMAGENET_MEAN, IMAGENET_STD, IMAGENET_TARS
 from kzoo.data.idx import MAX_IDX_BYTES, read_idx
@@ -45,6 +47,7 @@ from kzoo.data.splits import SPLITS, num_examples, steps_per_epoch, train_exampl
 from kzoo.data.tfds import tfds_split
 
 __all__ = [
+    "at_hand",
     "AUTOTUNE",
     "DATASETS",
     "DatasetInfo",

@@ -190,17 +190,20 @@ def prepare_for_model(images, name, size):
     return normalise(tf.ensure_shape(resized, [None, height, width, channels]))
 
 
-def preprocessing_text(name, size):
-    """What ``prepare_for_model(images, name, size)`` does, in words (for model cards)."""
+def preprocessing_text(name, size, resize=True):
+    """What ``prepare_for_model(images, name, size)`` does, in words (for model cards);
+    ``resize=False``: images of the model's size only, normalised (the fixed-size graph)."""
     spec = dataset_info(name)
     norm = (
         "pixels / 255"
         if spec.mean is None
         else f"(pixels - {list(spec.mean)}) / {list(spec.std)} per channel, on the 0-255 scale"
     )
+    if not resize:
+        return f"inside the graph: {norm} (images must be {size[0]}x{size[1]}, the model's size)"
     if spec.eval_resize is not None:
         h, w = spec.image_shape[:2]
-        resize = f"shorter side to {spec.eval_resize}, centre crop {h if h == w else f'{h}x{w}'}"
+        how = f"shorter side to {spec.eval_resize}, centre crop {h if h == w else f'{h}x{w}'}"
     else:
-        resize = f"bilinear resize to {size[0]}x{size[1]}"
-    return f"inside the graph: {resize} when the size differs, then {norm}"
+        how = f"bilinear resize to {size[0]}x{size[1]}"
+    return f"inside the graph: {how} when the size differs, then {norm}"

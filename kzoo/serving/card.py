@@ -11,7 +11,8 @@ import json
 import os
 
 from kzoo.serving.classifier import SOFTMAX_APPLIED, SOFTMAX_IN_MODEL
-from kzoo.serving.signatures import BYTES_SIGNATURE, IMAGE_BYTES, IMAGES
+from kzoo.serving.convert import LITERT_FILE, ONNX_FILE
+from kzoo.serving.signatures import BYTES_SIGNATURE, FIXED_SIGNATURE, IMAGE_BYTES, IMAGES
 
 CARD_KEYS = (
     "model",
@@ -35,7 +36,38 @@ CARD_JSON = "model_card.json"
 CARD_MARKDOWN = "model_card.md"
 
 
-def model_card(model, record, info, shape, name, version, top_k, classifier=SOFTMAX_IN_MODEL, folder=None):
+def _input(fmt, shape):
+    """How the export is called, per format."""
+    if fmt == "saved_model":
+        return {
+            "signature": "serving_default",
+            "name": IMAGES,
+            "dtype": "uint8",
+            "shape": [None, *shape],
+            "bytes_signature": BYTES_SIGNATURE,
+            "bytes_input": IMAGE_BYTES,
+            "fixed_size_signature": FIXED_SIGNATURE,
+        }
+    return {
+        "file": ONNX_FILE if fmt == "onnx" else LITERT_FILE,
+        "name": IMAGES,
+        "dtype": "uint8",
+        "shape": [None, *shape],
+    }
+
+
+def model_card(
+    model,
+    record,
+    info,
+    shape,
+    name,
+    version,
+    top_k,
+    classifier=SOFTMAX_IN_MODEL,
+    folder=None,
+    fmt="saved_model",
+):
     """What a user of the export needs to know, from the run that trained it; ``folder``
     is where the card is published (default: the current directory), which the run
     directory's path is made relative to."""
@@ -53,14 +85,8 @@ def model_card(model, record, info, shape, name, version, top_k, classifier=SOFT
         {
             "name": name,
             "version": version,
-            "input": {
-                "signature": "serving_default",
-                "name": IMAGES,
-                "dtype": "uint8",
-                "shape": [None, *shape],
-                "bytes_signature": BYTES_SIGNATURE,
-                "bytes_input": IMAGE_BYTES,
-            },
+            "format": fmt,
+            "input": _input(fmt, shape),
             "outputs": {
                 "probabilities": f"float32 [batch, {model.outputs[0].shape[-1]}]"
                 + (f", {SOFTMAX_APPLIED}" if classifier == SOFTMAX_APPLIED else ""),
@@ -68,7 +94,7 @@ def model_card(model, record, info, shape, name, version, top_k, classifier=SOFT
                 "scores": f"float32 [batch, {top_k}]",
             },
             "classifier": classifier,
-            "preprocessing": data.preprocessing_text(info.name, shape[:2]),
+            "preprocessing": data.preprocessing_text(info.name, shape[:2], resize=fmt == "saved_model"),
             "compute_dtype": model.dtype_policy.compute_dtype,
             "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "exported_with": {"kzoo": kzoo.__version__, "keras": keras.__version__},
@@ -152,12 +178,9 @@ def card_markdown(card):
         "",
         "## Serving",
         "",
-        f"`serving_default` takes `{IMAGES}`: uint8 `{card['input']['shape']}`; "
-        f"`{BYTES_SIGNATURE}` takes `{IMAGE_BYTES}`: a string batch of encoded images. "
-        f"Preprocessing is {card['preprocessing']}. Classifier: {card.get('classifier', '-')}. Outputs: "
-        + ", ".join(f"`{k}` {v}" for k, v in card["outputs"].items())
-        + ".",
+        _serving_text(card),
         "",
+        *_verification_lines(card),
         "## Reproduce",
         "",
         "```sh",
@@ -166,3 +189,45 @@ def card_markdown(card):
         "",
     ]
     return "\n".join(lines)
+
+
+def _serving_text(card):
+    fmt, given = card.get("format", "saved_model"), card["input"]
+    if fmt == "saved_model":
+        calls = (
+            f"`serving_default` takes `{IMAGES}`: uint8 `[batch, height, width, {given['shape'][-1]}]` "
+            f"(resized when not the model's size); `{BYTES_SIGNATURE}` takes `{IMAGE_BYTES}`: "
+            "a string batch of encoded images; "
+            f"`{FIXED_SIGNATURE}` takes `{IMAGES}`: uint8 `{given['shape']}`"
+            " at the model's size (for converters)."
+        )
+    else:
+        calls = f"`{given['file']}` takes `{IMAGES}`: uint8 `{given['shape']}`."
+    export = card.get("export", {})
+    made = ", ".join(f"{k} {v}" for k, v in export.items() if v is not None and k != "signatures")
+    return (
+        f"Format: {fmt}" + (f" ({made})" if made else "") + f". {calls} "
+        f"Preprocessing is {card['preprocessing']}. Classifier: {card.get('classifier', '-')}. Outputs: "
+        + ", ".join(f"`{k}` {v}" for k, v in card["outputs"].items())
+        + "."
+    )
+
+
+def _verification_lines(card):
+    check = card.get("verification")
+    if not check:
+        return ["Not verified at export (`verify=False`).", ""]
+    lines = [
+        "## Verification",
+        "",
+        f"Run by {check['runtime']} on {check['images']} against the Keras model: max probability "
+        f"difference {check['max_abs_diff_probabilities']:.3g}, top-1 agreement {check['top1_agreement']:.2%}.",
+    ]
+    if check.get("test_top1_change") is not None:
+        lines.append(
+            f"Top-1 on {check['test_images']}: Keras {check['test_top1_keras']:.4f}, this export "
+            f"{check['test_top1_export']:.4f} (change {100 * check['test_top1_change']:+.2f} points)."
+        )
+    elif "test_top1_change_note" in check:
+        lines.append(f"Top-1 change on the test set: {check['test_top1_change_note']}.")
+    return [*lines, ""]

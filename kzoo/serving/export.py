@@ -1,21 +1,28 @@
-"""``kzoo.export``: a trained model as a version of a TF Serving model, loadable by
-``tensorflow/serving`` as it is and by ``tf.saved_model.load`` without kzoo.
+"""``kzoo.export``: a trained model as a version of a served model, in one of three
+formats (``kzoo.serving.formats``), each usable without kzoo:
 
-``BASE/NAME/<version>/`` holds ``saved_model.pb``, ``variables/``,
-``assets.extra/tf_serving_warmup_requests`` and the model card (``model_card.json``,
+* ``saved_model``: ``saved_model.pb``, ``variables/``, ``assets.extra/
+  tf_serving_warmup_requests``, loadable by ``tensorflow/serving`` as it is;
+* ``onnx``: ``model.onnx`` for ONNX Runtime; ``litert``: ``model.tflite`` for LiteRT.
+
+``BASE/NAME/<version>/`` holds that and the model card (``model_card.json``,
 ``model_card.md``; ``model.keras`` too on request), published all at once and never over
-an existing version (``kzoo.serving.versions_dir``). Only image classifiers whose output
-is a softmax over the classes are exported (``kzoo.serving.source``,
-``kzoo.serving.classifier``); the signatures are ``kzoo.serving.signatures``'. Every
-check that needs no model is made before the model is loaded.
+an existing version (``kzoo.serving.versions_dir``). Every format takes uint8 images and
+answers ``probabilities``/``classes``/``scores`` with the preprocessing inside
+(``kzoo.serving.signatures``), and is run by its own runtime against the Keras model
+before it is published (``kzoo.serving.verification``). Only image classifiers whose
+output is a softmax over the classes are exported (``kzoo.serving.source``,
+``kzoo.serving.classifier``). Every check that needs no model is made before the model
+is loaded.
 """
 
 import dataclasses
 import os
 import shutil
+import tempfile
 
 from kzoo import checks
-from kzoo.serving import signatures, versions_dir
+from kzoo.serving import convert, formats, runtimes, signatures, verification, versions_dir
 from kzoo.serving.card import model_card, write_card
 from kzoo.serving.classifier import check_classifier
 from kzoo.serving.source import input_size, source
@@ -42,28 +49,40 @@ def export(
     dataset=None,
     top_k=5,
     keras_file=False,
-    warmup=True,
+    warmup=None,
     verify=True,
     apply_softmax=False,
+    format="saved_model",  # noqa: A002  (the word users know, as in keras' model.export)
+    quantize=None,
+    opset=None,
+    data_dir=None,
 ):
     """Export ``model`` (a keras.Model, a ``.keras`` file, or a finished run directory,
     whose ``last.keras`` is exported with its metrics in the card) to
-    ``base_dir/name/<version>/`` for TF Serving, and return an ``ExportResult``.
+    ``base_dir/name/<version>/`` and return an ``ExportResult``.
+
+    ``format``: "saved_model" (TF Serving), "onnx" (``opset``, default 17) or "litert"
+    (``quantize``: None, "dynamic_int8" or "int8", calibrated on training images).
 
     ``name`` defaults to the model's name; ``version`` to one more than the highest
     present (an existing version is refused, never replaced). ``dataset`` (default: the
     run's) sets the preprocessing built into the graph. ``top_k`` ids are returned per
-    image. ``keras_file`` adds ``model.keras``; ``warmup`` writes TF Serving's warm-up
-    requests; ``verify`` reloads the SavedModel and checks it against the Keras model
-    before the version appears. ``apply_softmax`` exports softmax(outputs) of a model
-    that ends in logits (one that ends in softmax is refused with it, and without it a
-    logits model is refused: it would serve logits as "probabilities").
+    image. ``keras_file`` adds ``model.keras``; ``warmup`` (default: with a SavedModel)
+    writes TF Serving's warm-up requests; ``verify`` runs the written file with its own
+    runtime against the Keras model, on the dataset's test images when they are on this
+    machine (``data_dir``, as ``kzoo.data.load`` takes it; never downloaded), before the
+    version appears. ``apply_softmax`` exports softmax(outputs) of a model that ends in
+    logits (one that ends in softmax is refused with it, and without it a logits model is
+    refused: it would serve logits as "probabilities").
     """
     from kzoo import data
 
     version, top_k, base_dir = _check_arguments(
-        base_dir, name, version, dataset, top_k, keras_file, warmup, verify, apply_softmax
+        base_dir, name, version, dataset, top_k, keras_file, verify, apply_softmax
     )
+    fmt, quantize, opset, warmup = formats.check_format_options(format, quantize, opset, warmup)
+    _check_backend_and_runtime(fmt)
+    data_dir = checks.path(data_dir, "data_dir", optional=True)
     model, record, dataset = source(model, dataset)
     info = data.dataset_info(dataset)
     if name is None:
@@ -79,23 +98,34 @@ def export(
     _check_top_k(top_k, classes, "the model")
     classifier = check_classifier(model, info, shape, apply_softmax)
     version = _new_version(folder, name, version)
+    formats.check_same_format(folder, versions(folder), fmt)
     target = os.path.join(folder, str(version))
+    test_set, calibration = _images_at_hand(info, shape, data_dir, verify, quantize)
 
     os.makedirs(folder, exist_ok=True)
     versions_dir.remove_stale_tmp(folder)
     tmp = versions_dir.make_tmp(folder, version)
     try:
-        signatures.write_saved_model(
-            model, tmp, signatures.serving_functions(model, info, shape, top_k, apply_softmax)
-        )
+        # ONNX and LiteRT have no bfloat16/float16 CPU kernels: a mixed-precision model is
+        # converted as its float32 copy (same weights), and verified against itself.
+        converted = model if fmt == "saved_model" else convert.float32_copy(model)
+        functions = signatures.serving_functions(converted, info, shape, top_k, apply_softmax)
+        written, facts = _write(fmt, converted, tmp, functions, quantize, opset, calibration)
+        if converted is not model:
+            facts["computed_in"] = f"float32 (the model computes in {model.dtype_policy.compute_dtype})"
         if warmup:
             signatures.write_warmup(tmp, name, shape)
         if keras_file:
             model.save(os.path.join(tmp, KERAS_FILE))
-        card = model_card(model, record, info, shape, name, version, top_k, classifier, folder=target)
-        write_card(tmp, card)
+        card = model_card(
+            model, record, info, shape, name, version, top_k, classifier, folder=target, fmt=fmt
+        )
+        card["export"] = facts
         if verify:
-            signatures.verify(model, tmp, info, shape, apply_softmax)
+            card["verification"] = verification.verify(
+                model, fmt, written, info, shape, apply_softmax, test_set, quantize
+            )
+        write_card(tmp, card)
         try:
             versions_dir.rename_noreplace(tmp, target)
         except FileExistsError:
@@ -108,7 +138,60 @@ def export(
     return ExportResult(target, version, card)
 
 
-def _check_arguments(base_dir, name, version, dataset, top_k, keras_file, warmup, verify, apply_softmax):
+def _write(fmt, model, folder, functions, quantize, opset, calibration):
+    """The format's files in ``folder``: (what the runtime opens, converter facts)."""
+    if fmt == "saved_model":
+        signatures.write_saved_model(model, folder, functions)
+        return folder, {"signatures": list(functions)}
+    if fmt == "onnx":
+        path = os.path.join(folder, convert.ONNX_FILE)
+        return path, convert.to_onnx(*functions[signatures.FIXED_SIGNATURE], path, opset)
+    path = os.path.join(folder, convert.LITERT_FILE)
+    fixed = signatures.FIXED_SIGNATURE
+    with tempfile.TemporaryDirectory(prefix="kzoo-litert-") as saved_model:
+        signatures.write_saved_model(model, saved_model, {fixed: functions[fixed]})
+        return path, convert.to_litert(saved_model, fixed, path, quantize, calibration)
+
+
+def _images_at_hand(info, shape, data_dir, verify, quantize):
+    """(test set or None, calibration images or None), read before anything is written:
+    the test set to verify on, the training images int8 quantisation calibrates on."""
+    from kzoo import data
+
+    fixed_size = info.eval_resize is None and tuple(info.image_shape) == tuple(shape)
+    test_set = data.at_hand(info.name, "test", data_dir=data_dir) if verify and fixed_size else None
+    calibration = None
+    if quantize == "int8":
+        found = data.at_hand(info.name, "train_full", data_dir=data_dir, limit=convert.CALIBRATION_IMAGES)
+        if found is None or not fixed_size:
+            raise ValueError(
+                f"quantize='int8' calibrates on {info.name} training images at the model's size "
+                f"{shape}, and none are on this machine: pass `data_dir` (where the dataset is) "
+                "or use quantize='dynamic_int8', which needs none"
+            )
+        calibration = found[0]
+    return test_set, calibration
+
+
+def _check_backend_and_runtime(fmt):
+    """The TensorFlow backend (the exports are TF graphs) and the format's converter and
+    runtime, checked before anything is loaded."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(
+            f"kzoo.export builds TensorFlow graphs and needs Keras' TensorFlow backend, but "
+            f"KERAS_BACKEND is {keras.backend.backend()!r}: save the model (.keras files move "
+            "between backends) and export it in a process run with KERAS_BACKEND=tensorflow"
+        )
+    if fmt == "onnx":
+        for module in ("tf2onnx", "onnx", "onnxruntime"):
+            runtimes.require(module, fmt)
+    elif fmt == "litert":
+        runtimes.require("ai_edge_litert.interpreter", fmt)
+
+
+def _check_arguments(base_dir, name, version, dataset, top_k, keras_file, verify, apply_softmax):
     """What needs no model first: a bad argument fails before anything is loaded or
     written. Returns (version, top_k, base_dir) as export uses them."""
     from kzoo import data
@@ -120,7 +203,6 @@ def _check_arguments(base_dir, name, version, dataset, top_k, keras_file, warmup
     top_k = checks.integer(top_k, "top_k", minimum=1)
     for value, arg in (
         (keras_file, "keras_file"),
-        (warmup, "warmup"),
         (verify, "verify"),
         (apply_softmax, "apply_softmax"),
     ):

@@ -1,12 +1,19 @@
-"""The served graph: the SavedModel's two signatures, its warm-up requests and the check
+"""The served graph: the SavedModel's signatures, its warm-up requests and the check
 that it answers as the Keras model does.
 
 Signatures (no float16/bfloat16 anywhere, so the REST JSON codec carries them all):
 
-* ``serving_default``: ``images``, uint8 ``[batch, height, width, channels]``;
-* ``image_bytes``: ``image_bytes``, string ``[batch]`` of encoded JPEG/PNG/BMP/GIF.
+* ``serving_default``: ``images``, uint8 ``[batch, height, width, channels]`` of any
+  size, checked at run time (the input's rank is left unknown so that the graph, not
+  TF Serving, says what was wrong);
+* ``image_bytes``: ``image_bytes``, string ``[batch]`` of encoded JPEG/PNG/BMP/GIF;
+* ``fixed_size``: ``images``, uint8 ``[batch, height, width, channels]`` at the model's
+  own size, with a known shape and no run-time checks or resizing: the signature
+  converters read (``tf2onnx --signature_def fixed_size``, ``TFLiteConverter.
+  from_saved_model(..., signature_keys=["fixed_size"])``) and the graph kzoo's ONNX and
+  LiteRT exports are made of.
 
-Both apply the dataset's evaluation preprocessing inside the graph (resizing when the
+All apply the dataset's evaluation preprocessing inside the graph (resizing when the
 size differs from the model's, then the training normalisation) and return
 ``probabilities`` (float32 ``[batch, classes]``), ``classes`` (int32 ``[batch, k]``,
 the top-k class ids, best first) and ``scores`` (their probabilities).
@@ -19,11 +26,35 @@ from kzoo.serving import classifier
 IMAGES = "images"
 IMAGE_BYTES = "image_bytes"
 BYTES_SIGNATURE = "image_bytes"
+FIXED_SIGNATURE = "fixed_size"
+OUTPUTS = ("probabilities", "classes", "scores")
 WARMUP_FILE = "tf_serving_warmup_requests"
 
 
+def _top_k(probabilities, top_k):
+    import tensorflow as tf
+
+    scores, ids = tf.math.top_k(probabilities, k=top_k)
+    return {"probabilities": probabilities, "classes": tf.cast(ids, tf.int32), "scores": scores}
+
+
+def fixed_size_function(model, info, shape, top_k, apply_softmax=False):
+    """(fn, input signature) of ``fixed_size``: uint8 images at the model's size in,
+    normalisation, the model and top-k inside, nothing a converter cannot read."""
+    import tensorflow as tf
+
+    from kzoo.data.augment import normaliser
+
+    def serve_fixed(images):
+        normalise, _ = normaliser(info)  # here: constants made outside would be graph inputs
+        x = normalise(tf.cast(images, tf.float32))
+        return _top_k(classifier.probabilities(model, x, apply_softmax), top_k)
+
+    return serve_fixed, [tf.TensorSpec([None, *shape], tf.uint8, name=IMAGES)]
+
+
 def serving_functions(model, info, shape, top_k, apply_softmax=False):
-    """The two signature functions (plain ``tf.function``s closing over ``model``)."""
+    """{signature name: (fn, input signature)}: plain functions closing over ``model``."""
     import tensorflow as tf
 
     from kzoo import data
@@ -32,9 +63,7 @@ def serving_functions(model, info, shape, top_k, apply_softmax=False):
 
     def outputs(images):  # float32 [batch, h, w, c] on the 0-255 scale
         x = data.prepare_for_model(images, info.name, (height, width))
-        probabilities = classifier.probabilities(model, x, apply_softmax)
-        scores, ids = tf.math.top_k(probabilities, k=top_k)
-        return {"probabilities": probabilities, "classes": tf.cast(ids, tf.int32), "scores": scores}
+        return _top_k(classifier.probabilities(model, x, apply_softmax), top_k)
 
     expected = f"uint8 [batch, height, width, {channels}] (the model sees {height}x{width}x{channels})"
 
@@ -65,12 +94,13 @@ def serving_functions(model, info, shape, top_k, apply_softmax=False):
         )
         return outputs(images)
 
-    return (
+    return {
         # Unknown rank on purpose: a served SavedModel does not enforce its signature's
         # shapes, so the graph checks them itself and says what it expected.
-        (serve_images, [tf.TensorSpec(None, tf.uint8, name=IMAGES)]),
-        (serve_bytes, [tf.TensorSpec(None, tf.string, name=IMAGE_BYTES)]),
-    )
+        "serving_default": (serve_images, [tf.TensorSpec(None, tf.uint8, name=IMAGES)]),
+        BYTES_SIGNATURE: (serve_bytes, [tf.TensorSpec(None, tf.string, name=IMAGE_BYTES)]),
+        FIXED_SIGNATURE: fixed_size_function(model, info, shape, top_k, apply_softmax),
+    }
 
 
 def _require(x, ok, message, shape):
@@ -86,14 +116,24 @@ def _require(x, ok, message, shape):
 
 
 def write_saved_model(model, folder, functions):
-    """The SavedModel of ``model`` in ``folder``, its signatures the pair from ``serving_functions``."""
+    """The SavedModel of ``model`` in ``folder``, its signatures ``functions`` (from
+    ``serving_functions``). ``fixed_size`` is traced with plain grouped convolutions
+    (``kzoo.serving.graph_patches``) so that tf2onnx can read it."""
     import keras
+    import tensorflow as tf
+
+    from kzoo.serving.graph_patches import plain_grouped_convolutions
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    (serve_images, images_spec), (serve_bytes, bytes_spec) = functions
-    archive.add_endpoint("serving_default", serve_images, input_signature=images_spec)
-    archive.add_endpoint(BYTES_SIGNATURE, serve_bytes, input_signature=bytes_spec)
+    for signature, (fn, spec) in functions.items():
+        if signature == FIXED_SIGNATURE:  # traced now, with the patch; the archive keeps that trace
+            fn = tf.function(fn, input_signature=spec, autograph=False)
+            with plain_grouped_convolutions():
+                fn.get_concrete_function()
+            archive.add_endpoint(signature, fn)
+        else:
+            archive.add_endpoint(signature, fn, input_signature=spec)
     archive.write_out(folder, verbose=False)
 
 
@@ -122,25 +162,3 @@ def write_warmup(folder, name, shape):
             log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
             writer.write(log.SerializeToString())
     return len(requests)
-
-
-def verify(model, folder, info, shape, apply_softmax=False):
-    """Load the written SavedModel and compare it with the Keras model on random
-    images: an export that would serve different answers is not published."""
-    import numpy as np
-    import tensorflow as tf
-
-    from kzoo import data
-
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (2, *shape), dtype=np.uint8)
-    loaded = tf.saved_model.load(folder)
-    served = loaded.signatures["serving_default"](images=tf.constant(images))["probabilities"].numpy()
-    x = data.prepare_for_model(tf.constant(images, tf.float32), info.name, shape[:2])
-    expected = np.asarray(classifier.probabilities(model, x, apply_softmax))
-    tolerance = 1e-2 if model.dtype_policy.compute_dtype != "float32" else 1e-5
-    if not np.allclose(served, expected, atol=tolerance):
-        raise RuntimeError(
-            f"the exported SavedModel disagrees with the Keras model (max difference "
-            f"{np.abs(served - expected).max():.3g}); nothing was published"
-        )
