@@ -1,12 +1,16 @@
 """Train and publish kzoo's Fashion-MNIST models: a CIFAR-style ResNet-20, the same with
 EraseReLU, and with FReLU, each exported to ``saved_models/NAME/<version>/`` for TF
-Serving with its model card, plus ``saved_models/results.csv``.
+Serving with its model card, plus ``saved_models/results.csv``; and its companions,
+converted from that SavedModel and verified by their runtimes on the test set:
+``saved_models/onnx/NAME/`` (ONNX), ``saved_models/litert/NAME/`` (LiteRT float32) and
+``saved_models/litert_int8/NAME/`` (LiteRT, full-integer int8, its top-1 change measured).
 
     python applications/publish_fashion_mnist.py [--protocol fashion_mnist_demo] [--out saved_models]
 
 Runs go to ``runs/publish/NAME`` (re-running resumes or reuses them). A model that is
-already published is not exported again; ``results.csv`` is rewritten from the cards of
-the newest version of every model under ``--out``.
+already published is not trained or exported again (its missing companions are made);
+``results.csv`` is rewritten from the cards of the newest version of every model under
+``--out``.
 """
 
 import argparse
@@ -25,6 +29,8 @@ MODELS = {
     "resnet20_eraserelu_fashion_mnist": {"erase": "last"},
     "resnet20_frelu_fashion_mnist": {"activation": "frelu"},
 }
+# (folder under --out, format, quantize)
+COMPANIONS = (("onnx", "onnx", None), ("litert", "litert", None), ("litert_int8", "litert", "int8"))
 COLUMNS = (
     "model",
     "architecture",
@@ -78,6 +84,9 @@ def main(argv=None):
     parser.add_argument("--data-dir")
     args = parser.parse_args(argv)
     for name, kwargs in MODELS.items():
+        if versions(os.path.join(args.out, name)):
+            print(f"{name}: already published, not trained or exported again")
+            continue
         command = (
             f"kzoo train resnet20 --dataset fashion_mnist --protocol {args.protocol} "
             + " ".join(f"--{k} {v}" for k, v in kwargs.items())
@@ -94,11 +103,10 @@ def main(argv=None):
             command=command,
         )
         print(f"{name}: test top-1 {run.metrics['test_top1']:.4f}", flush=True)
-        if versions(os.path.join(args.out, name)):
-            print(f"{name}: already published, not exported again")
-            continue
         result = kzoo.export(run.run_dir, args.out, name)
         print(f"{name}: exported {result.path}", flush=True)
+    for name in MODELS:
+        publish_companions(args.out, name, args.data_dir)
     rows = results_table(args.out)
     path = os.path.join(args.out, "results.csv")
     with open(path + ".tmp", "w", newline="") as f:
@@ -108,6 +116,44 @@ def main(argv=None):
     os.replace(path + ".tmp", path)
     write_readme(args.out, rows, args.protocol)
     print(open(path).read())
+
+
+def publish_companions(base, name, data_dir):
+    """The ONNX / LiteRT versions of ``name``'s newest SavedModel, where not yet published."""
+    source = os.path.join(base, name, str(versions(os.path.join(base, name))[-1]))
+    for folder, fmt, quantize in COMPANIONS:
+        if versions(os.path.join(base, folder, name)):
+            continue
+        os.makedirs(os.path.join(base, folder), exist_ok=True)
+        result = kzoo.export(
+            source, os.path.join(base, folder), name, format=fmt, quantize=quantize, data_dir=data_dir
+        )
+        print(f"{name}: exported {result.path}", flush=True)
+
+
+def companion_rows(base):
+    """One row per published companion (newest version), from its card."""
+    rows = []
+    for folder, _, _ in COMPANIONS:
+        root = os.path.join(base, folder)
+        for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+            present = versions(os.path.join(root, name))
+            if not present:
+                continue
+            path = os.path.join(root, name, str(present[-1]))
+            with open(os.path.join(path, "model_card.json")) as f:
+                card = json.load(f)
+            file = card["input"]["file"]
+            check = card["verification"]
+            change = check.get("test_top1_change")
+            rows.append(
+                f"| `{folder}/{name}/{present[-1]}/{file}` | {card['format']} "
+                f"| {card['export'].get('quantization') or 'float32'} "
+                f"| {os.path.getsize(os.path.join(path, file)) / 2**20:.2f} MiB "
+                f"| {check['runtime']} | {check['top1_agreement']:.2%} | {check['max_abs_diff_probabilities']:.2g} "
+                f"| {'-' if change is None else f'{100 * change:+.2f}'} |"
+            )
+    return rows
 
 
 def write_readme(base, rows, protocol):
@@ -131,6 +177,18 @@ def write_readme(base, rows, protocol):
             f"{r['top5']} | {r['params']:,} | {r['epochs']} | {r['train_seconds']} |"
         )
     lines += [
+        "",
+        "## ONNX and LiteRT companions",
+        "",
+        "Converted from the model's SavedModel (the card's `converted_from`; `kzoo export",
+        "saved_models/NAME/<n> --format ...`)",
+        "and run by their own runtimes before publication: top-1 agreement with the Keras model and the",
+        "largest probability difference on the first 256 test images, and for int8 the change of",
+        "top-1 over the whole test set (points), as the cards record them.",
+        "",
+        "| file | format | weights | size | runtime | top-1 agreement | max prob. diff | test top-1 change |",
+        "|---|---|---|---|---|---|---|---|",
+        *companion_rows(base),
         "",
         "Serve one with",
         "",

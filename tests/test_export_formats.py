@@ -341,3 +341,33 @@ def test_mixed_precision_models_convert_as_float32(fmt, tmp_path):
     images = np.random.default_rng(0).integers(0, 256, (4, *SHAPE), dtype=np.uint8)
     out = RUN[fmt](os.path.join(result.path, FILE[fmt]), images)
     np.testing.assert_allclose(out["probabilities"], _keras_probs(model, images).astype("float32"), atol=1e-2)
+
+
+def test_a_published_saved_model_converts_with_its_record(tmp_path):
+    """A SavedModel version kzoo exported is rebuilt from its card and variables (checked
+    to answer as it does), and the new card keeps its training record."""
+    source = os.path.join(
+        os.path.dirname(os.path.dirname(__file__)), "saved_models", "resnet20_frelu_fashion_mnist", "1"
+    )
+    original = json.load(open(os.path.join(source, "model_card.json")))
+    result = kzoo.export(source, tmp_path, "m", format="onnx")
+    card = result.card
+    assert card["test_top1"] == original["test_top1"] and card["model_kwargs"] == {"activation": "frelu"}
+    assert card["command"] == original["command"] and card["run_dir"] == original["run_dir"]
+    assert card["converted_from"] == os.path.relpath(source, os.path.join(tmp_path, "m", "1")).replace(
+        os.sep, "/"
+    )
+    assert card["verification"]["top1_agreement"] == 1.0
+
+
+def test_a_saved_model_without_a_kzoo_card_is_refused(tmp_path):
+    model = keras.Sequential(
+        [keras.Input(SHAPE), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")]
+    )
+    plain = kzoo.export(model, tmp_path, "plain", dataset="fashion_mnist", warmup=False)
+    with pytest.raises(ValueError, match="does not describe a kzoo-built SavedModel"):
+        kzoo.export(plain.path, tmp_path, "again", format="onnx")
+    os.remove(os.path.join(plain.path, "model_card.json"))
+    with pytest.raises(FileNotFoundError, match="model card"):
+        kzoo.export(plain.path, tmp_path, "again", format="onnx")
+    assert not os.path.exists(tmp_path / "again")

@@ -1,6 +1,8 @@
 """The models kzoo publishes in saved_models/: each re-evaluated, as served (uint8 in,
 the SavedModel's own preprocessing), on the real Fashion-MNIST test set must give the
-top-1/top-5 its model card states; results.csv must agree with the cards."""
+top-1/top-5 its model card states; results.csv must agree with the cards. Their ONNX and
+LiteRT companions, run by onnxruntime and LiteRT, give the same top-1 (float32) or the
+one their card measured (int8)."""
 
 import csv
 import json
@@ -12,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from kzoo import data
-from kzoo.serving import versions
+from kzoo.serving import runtimes, versions
 
 BASE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "saved_models")
 EXPECTED = {
@@ -20,6 +22,21 @@ EXPECTED = {
     "resnet20_eraserelu_fashion_mnist": {"erase": "last"},
     "resnet20_frelu_fashion_mnist": {"activation": "frelu"},
 }
+
+
+COMPANIONS = {"onnx": "model.onnx", "litert": "model.tflite", "litert_int8": "model.tflite"}
+
+
+def _companions():
+    found = []
+    for folder in COMPANIONS:
+        for name in EXPECTED:
+            present = versions(os.path.join(BASE, folder, name))
+            if present:
+                path = os.path.join(BASE, folder, name, str(present[-1]))
+                with open(os.path.join(path, "model_card.json")) as f:
+                    found.append((f"{folder}/{name}", path, json.load(f)))
+    return found
 
 
 def _published():
@@ -61,8 +78,8 @@ def test_cards_name_their_run_by_a_portable_path():
             return [s for v in value for s in strings(v)]
         return [value] if isinstance(value, str) else []
 
-    for name, path, card in _published():
-        assert card["run_dir"] == f"runs/publish/{name}", name
+    for name, path, card in _published() + _companions():
+        assert card["run_dir"] == f"runs/publish/{name.split('/')[-1]}", name
         assert not [s for s in strings(card) if os.path.isabs(s)], name
         with open(os.path.join(path, "model_card.md")) as f:
             assert not re.findall(r"(?<![\w.~])/[A-Za-z]\S*", f.read()), name
@@ -103,3 +120,27 @@ def test_results_table_matches_cards():
         assert float(row["top5"]) == pytest.approx(100 * card["test_top5"], abs=0.005)
         assert int(row["params"]) == card["params"] and row["image_size"] == "28x28x1"
         assert json.loads(row["placement"]) == card["model_kwargs"]
+
+
+def test_every_model_has_its_companions():
+    assert sorted(n for n, _, _ in _companions()) == sorted(f"{f}/{n}" for f in COMPANIONS for n in EXPECTED)
+
+
+@pytest.mark.parametrize("name, path, card", _companions(), ids=[p[0] for p in _companions()])
+def test_companions_reproduce_with_their_runtimes(name, path, card):
+    images, labels = _fashion_mnist_test()
+    folder, model = name.split("/")
+    assert card["input"]["file"] == COMPANIONS[folder] and card["format"] == (
+        "onnx" if folder == "onnx" else "litert"
+    )
+    assert card["converted_from"].startswith(f"saved_models/{model}/")
+    served = runtimes.runner(card["format"], os.path.join(path, COMPANIONS[folder]))(images)["classes"][:, 0]
+    top1 = float(np.mean(served == labels))
+    check = card["verification"]
+    if folder == "litert_int8":
+        assert card["export"]["quantization"] == "int8"
+        assert top1 == pytest.approx(check["test_top1_export"], abs=1e-9), name
+        assert check["test_top1_keras"] == pytest.approx(card["test_top1"], abs=2e-4), name
+    else:
+        assert check["max_abs_diff_probabilities"] <= 1e-4 and check["top1_agreement"] == 1.0
+        assert top1 == pytest.approx(card["test_top1"], abs=2e-4), name

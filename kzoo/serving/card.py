@@ -100,8 +100,13 @@ def model_card(
             "exported_with": {"kzoo": kzoo.__version__, "keras": keras.__version__},
         }
     )
+    where = os.getcwd() if folder is None else folder
     if "source" in record:
-        card["run_dir"] = portable_path(record["source"], os.getcwd() if folder is None else folder)
+        card["run_dir"] = portable_path(record["source"], where)
+    elif "run_dir" in record:  # read back from another version's card, already portable
+        card["run_dir"] = record["run_dir"]
+    if "converted_from" in record:
+        card["converted_from"] = portable_path(record["converted_from"], where)
     return card
 
 

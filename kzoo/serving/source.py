@@ -1,11 +1,13 @@
-"""What is exported: a keras.Model, a ``.keras`` file or a finished run directory (whose
-last model is exported with the run's record), and whether it is an image classifier
+"""What is exported: a keras.Model, a ``.keras`` file, a finished run directory (whose
+last model is exported with the run's record) or a SavedModel version kzoo exported
+(rebuilt with its card's record: ``kzoo.serving.from_saved_model``), and whether it is an image classifier
 with one image input ``[batch, H, W, C]`` and one output ``[batch, classes]``."""
 
 import os
 import zipfile
 
 from kzoo import checks
+from kzoo.serving import from_saved_model
 from kzoo.training.run_dir import LAST, METRICS, RunDir
 
 _KERAS_ARCHIVE_CONFIG = "config.json"  # inside a .keras zip (Keras' format, not the run's)
@@ -66,7 +68,9 @@ def source(model, dataset):
     record = {}
     if isinstance(model, (str, os.PathLike)) and not isinstance(model, bytes):
         path = checks.path(model, "model")
-        if os.path.isdir(path):
+        if os.path.isdir(path) and from_saved_model.is_saved_model(path):
+            model, record = from_saved_model.load_version(path)
+        elif os.path.isdir(path):
             record, path = run_record(path)
         elif not os.path.lexists(path):
             raise FileNotFoundError(
@@ -74,7 +78,8 @@ def source(model, dataset):
             )
         elif not path.endswith(".keras"):
             raise ValueError(f"`model` must be a keras.Model, a .keras file or a run directory, got {path!r}")
-        model = load_keras(path)
+        if not isinstance(model, keras.Model):
+            model = load_keras(path)
     elif not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a keras.Model, a .keras file or a run directory, got {model!r}")
     check_io(model)
