@@ -8,8 +8,6 @@ does. Without one, the IDX datasets are looked for where ``load`` looks (system 
 the Keras cache), TFDS ones in TFDS's data directory, prepared.
 """
 
-import os
-
 import numpy as np
 
 from kzoo import checks
@@ -45,16 +43,8 @@ def at_hand(name, split, *, data_dir=None, limit=None):
 def _idx_location(spec, data_dir):
     """The IDX files' folder or the Keras cache file, None when neither is here (no
     download); a location the user named that lacks them raises (``idx._locate``)."""
-    from kzoo.data import locations
-
     found, directory, _, _ = idx._locate(spec, data_dir)
-    if found is not None:
-        return directory
-    if spec.keras_npz:
-        npz = os.path.join(locations.keras_cache_dir(), spec.keras_npz)
-        if os.path.isfile(npz):
-            return npz
-    return None
+    return directory if found is not None else idx.keras_cache_npz(spec)
 
 
 def _tfds_prepared(spec, data_dir):

@@ -246,16 +246,25 @@ def _keras_download(spec):
     return (x_train, y_train), (x_test, y_test)
 
 
+def keras_cache_npz(spec):
+    """The Keras cache's .npz of ``spec`` when it is there, else None (and None for a
+    dataset keras.datasets keeps no .npz of)."""
+    if not spec.keras_npz:
+        return None
+    npz = os.path.join(locations.keras_cache_dir(), spec.keras_npz)
+    return npz if os.path.isfile(npz) else None
+
+
 def _fallback(spec, searched):
     """(arrays, where from) from the Keras cache's .npz or a keras.datasets download, when
     no folder searched held the files; a FileNotFoundError listing every place otherwise."""
+    npz = keras_cache_npz(spec)
+    if npz is not None:
+        with np.load(npz) as f:
+            arrays = _named_arrays(spec, f, repr(npz))
+        return arrays, f"the Keras cache file {npz!r}"
     if spec.keras_npz:
-        npz = os.path.join(locations.keras_cache_dir(), spec.keras_npz)
-        if os.path.isfile(npz):
-            with np.load(npz) as f:
-                arrays = _named_arrays(spec, f, repr(npz))
-            return arrays, f"the Keras cache file {npz!r}"
-        searched.append(f"{npz} (keras cache)")
+        searched.append(f"{os.path.join(locations.keras_cache_dir(), spec.keras_npz)} (keras cache)")
     try:
         (x_train, y_train), (x_test, y_test) = _keras_download(spec)
     except Exception as err:  # no internet, a proxy, a bad cache: all end here

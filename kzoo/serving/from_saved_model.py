@@ -11,6 +11,8 @@ import numpy as np
 
 from kzoo import checks
 from kzoo.serving.card import CARD_JSON, CARD_KEYS
+from kzoo.serving.classifier import SOFTMAX_APPLIED
+from kzoo.serving.verification import keras_probabilities
 
 SAVED_MODEL_FILE = "saved_model.pb"
 MATCH_TOLERANCE = 1e-5
@@ -32,9 +34,9 @@ def load_version(path):
     if card.get("format", "saved_model") != "saved_model" or "model_kwargs" not in card:
         raise ValueError(f"{card_path!r} does not describe a kzoo-built SavedModel (no model_kwargs); {fix}")
     shape = tuple(card["input"]["shape"][1:])
-    classes = int(card["outputs"]["probabilities"].split("[batch, ")[1].split("]")[0])
-    model = kzoo.create_model(card["model"], input_shape=shape, classes=classes, **card["model_kwargs"])
     loaded = tf.saved_model.load(path)
+    classes = loaded.signatures["serving_default"].structured_outputs["probabilities"].shape[-1]
+    model = kzoo.create_model(card["model"], input_shape=shape, classes=classes, **card["model_kwargs"])
     stored = {v.name.split(":")[0]: v for v in loaded.variables}
     wanted = {v.path: v for v in model.variables}
     if set(stored) != set(wanted) or any(tuple(stored[k].shape) != tuple(v.shape) for k, v in wanted.items()):
@@ -59,9 +61,7 @@ def _check_same_answers(model, loaded, card, shape, path):
 
     images = np.random.default_rng(0).integers(0, 256, (8, *shape), dtype=np.uint8)
     served = loaded.signatures["serving_default"](images=tf.constant(images))["probabilities"].numpy()
-    x = data.prepare_for_model(tf.constant(images, tf.float32), card["dataset"], shape[:2])
-    rebuilt = np.asarray(model(x, training=False))
-    if card.get("classifier", "").startswith("softmax applied"):
-        rebuilt = np.asarray(tf.nn.softmax(rebuilt))
+    info = data.dataset_info(card["dataset"])
+    rebuilt = keras_probabilities(model, images, info, shape, card.get("classifier") == SOFTMAX_APPLIED)
     if not np.abs(served - rebuilt).max() <= MATCH_TOLERANCE:
         raise ValueError(f"the model rebuilt from {path!r} does not answer as the SavedModel does; refused")

@@ -27,7 +27,6 @@ IMAGES = "images"
 IMAGE_BYTES = "image_bytes"
 BYTES_SIGNATURE = "image_bytes"
 FIXED_SIGNATURE = "fixed_size"
-OUTPUTS = ("probabilities", "classes", "scores")
 WARMUP_FILE = "tf_serving_warmup_requests"
 
 

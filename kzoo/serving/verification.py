@@ -21,9 +21,9 @@ HALF_TOLERANCE = 1e-2  # a mixed-precision model's Keras outputs are bf16/fp16 r
 
 
 def verification_images(info, shape, test_set=None):
-    """(uint8 images [n, *shape], what they are): the test set's first images when
-    ``test_set`` (images, labels, where) is at hand and of the model's size, else random."""
-    if test_set is not None and test_set[0].shape[1:] == tuple(shape):
+    """(uint8 images [n, *shape], what they are): the first images of ``test_set``
+    (images, labels, where; None when not at hand), else random ones."""
+    if test_set is not None:
         images = test_set[0][:VERIFY_IMAGES]
         return images, f"the first {len(images)} {info.name} test images"
     images = np.random.default_rng(0).integers(0, 256, (RANDOM_IMAGES, *shape), dtype=np.uint8)
@@ -49,6 +49,8 @@ def keras_probabilities(model, images, info, shape, apply_softmax):
 def verify(model, fmt, path, info, shape, apply_softmax, test_set=None, quantize=None):
     """Run ``path`` with ``fmt``'s runtime against ``model``; the figures for the card,
     or a RuntimeError (nothing is published) when they disagree."""
+    if test_set is not None and test_set[0].shape[1:] != tuple(shape):
+        test_set = None  # not of the model's size: random images, and no test-set top-1
     images, what = verification_images(info, shape, test_set)
     run = runtimes.runner(fmt, path)
     served = run(images)
@@ -77,7 +79,7 @@ def verify(model, fmt, path, info, shape, apply_softmax, test_set=None, quantize
                 f"only {agreement:.1%} of {what} (at least {QUANTIZED_MIN_AGREEMENT:.0%} is required); "
                 "nothing was published"
             )
-        if test_set is not None and test_set[0].shape[1:] == tuple(shape):
+        if test_set is not None:
             figures.update(top1_change_on_test_set(model, run, info, shape, apply_softmax, test_set))
         else:
             figures["test_top1_change"] = None
