@@ -7,7 +7,7 @@ STAMP := $(VENV)/.kzoo-installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install data demo test test-slow lint format constraints bench clean
+.PHONY: install data demo test test-jax test-torch test-slow lint format constraints bench clean
 
 install: $(STAMP)
 
@@ -34,6 +34,34 @@ demo: $(STAMP) data
 
 test: $(STAMP) data
 	$(PY) -m pytest -m "not slow" -v --durations=15
+	$(MAKE) --no-print-directory test-jax
+	$(MAKE) --no-print-directory test-torch
+
+# The models' contract (tests/test_model_harness.py) under Keras' JAX backend with
+# TensorFlow unimportable (tests/conftest.py), as on a machine without it: kzoo.models
+# needs Keras only. Under JAX it covers one model per family and the variants (the
+# harness says why); its slow cases: the same command with -m slow.
+test-jax: $(STAMP)
+	KERAS_BACKEND=jax KZOO_BLOCK_TENSORFLOW=1 $(PY) -m pytest tests/test_model_harness.py -m "not slow" -v --durations=10
+
+# The same contract, and tests/test_backends.py, under Keras' PyTorch backend, in a second
+# virtual environment that has Keras, PyTorch and kzoo but no TensorFlow at all. TORCH is
+# what pip installs: here torch==2.13.0 takes the CPU build on this machine's disk (about
+# 1 GB installed); elsewhere PyPI's Linux wheel is a CUDA build of several GB, and
+# TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" gets the CPU one.
+TORCH ?= torch==2.13.0
+TORCH_VENV := .venv-torch
+TORCH_STAMP := $(TORCH_VENV)/.kzoo-installed
+$(TORCH_STAMP): setup.py constraints.txt Makefile
+	test -x $(TORCH_VENV)/bin/python || $(PYTHON) -m venv $(TORCH_VENV)
+	$(TORCH_VENV)/bin/python -m pip install -q $(TORCH)
+	$(TORCH_VENV)/bin/python -m pip install -q -c constraints.txt keras pytest
+	$(TORCH_VENV)/bin/python -m pip install -q --no-deps -e .
+	touch $(TORCH_STAMP)
+
+test-torch: $(TORCH_STAMP)
+	KERAS_BACKEND=torch $(TORCH_VENV)/bin/python -m pytest tests/test_model_harness.py tests/test_backends.py \
+	    -m "not slow" -v --durations=10
 
 # ruff: the lint rules and the format, both configured in pyproject.toml.
 lint: $(STAMP)
@@ -56,4 +84,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(TORCH_VENV) build *.egg-info .pytest_cache

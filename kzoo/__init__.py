@@ -5,13 +5,21 @@ The public API is ``__all__``: every builder and the registry (``kzoo.ResNet164`
 ``kzoo.create_model``), placement's ``activation_layers``, and one function per step of
 the pipeline (``train``, ``evaluate``, ``export``); the subpackages ``data``, ``models``,
 ``training``, ``serving``, ``tuning`` and ``reproduce`` hold the rest.
+
+The models (builders, layers, placement, the registry, ``load_model``) need Keras only,
+so they run on every Keras backend; the pipeline (``data``, ``training``, ``serving``,
+``tuning``, ``reproduce`` and ``train``/``evaluate``/``export``) needs TensorFlow and is
+imported on first use (PEP 562 ``__getattr__``).
 """
+
+import importlib as _importlib
+import sys as _sys
 
 from kzoo import _quiet
 from kzoo._version import __version__
 
-with _quiet.quiet_import():  # TensorFlow's start-up notices (kzoo._quiet)
-    from kzoo import checks, data, layers, models, placement, serving, training, tuning
+with _quiet.quiet_import():  # Keras imports TensorFlow under its TF backend (kzoo._quiet)
+    from kzoo import checks, layers, models, placement
     from kzoo.models import (
         DFNMR,
         DFNMR1,
@@ -67,8 +75,55 @@ with _quiet.quiet_import():  # TensorFlow's start-up notices (kzoo._quiet)
         trainable_params,
     )
     from kzoo.placement import activation_layers
-    from kzoo.serving import export
-    from kzoo.training import evaluate, train
+
+# The parts that need TensorFlow: a subpackage, or a function and the module it comes from.
+_TF_SUBPACKAGES = ("data", "training", "serving", "tuning", "reproduce")
+_TF_FUNCTIONS = {"train": "kzoo.training", "evaluate": "kzoo.training", "export": "kzoo.serving"}
+# What each TensorFlow-side package is installed as.
+_PIP_NAMES = {
+    "tensorflow": "tensorflow",
+    "tensorflow_datasets": "tensorflow-datasets",
+    "tf2onnx": "tf2onnx",
+    "keras_tuner": "keras-tuner",
+    "tensorflow_serving": "tensorflow-serving-api",
+}
+
+
+def _import_tf_part(name, module):
+    """Import TensorFlow, then ``module``, for ``kzoo.<name>``: TensorFlow first, so a part
+    that imports it only when called (``kzoo.train``) is refused here too, and its start-up
+    notices are filtered (kzoo._quiet). A missing TensorFlow (or a package of its family)
+    becomes an ImportError naming the part and the ``pip install`` it needs."""
+    try:
+        if _sys.modules.get("tensorflow") is None:
+            with _quiet.quiet_import():
+                _importlib.import_module("tensorflow")
+        return _importlib.import_module(module)
+    except ImportError as error:
+        missing = (error.name or "").partition(".")[0]
+        if missing not in _PIP_NAMES:
+            raise
+        raise ImportError(
+            f"kzoo.{name} needs {missing}, which is not installed: pip install {_PIP_NAMES[missing]} "
+            "(kzoo.models, the builders and kzoo.load_model need Keras only, on any backend)",
+            name=missing,
+        ) from error
+
+
+def __getattr__(name):
+    if name in _TF_SUBPACKAGES:
+        value = _import_tf_part(name, f"kzoo.{name}")
+    elif name in _TF_FUNCTIONS:
+        value = getattr(_import_tf_part(name, _TF_FUNCTIONS[name]), name)
+    else:
+        raise AttributeError(f"module 'kzoo' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__) | set(_TF_SUBPACKAGES))
+
 
 __all__ = [
     "__version__",

@@ -1,11 +1,63 @@
+import atexit
 import gzip
 import os
+import shutil
+import tempfile
+import textwrap
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+if os.environ.get("KERAS_BACKEND") == "jax":
+    # On a CPU, JAX's compiles dominate the tests: a cache on disk lets each test's
+    # subprocess reuse what this session compiled, and XLA's unoptimised code generation
+    # compiles sooner. Set in the environment, the tests' subprocesses inherit them.
+    _jax_cache = tempfile.mkdtemp(prefix="kzoo-jax-cache-")
+    atexit.register(shutil.rmtree, _jax_cache, ignore_errors=True)
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _jax_cache)
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+    os.environ.setdefault(
+        "XLA_FLAGS", "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+    )
+    # The cache's paths (etils.epath) would otherwise probe for TensorFlow, and import it where installed.
+    os.environ.setdefault("EPATH_USE_TF", "false")
+
+# Python source that makes TensorFlow and the packages of its family unimportable, as on
+# a machine without them: ``KZOO_BLOCK_TENSORFLOW=1`` runs it here, before anything imports
+# (``make test-jax``), and a test's subprocess can run it first (``python_preamble``).
+BLOCK_TENSORFLOW = textwrap.dedent("""
+    import sys
+
+    # None in sys.modules is Python's own "not importable": ``import`` raises
+    # ModuleNotFoundError naming the package, importlib.util.find_spec answers None.
+    for _name in ("tensorflow", "tensorflow_datasets", "tf2onnx", "keras_tuner", "tensorflow_serving"):
+        sys.modules[_name] = None
+""")
+TENSORFLOW_BLOCKED = os.environ.get("KZOO_BLOCK_TENSORFLOW") == "1"
+if TENSORFLOW_BLOCKED:
+    exec(BLOCK_TENSORFLOW)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+
+def pytest_report_header(config):
+    blocked = ", TensorFlow blocked (KZOO_BLOCK_TENSORFLOW=1)" if TENSORFLOW_BLOCKED else ""
+    return f"keras backend: {keras.backend.backend()}{blocked}"
+
+
+@pytest.fixture(scope="session")
+def block_tensorflow_source():
+    """``BLOCK_TENSORFLOW``, for a subprocess that must run without TensorFlow whatever this session has."""
+    return BLOCK_TENSORFLOW
+
+
+@pytest.fixture(scope="session")
+def python_preamble():
+    """What a test's ``python -c`` subprocess runs first so that it sees the same packages
+    as this session: the TensorFlow block under ``KZOO_BLOCK_TENSORFLOW=1``, else nothing."""
+    return BLOCK_TENSORFLOW if TENSORFLOW_BLOCKED else ""
 
 
 @pytest.fixture(autouse=True)

@@ -13,6 +13,9 @@ import pytest
 
 import kzoo
 
+# Tensors and variables to NumPy on every backend (torch's need detaching first).
+to_numpy = keras.ops.convert_to_numpy
+
 SLOW = {
     "resnet1202",
     "resnet1001",
@@ -35,9 +38,42 @@ VARIANTS = {
     "inception-erase-prelu": ("inception_v2_cifar", {"erase": "last", "activation": "prelu"}),
 }
 SHAPE = (32, 32, 3)
-CASES = [pytest.param(n, n, {}, marks=[pytest.mark.slow] if n in SLOW else []) for n in kzoo.list_models()]
-CASES += [pytest.param(k, n, kw) for k, (n, kw) in VARIANTS.items()]
 
+
+def smallest_of_each_family():
+    """The registered model with the fewest parameters (as registered) of each family,
+    among those the TensorFlow sweep runs outside ``SLOW``."""
+    smallest = {}
+    for name in kzoo.list_models(exclude=sorted(SLOW)):
+        info = kzoo.model_info(name)
+        size = info.expected_params or float("inf")
+        if info.family not in smallest or size < smallest[info.family][0]:
+            smallest[info.family] = (size, name)
+    return sorted(name for _, name in smallest.values())
+
+
+# Under another backend (make test-jax) the sweep is one model per family plus the
+# variants: JAX on a CPU compiles every op of every new shape (15-30 s a model), so the
+# whole zoo would take over ten minutes there; the code a family's other depths share is
+# covered once. Of those, four are slow there too, each made of the same blocks as a
+# lighter case that stays: inception-erase-prelu, dfn_mr1-mix1-frelu, resnet50v2-erase-last,
+# and resnext50_32x4d (the same ResNeXt build, an ImageNet stem).
+JAX_SLOW = {"inception_v2_cifar", "dfn_mr1", "resnet50v2", "resnext29_8x64d"}
+if keras.backend.backend() == "tensorflow":
+    MODELS, SLOW_HERE = kzoo.list_models(), SLOW
+else:
+    MODELS, SLOW_HERE = smallest_of_each_family(), SLOW | JAX_SLOW
+CASES = [pytest.param(n, n, {}, marks=[pytest.mark.slow] if n in SLOW_HERE else []) for n in MODELS]
+CASES += [
+    pytest.param(k, n, kw, marks=[pytest.mark.slow] if k in SLOW_HERE else [])
+    for k, (n, kw) in VARIANTS.items()
+]
+
+# The file is loaded back in a fresh process that imports kzoo (its layers registered by
+# that import alone) under TensorFlow; under JAX, where that process would compile every
+# op again (~7 s a model), in this one: the registration is the same code on every
+# backend, and tests/test_backends.py loads kzoo's layers in a fresh JAX process.
+FRESH_PROCESS = keras.backend.backend() == "tensorflow"
 FRESH = textwrap.dedent("""
     import json, sys
     import numpy as np
@@ -51,7 +87,7 @@ FRESH = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("case, name, kwargs", CASES)
-def test_model_contract(case, name, kwargs, tmp_path):
+def test_model_contract(case, name, kwargs, tmp_path, python_preamble):
     keras.utils.set_random_seed(1)
     info = kzoo.model_info(name)
     classes = 5
@@ -62,32 +98,41 @@ def test_model_contract(case, name, kwargs, tmp_path):
     # Eager calls: tracing a graph of a thousand layers costs more than one step.
     # Training mode: at initialisation BN's moving statistics (0, 1) do not normalise,
     # and in inference mode ResNet-1001/1202's residual stream overflows even float32.
-    probs = np.asarray(model(x, training=True))
+    probs = to_numpy(model(x, training=True))
     assert probs.shape == (2, classes) and np.all(np.isfinite(probs))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
 
     model.compile(
         optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
         loss="sparse_categorical_crossentropy",
-        run_eagerly=True,
+        # TensorFlow: eager, for the reason above. JAX: compiling the whole step once is
+        # cheaper than compiling each of its ops, as JAX does outside jit.
+        run_eagerly=keras.backend.backend() == "tensorflow",
     )
-    before = [w.numpy().copy() for w in model.trainable_weights[:3]]
+    before = [to_numpy(w).copy() for w in model.trainable_weights[:3]]
     loss = model.train_on_batch(x, y)
     assert np.isfinite(loss)
-    assert any(not np.array_equal(b, w.numpy()) for b, w in zip(before, model.trainable_weights[:3]))
+    assert any(not np.array_equal(b, to_numpy(w)) for b, w in zip(before, model.trainable_weights[:3]))
 
     path = tmp_path / f"{case}.keras"
     model.save(path)
     # Same order as the fresh process: a training-mode call moves BN's statistics.
-    expected = {"infer": np.asarray(model(x, training=False)), "train": np.asarray(model(x, training=True))}
+    expected = {"infer": to_numpy(model(x, training=False)), "train": to_numpy(model(x, training=True))}
     assert np.all(np.isfinite(expected["train"]))
-    np.save(tmp_path / "x.npy", x)
-    spec = {"path": str(path), "x": str(tmp_path / "x.npy"), "out": str(tmp_path / "out.npz")}
-    run = subprocess.run(
-        [sys.executable, "-c", FRESH, json.dumps(spec)], capture_output=True, text=True, timeout=900
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    got = np.load(spec["out"])
+    if FRESH_PROCESS:
+        np.save(tmp_path / "x.npy", x)
+        spec = {"path": str(path), "x": str(tmp_path / "x.npy"), "out": str(tmp_path / "out.npz")}
+        run = subprocess.run(
+            [sys.executable, "-c", python_preamble + FRESH, json.dumps(spec)],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert run.returncode == 0, run.stderr[-3000:]
+        got = np.load(spec["out"])
+    else:
+        loaded = kzoo.load_model(path)
+        got = {"infer": to_numpy(loaded(x, training=False)), "train": to_numpy(loaded(x, training=True))}
     # Dropout and stochastic depth draw from seed-generator state keras does not save:
     # their training-mode outputs differ between processes by design.
     stochastic = any(
@@ -113,7 +158,7 @@ def test_mixed_precision_rules(case, name, kwargs):
     x = np.random.default_rng(0).normal(size=(2,) + SHAPE).astype("float32")
     out = model(x, training=True)
     assert keras.backend.standardize_dtype(out.dtype) == "float32"
-    assert np.all(np.isfinite(np.asarray(out)))
+    assert np.all(np.isfinite(to_numpy(out)))
 
 
 def test_mixed_bfloat16_trains_frelu():

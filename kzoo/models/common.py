@@ -5,6 +5,7 @@ any layer is built."""
 import contextlib
 import math
 import os
+import re
 import sys
 
 import keras
@@ -200,6 +201,19 @@ def load_model(filepath, **kwargs):
             raise ValueError(
                 f"model file {path!r} could not be read ({type(err).__name__}: {err}); it "
                 "is damaged: re-create it (re-run the training that wrote it)"
+            ) from None
+        except TypeError as err:
+            # Keras names a backend's own optimizer class (torch's SGD is
+            # keras.src.backend.torch.optimizers.torch_sgd.SGD) in the compile config,
+            # which no other backend can import; the model itself moves.
+            other = re.search(r"keras\.src\.backend\.(\w+)\.optimizers", str(err))
+            if other is None or other.group(1) == keras.backend.backend() or kwargs.get("compile") is False:
+                raise
+            raise ValueError(
+                f"model file {path!r} was compiled under Keras' {other.group(1)} backend, whose "
+                f"optimizer class does not exist under this one ({keras.backend.backend()}): "
+                "load it with kzoo.load_model(filepath, compile=False) (the architecture and "
+                "weights move between backends) and compile it again"
             ) from None
 
 
