@@ -46,24 +46,60 @@ def _pipeline(r):
     )
 
 
+SERVING_CALLERS = {  # label in serving_latency's JSON: what the row says was timed
+    "saved_model_signature": "SavedModel `serving_default` (TensorFlow)",
+    "onnxruntime": "model.onnx (ONNX Runtime)",
+    "litert": "model.tflite (LiteRT)",
+    "litert_dynamic_int8": "model.tflite, dynamic-range int8 (LiteRT)",
+    "keras_predict_on_batch": "Keras `predict_on_batch` on normalised floats",
+    "keras_call_tf_function": "Keras call in a `tf.function` on normalised floats",
+}
+
+
 def _serving(r):
-    rows = [
-        "| batch | SavedModel signature ms | Keras predict_on_batch ms | Keras tf.function call ms "
-        "| signature / tf.function (paired) |",
-        "|---|---|---|---|---|",
-    ]
+    rows = ["| batch | runtime | ms per call | / SavedModel signature (paired) |", "|---|---|---|---|"]
     for key, m in r["latency"].items():
-        rows.append(
-            f"| {key.split('_')[1]} | {m['saved_model_signature']['ms_per_call']:.3f} "
-            f"| {m['keras_predict_on_batch']['ms_per_call']:.3f} "
-            f"| {m['keras_call_tf_function']['ms_per_call']:.3f} "
-            f"| {_range(m['signature_vs_keras_tf_function'])} |"
-        )
-    return (
-        f"{r['model']} exported for {r['dataset']} (uint8 in, preprocessing and top-k in the graph) "
-        f"against the Keras model on normalised floats; median of {r['rounds']} rounds of "
-        f"{r['calls_per_round']} calls.\n\n" + "\n".join(rows)
+        ratios = m.get("vs_saved_model_signature", {})
+        for label, name in SERVING_CALLERS.items():
+            if label in m:
+                ratio = _range(ratios[label]) if label in ratios else "-"
+                if label == "saved_model_signature":
+                    ratio = "1"
+                rows.append(f"| {key.split('_')[1]} | {name} | {m[label]['ms_per_call']:.3f} | {ratio} |")
+    keras = "; ".join(
+        f"batch {key.split('_')[1]} {_range(m['signature_vs_keras_tf_function'])}"
+        for key, m in r["latency"].items()
     )
+    text = (
+        f"{r['model']} exported for {r['dataset']}, uint8 in, preprocessing and top-k in the graph, each "
+        f"format through its runtime's own call, against the Keras model on normalised floats; median of "
+        f"{r['rounds']} interleaved rounds of {r['calls_per_round']} calls"
+        + (f", measured {r['date']}" if "date" in r else "")
+        + ".\n\n"
+        + "\n".join(rows)
+        + f"\n\nSavedModel signature / Keras tf.function call (paired): {keras}."
+    )
+    if "threads" in r:
+        t = r["threads"]
+        tf_threads = t["tensorflow_intra_op"] or "default (one per CPU)"
+        text += (
+            f" Intra-op threads: TensorFlow {tf_threads}, ONNX Runtime {t['onnxruntime_intra_op']}, "
+            f"LiteRT {t['litert']}."
+        )
+    if r.get("checks"):
+        checked = []
+        for label, c in r["checks"].items():
+            if "min_top1_agreement" in c:
+                checked.append(
+                    f"{label} top-1 agreement {c['top1_agreement']:.1%} (at least "
+                    f"{c['min_top1_agreement']:.0%}; max |probability difference| "
+                    f"{c['max_abs_diff_probabilities']:.2g})"
+                )
+            else:
+                checked.append(f"{label} max |probability difference| {c['max_abs_diff_probabilities']:.2g}")
+        images = next(iter(r["checks"].values()))["images"]
+        text += f" Checked against the SavedModel before timing, on {images}: {'; '.join(checked)}."
+    return text
 
 
 def _precision(r):
@@ -83,17 +119,59 @@ def _precision(r):
     return "\n\n".join(out)
 
 
+def _gpu_jax(r):
+    m, s = r["machine"], r["settings"]
+    target = f"{100 * s['target']:.0f}%"
+    rows = [
+        f"| model | precision | epochs | img/s | s / epoch | first epoch s | s to {target} "
+        "| best test top-1 % |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    num = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
+    for model, runs in r["results"].items():
+        for precision, run in runs.items():
+            if run["status"] == "skipped":
+                rows.append(f"| {model} | {precision} | {run['stop_reason']} | | | | | |")
+                continue
+            if run["status"] != "done":  # the command was stopped during this run
+                precision += " (unfinished)"
+            best = None if run["best_test_accuracy"] is None else 100 * run["best_test_accuracy"]
+            reached = run["time_to_target_s"]
+            rows.append(
+                f"| {model} | {precision} | {run['epochs_run']} | {num(run['images_per_s'], ',.0f')} "
+                f"| {num(run['seconds_per_epoch'], '.1f')} | {num(run['first_epoch_s'], '.1f')} "
+                f"| {'not reached' if reached is None else format(reached, '.0f')} "
+                f"| {num(best, '.2f')} |"
+            )
+    return (
+        f"`benchmarks/gpu_jax.py` ({r['date']}) on {', '.join(m['gpus']) or m['device_kind']}: Keras "
+        f"{m['keras']} on JAX {m['jax']}, Python {m['python']}; {s['train_images']:,} Fashion-MNIST "
+        f"training images, batch {s['batch_size']}, {s['epochs']}-epoch schedule, {s['budget_s']:.0f} s "
+        "budget; first epoch includes XLA compilation.\n\n" + "\n".join(rows)
+    )
+
+
 SECTIONS = {
     "resnet50_vs_keras": ("kzoo vs keras.applications: ResNet-50 throughput", _resnet50),
     "frelu_overhead": ("FReLU overhead", _frelu),
     "input_pipeline": ("Input pipeline", _pipeline),
-    "serving_latency": ("SavedModel serving latency", _serving),
+    "serving_latency": ("Serving latency: SavedModel, ONNX Runtime, LiteRT", _serving),
     "precision_xla": ("Mixed precision and XLA (GPU)", _precision),
 }
+# Benchmarks run apart from `make bench` (on a GPU machine), each its own JSON beside
+# latest.json: rendered when present, never listed as missing.
+APART = {"gpu_jax": ("Keras on JAX, GPU: throughput and time to accuracy", _gpu_jax)}
 
 
 def render(results):
-    machine = next((r["machine"] for r in results.values() if isinstance(r, dict) and "machine" in r), {})
+    machine = next(
+        (
+            r["machine"]
+            for k, r in results.items()
+            if k not in APART and isinstance(r, dict) and "machine" in r
+        ),
+        {},
+    )
     lines = [
         "# Benchmarks",
         "",
@@ -108,10 +186,19 @@ def render(results):
     missing = [k for k in SECTIONS if k not in results]
     if missing:
         lines += [f"Not in this run: {', '.join(missing)}.", ""]
+    for key, (title, fmt) in APART.items():
+        if key in results:
+            lines += [f"## {title}", "", fmt(results[key]), ""]
     return "\n".join(lines)
 
 
 def write(results, path):
+    """SUMMARY.md at ``path``, with the APART benchmarks' JSONs found beside it."""
+    for key in APART:
+        apart = os.path.join(os.path.dirname(os.path.abspath(path)), f"{key}.json")
+        if key not in results and os.path.exists(apart):
+            with open(apart) as f:
+                results = {**results, key: json.load(f)}
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write(render(results))

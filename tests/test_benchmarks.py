@@ -4,6 +4,7 @@
 import os
 import sys
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
@@ -13,19 +14,55 @@ import serving_latency  # noqa: E402
 import summary  # noqa: E402
 
 
-def test_serving_latency_measures_the_signature_and_the_keras_model(tmp_path):
-    result = serving_latency.run(batches=(1, 4), rounds=2, calls=1, warmup=1)
+def test_serving_latency_times_every_runtime_checked_against_the_saved_model(tmp_path):
+    result = serving_latency.run("smallnet", batches=(1, 4), rounds=2, calls=1, warmup=1, threads=1)
+    callers = (
+        "saved_model_signature",
+        "keras_predict_on_batch",
+        "keras_call_tf_function",
+        *serving_latency.RUNTIMES,
+    )
     for batch in ("batch_1", "batch_4"):
         entry = result["latency"][batch]
-        for caller in ("saved_model_signature", "keras_predict_on_batch", "keras_call_tf_function"):
+        for caller in callers:
             assert len(entry[caller]["rounds"]) == 2 and entry[caller]["ms_per_call"] > 0
-        ratio = entry["signature_vs_keras_tf_function"]
-        assert ratio["min"] <= ratio["median"] <= ratio["max"]
+        assert set(entry["vs_saved_model_signature"]) == set(callers) - {"saved_model_signature"}
+        for ratio in (entry["signature_vs_keras_tf_function"], *entry["vs_saved_model_signature"].values()):
+            assert ratio["min"] <= ratio["median"] <= ratio["max"]
+        for label in (
+            "onnxruntime",
+            "litert",
+        ):  # the float runtimes answer as the SavedModel on what is timed
+            assert entry["checks"][label]["max_abs_diff_probabilities"] <= serving_latency.FLOAT_TOLERANCE
+    checks = result["checks"]
+    assert checks["litert_dynamic_int8"]["top1_agreement"] >= serving_latency.QUANTIZED_MIN_AGREEMENT
+    assert checks["onnxruntime"]["max_abs_diff_probabilities"] <= serving_latency.FLOAT_TOLERANCE
+    assert result["threads"]["onnxruntime_intra_op"] == result["threads"]["litert"] == 1
     text = summary.render({"date": "today", "serving_latency": result})
-    assert "## SavedModel serving latency" in text
-    median = result["latency"]["batch_4"]["saved_model_signature"]["ms_per_call"]
-    assert f"| 4 | {median:.3f} |" in text  # the table is the JSON's numbers
+    assert "## Serving latency: SavedModel, ONNX Runtime, LiteRT" in text
+    for label, name in summary.SERVING_CALLERS.items():  # the table is the JSON's numbers
+        assert f"| 4 | {name} | {result['latency']['batch_4'][label]['ms_per_call']:.3f} |" in text
+    assert "litert_dynamic_int8 top-1 agreement" in text
     assert "Not in this run: resnet50_vs_keras, frelu_overhead, input_pipeline, precision_xla." in text
+
+
+def test_serving_latency_refuses_to_time_a_runtime_that_answers_differently():
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet(np.ones(10), 20).astype("float32")
+    reference = {"probabilities": probabilities, "classes": np.argsort(-probabilities, axis=1)[:, :5]}
+    close = {**reference, "probabilities": probabilities + 1e-6}
+    assert serving_latency._check("onnxruntime", False, close, reference, "x")["top1_agreement"] == 1.0
+    off = {**reference, "probabilities": probabilities + 1e-3}
+    with pytest.raises(RuntimeError, match="onnxruntime disagrees with the SavedModel"):
+        serving_latency._check("onnxruntime", False, off, reference, "x")
+    shuffled = {"probabilities": probabilities, "classes": np.roll(reference["classes"], 1, axis=0)}
+    with pytest.raises(RuntimeError, match="top-1 class on only"):
+        serving_latency._check("litert_dynamic_int8", True, shuffled, reference, "x")
+    # on a batch too small for a rate, a quantised runtime's agreement is reported, not required
+    assert (
+        serving_latency._check("litert_dynamic_int8", True, shuffled, reference, "x", False)["top1_agreement"]
+        < 1
+    )
 
 
 def test_summary_writes_markdown_from_a_results_file(tmp_path):
