@@ -26,6 +26,18 @@ SLOW = {
     "preact_resnet164",
     "preact_bottleneck56",
     "preact_bottleneck110",
+    # deeper or wider copies of a lighter case that stays (resnet50/50v2, resnext29_8x64d,
+    # resnext50_32x4d, wrn28_10, resnet56, the resnet164-type1-prelu variant, preact_resnet62)
+    "resnet101",
+    "resnet101v2",
+    "resnet152",
+    "resnet152v2",
+    "resnext29_16x64d",
+    "resnext101_32x4d",
+    "wrn52_10",
+    "resnet110",
+    "resnet164",
+    "preact_resnet110",
 }
 # Extra variants whose custom layers must survive serialization too.
 VARIANTS = {
