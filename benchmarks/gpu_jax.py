@@ -30,7 +30,7 @@ begun after its cap -- JAX dispatches steps ahead of the device, so the cut can 
 to an epoch's compute late -- and one is not started with less than 20 s left); the
 JSON is rewritten after every epoch, so a command killed at its time limit still leaves
 every finished run (and the one in progress, ``"status": "running"``). TensorFlow is
-blocked in the process (``NoTensorFlow``), so a run here is the run on a JAX machine.
+blocked in the process (``block_tensorflow``), so a run here is the run on a JAX machine.
 
 On the device machine (JAX, no TensorFlow; Keras and its pure-Python dependencies
 carried in ``.carry/site``, Fashion-MNIST in ``.carry/fashion-mnist``)::
@@ -227,15 +227,12 @@ def augmented_epoch(padded_images, labels, batch_size, rng):
 # ----------------------------------------------------------------------------- keras
 
 
-class NoTensorFlow:
-    """A sys.meta_path finder refusing ``import tensorflow``: the run here is the run on a
-    machine without it. Keras' optional uses (``set_random_seed`` seeds TF when it is
-    installed) skip; anything that needs it fails at once, naming it."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] == "tensorflow":
-            raise ImportError(f"{name} is blocked: benchmarks/gpu_jax.py runs without TensorFlow", name=name)
-        return None
+def block_tensorflow():
+    """Make ``import tensorflow`` fail as on a machine without it: None in sys.modules is
+    Python's own "not importable" (ImportError naming it; importlib.util.find_spec answers
+    None), as tests/conftest.py blocks it. Keras' optional uses (``set_random_seed`` seeds
+    TF when it is installed) skip; anything that needs it fails at once, naming it."""
+    sys.modules["tensorflow"] = None
 
 
 def import_keras():
@@ -248,10 +245,9 @@ def import_keras():
             f"error: keras was already imported with the {loaded.backend.backend()!r} backend; "
             "this benchmark needs JAX: run it in a fresh process (it sets KERAS_BACKEND=jax itself)"
         )
-    if "tensorflow" in sys.modules:
+    if sys.modules.get("tensorflow") is not None:
         raise SystemExit("error: tensorflow is already imported; run this benchmark in a fresh process")
-    if not any(isinstance(f, NoTensorFlow) for f in sys.meta_path):
-        sys.meta_path.insert(0, NoTensorFlow())
+    block_tensorflow()
     if os.environ.get("KERAS_BACKEND", "jax") != "jax":
         print(f"note: KERAS_BACKEND={os.environ['KERAS_BACKEND']} replaced by jax", file=sys.stderr)
     os.environ["KERAS_BACKEND"] = "jax"

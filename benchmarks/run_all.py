@@ -25,15 +25,8 @@ def main():
         "serving_latency": serving_latency.run(),
         "precision_xla": precision_xla.run(),
     }  # reports itself skipped without a GPU
-    text = json.dumps(results, indent=2)
-    out = os.path.join(os.path.dirname(__file__), "results", "latest.json")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    tmp = out + ".tmp"
-    with open(tmp, "w") as fh:
-        fh.write(text + "\n")
-    os.replace(tmp, out)
-    summary.write(results, os.path.join(os.path.dirname(out), "SUMMARY.md"))
-    print(text)
+    summary.save(results, os.path.join(os.path.dirname(__file__), "results"))
+    print(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

@@ -213,11 +213,7 @@ def write_results(result, folder):
         with open(path) as f:
             results = json.load(f)
     results["serving_latency"] = result
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(json.dumps(results, indent=2) + "\n")
-    os.replace(tmp, path)
-    summary.write(results, os.path.join(folder, "SUMMARY.md"))
+    summary.save(results, folder)
 
 
 def main():

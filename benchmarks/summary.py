@@ -62,9 +62,10 @@ def _serving(r):
         ratios = m.get("vs_saved_model_signature", {})
         for label, name in SERVING_CALLERS.items():
             if label in m:
-                ratio = _range(ratios[label]) if label in ratios else "-"
                 if label == "saved_model_signature":
                     ratio = "1"
+                else:
+                    ratio = _range(ratios[label]) if label in ratios else "-"
                 rows.append(f"| {key.split('_')[1]} | {name} | {m[label]['ms_per_call']:.3f} | {ratio} |")
     keras = "; ".join(
         f"batch {key.split('_')[1]} {_range(m['signature_vs_keras_tf_function'])}"
@@ -203,6 +204,18 @@ def write(results, path):
     with open(tmp, "w") as f:
         f.write(render(results))
     os.replace(tmp, path)
+
+
+def save(results, folder):
+    """``results`` as ``folder``/latest.json (written whole, then renamed into place) and
+    SUMMARY.md generated from it beside it."""
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "latest.json")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(json.dumps(results, indent=2) + "\n")
+    os.replace(tmp, path)
+    write(results, os.path.join(folder, "SUMMARY.md"))
 
 
 def main(argv=None):

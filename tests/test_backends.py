@@ -18,6 +18,7 @@ import textwrap
 import keras
 import numpy as np
 import pytest
+from test_model_harness import smallest_of_each_family
 
 import kzoo
 
@@ -27,17 +28,6 @@ SHAPE = (32, 32, 3)
 CLASSES = 5
 # Families whose smallest model takes JAX on a CPU more than ~20 s to compile and run.
 HEAVY_PARAMS = 5_000_000
-
-
-def smallest_of_each_family():
-    """{family: the registered model with the fewest parameters (as registered)}."""
-    smallest = {}
-    for name in kzoo.list_models():
-        info = kzoo.model_info(name)
-        size = info.expected_params or float("inf")
-        if info.family not in smallest or size < smallest[info.family][0]:
-            smallest[info.family] = (size, name)
-    return {family: (size, name) for family, (size, name) in sorted(smallest.items())}
 
 
 # Under JAX, also slow: the families whose fresh-process check takes longest to compile

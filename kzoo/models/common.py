@@ -207,7 +207,7 @@ def load_model(filepath, **kwargs):
             # keras.src.backend.torch.optimizers.torch_sgd.SGD) in the compile config,
             # which no other backend can import; the model itself moves.
             other = re.search(r"keras\.src\.backend\.(\w+)\.optimizers", str(err))
-            if other is None or other.group(1) == keras.backend.backend() or kwargs.get("compile") is False:
+            if other is None or other.group(1) == keras.backend.backend():
                 raise
             raise ValueError(
                 f"model file {path!r} was compiled under Keras' {other.group(1)} backend, whose "
