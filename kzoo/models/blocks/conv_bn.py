@@ -6,7 +6,9 @@ import functools
 
 from keras import layers
 
-bn = functools.partial(layers.BatchNormalization, momentum=0.9, epsilon=1e-5)
+from kzoo.layers import BatchNormalization
+
+bn = functools.partial(BatchNormalization, momentum=0.9, epsilon=1e-5)
 conv = functools.partial(layers.Conv2D, padding="same", use_bias=False, kernel_initializer="he_normal")
 
 

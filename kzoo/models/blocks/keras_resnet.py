@@ -10,6 +10,7 @@ probability the addition is stochastic depth's (same layer name).
 
 from keras import layers
 
+from kzoo.layers import BatchNormalization
 from kzoo.models.blocks.residual import POST_BOTTLENECK, PRE_BOTTLENECK, merge
 
 V1_SLOTS = POST_BOTTLENECK
@@ -18,8 +19,9 @@ BN_EPS = 1.001e-5
 
 
 def bn(name):
-    """keras.applications' batch normalisation (channels last, eps 1.001e-5)."""
-    return layers.BatchNormalization(axis=3, epsilon=BN_EPS, name=name)
+    """keras.applications' batch normalisation (channels last, eps 1.001e-5), on kzoo's
+    fused layer (kzoo.layers.BatchNormalization: the same weights and results)."""
+    return BatchNormalization(axis=3, epsilon=BN_EPS, name=name)
 
 
 def block_v1(x, filters, stride, conv_shortcut, act, block, name, survival=None):
