@@ -6,7 +6,7 @@ import json
 import os
 import sys
 
-from kzoo import _quiet
+from kzoo import _quiet, cli_parser
 from kzoo.cli_parser import _Parser, _rates, _strings, build_parser  # noqa: F401 (tests use them as kzoo.cli's)
 from kzoo.cli_parser import model_kwargs as _model_kwargs
 
@@ -73,30 +73,34 @@ def _cluster_env(workers, task_index):
         raise
 
 
-def _train(args):
+def run_train(args, command):
+    """``kzoo train``'s parsed ``args`` as a ``kzoo.train`` call (``command``: the line
+    recorded in the run), returning its TrainResult."""
     from kzoo.training import train
 
     _cluster_env(args.workers, args.task_index)
-    model_kwargs = _model_kwargs(args)
-    overrides = {"lr": args.lr} if args.lr is not None else {}
-    result = train(
+    return train(
         args.name,
         args.dataset,
         args.protocol,
         epochs=args.epochs,
         batch_size=args.batch_size,
         validation_size=args.validation_size,
-        model_kwargs=model_kwargs,
+        model_kwargs=_model_kwargs(args),
         mixed_precision=args.mixed_precision,
         xla=args.xla,
         seed=args.seed,
         data_dir=args.data_dir,
         out=args.out,
         verbose=2 if args.quiet else 1,
-        command="kzoo " + " ".join(sys.argv[1:]),
+        command=command,
         test_curve=args.test_curve,
-        **overrides,
+        **cli_parser.protocol_overrides(args),
     )
+
+
+def _train(args):
+    result = run_train(args, "kzoo " + " ".join(sys.argv[1:]))
     m = result.metrics
     print(f"run: {result.run_dir}")
     print(
@@ -111,7 +115,10 @@ def _evaluate(args):
 
     print(
         json.dumps(
-            evaluate(args.path, args.dataset, data_dir=args.data_dir, batch_size=args.batch_size), indent=2
+            evaluate(
+                args.path, args.dataset, data_dir=args.data_dir, batch_size=args.batch_size, tta=args.tta
+            ),
+            indent=2,
         )
     )
     return 0

@@ -159,6 +159,7 @@ def _add_train(sub):
     tr.add_argument("--batch-size", type=int)
     tr.add_argument("--lr", type=float, help="base learning rate (overrides the protocol's)")
     tr.add_argument("--validation-size", type=int, help="training images held out for validation")
+    _add_protocol_fields(tr)
     add_model_options(tr, "train")
     tr.add_argument(
         "--mixed-precision", default="auto", help="auto (float16 on GPU), float16, bfloat16, float32"
@@ -183,12 +184,41 @@ def _add_train(sub):
     )
 
 
+# Protocol fields a `kzoo train` command may override, beyond --epochs/--batch-size/--lr:
+# the schedule and the fast-training tools (each off unless its protocol or flag sets it).
+PROTOCOL_FLAGS = (
+    ("--schedule", {"help": "step, cosine or onecycle (the protocol's by default)"}),
+    ("--warmup-steps", {"type": int, "help": "steps of linear warm-up (onecycle: to its peak)"}),
+    ("--weight-decay", {"type": float, "help": "L2 weight decay (the papers' SGD)"}),
+    ("--label-smoothing", {"type": float, "help": "label smoothing of the training loss, e.g. 0.1"}),
+    ("--ema-decay", {"type": float, "help": "keep, score and save an EMA of the weights, e.g. 0.999"}),
+    ("--ema-every", {"type": int, "help": "with --ema-decay: update the average every N steps"}),
+    ("--random-erasing", {"type": float, "help": "probability an image has a rectangle erased"}),
+    ("--tta", {"help": "test-time augmentation of the test scores: flip or flip_translate"}),
+)
+
+
+def _add_protocol_fields(parser):
+    for flag, settings in PROTOCOL_FLAGS:
+        parser.add_argument(flag, **settings)
+
+
+def protocol_overrides(args):
+    """The protocol fields a command's flags set (those given only)."""
+    fields = [flag[2:].replace("-", "_") for flag, _ in PROTOCOL_FLAGS]
+    overrides = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
+    if args.lr is not None:
+        overrides["lr"] = args.lr
+    return overrides
+
+
 def _add_evaluate(sub):
     ev = sub.add_parser("evaluate", help="test top-1/top-5 of a .keras file or a run directory")
     ev.add_argument("path", help="a .keras file, or a run directory (its last.keras)")
     ev.add_argument("--dataset", help="default: the run's dataset")
     ev.add_argument("--data-dir")
     ev.add_argument("--batch-size", type=int, default=256)
+    ev.add_argument("--tta", help="average the scores over views: flip or flip_translate")
 
 
 def _add_export(sub):

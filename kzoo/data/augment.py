@@ -5,13 +5,16 @@ model's inputs at serving time (``prepare_for_model``, which kzoo's exports comp
 The pad-crop-flip augmentation runs on whole batches (one gather per batch for crop +
 flip): about an order of magnitude faster on CPU than a per-example ``map``
 (``benchmarks/input_pipeline.py``), and seeded: the same ``seed`` gives the same batches.
+Random erasing (an option, off by default) is whole-batch and seeded the same way.
 """
 
 import functools
+import math
 import os
 
 import tensorflow as tf
 
+from kzoo import checks
 from kzoo.data.registry import dataset_info
 
 # Inception's random-resized crop: the aspect ratios a training crop may have.
@@ -115,6 +118,57 @@ def reference_augment(image, name):
     if spec.flip:
         x = tf.image.random_flip_left_right(x)
     return x
+
+
+# ----------------------------------------------------------------------------- random erasing
+
+
+def _check_erasing(probability, area, aspect):
+    probability = checks.number(probability, "probability", minimum=0, maximum=1)
+    if not isinstance(area, (tuple, list)) or len(area) != 2:
+        raise TypeError(f"`area` must be a pair (low, high) of image fractions, got {area!r}")
+    low = checks.number(area[0], "area[0]", minimum=0, maximum=1, min_open=True)
+    high = checks.number(area[1], "area[1]", minimum=low, maximum=1)
+    aspect = checks.number(aspect, "aspect", minimum=0, maximum=1, min_open=True)
+    return probability, (low, high), aspect
+
+
+def random_erasing_fn(spec, probability, area=(0.02, 0.4), aspect=0.3):
+    """``fn(normalised float32 batch [B, H, W, C] of spec.image_shape, seed) -> batch``:
+    random erasing (Zhong et al. 2017; cutout's random-sized cousin), a regulariser for
+    occlusion. Each image, with ``probability``, gets one rectangle of an area fraction
+    uniform in ``area`` and an aspect ratio log-uniform in [``aspect``, 1 / ``aspect``]
+    (sides rounded, clipped to the image, placed uniformly where it fits) set to 0.0:
+    the mean pixel of a mean/std-normalised dataset, black for one divided by 255.
+    Masks over the whole batch, not a per-image ``map``; every draw is stateless, from
+    ``seed`` ([2] int), so the same seed erases the same rectangles."""
+    probability, (low, high), aspect = _check_erasing(probability, area, aspect)
+    h, w, c = spec.image_shape
+    log_ratio = (math.log(aspect), -math.log(aspect))
+
+    def fn(images, seed):
+        images = tf.ensure_shape(images, [None, h, w, c])
+        b = tf.shape(images)[0]
+        seeds = tf.random.experimental.stateless_split(seed, 5)
+        erased = tf.random.stateless_uniform([b], seeds[0]) < probability
+        size = tf.random.stateless_uniform([b], seeds[1], minval=low, maxval=high) * (h * w)
+        ratio = tf.exp(tf.random.stateless_uniform([b], seeds[2], minval=log_ratio[0], maxval=log_ratio[1]))
+        # Sides of area ``size`` and height / width ``ratio``, rounded and clipped.
+        eh = tf.clip_by_value(tf.cast(tf.round(tf.sqrt(size * ratio)), tf.int32), 1, h)
+        ew = tf.clip_by_value(tf.cast(tf.round(tf.sqrt(size / ratio)), tf.int32), 1, w)
+
+        def corner(seed, side, full):  # uniform in [0, full - side]
+            u = tf.random.stateless_uniform([b], seed) * tf.cast(full - side + 1, tf.float32)
+            return tf.minimum(tf.cast(u, tf.int32), full - side)
+
+        top, left = corner(seeds[3], eh, h), corner(seeds[4], ew, w)
+        rows, cols = tf.range(h)[None, :], tf.range(w)[None, :]
+        in_rows = (rows >= top[:, None]) & (rows < (top + eh)[:, None]) & erased[:, None]  # [B, H]
+        in_cols = (cols >= left[:, None]) & (cols < (left + ew)[:, None])  # [B, W]
+        mask = in_rows[:, :, None, None] & in_cols[:, None, :, None]
+        return tf.where(mask, tf.zeros([], images.dtype), images)
+
+    return fn
 
 
 # ----------------------------------------------------------------------------- images of any size

@@ -7,7 +7,7 @@ import math
 import tensorflow as tf
 
 from kzoo import checks
-from kzoo.data.augment import centre_crop, crop_flip_fn, normaliser, random_resized_crop
+from kzoo.data.augment import centre_crop, crop_flip_fn, normaliser, random_erasing_fn, random_resized_crop
 from kzoo.data.loading import check_dirs, read_split
 from kzoo.data.registry import dataset_info
 from kzoo.data.splits import check_train_fraction, checked_validation_size, steps_per_epoch, train_examples
@@ -21,21 +21,41 @@ def _seeds(seed):
     return tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
 
 
-def _check_pipeline_args(ds, training, augment, batch_size, seed, drop_remainder):
+def _check_random_erasing(random_erasing, augment):
+    """The erasing probability (``augment`` checked already), refused without ``augment``:
+    it is a training augmentation, and ``augment=False`` asks for none."""
+    random_erasing = checks.number(random_erasing, "random_erasing", minimum=0, maximum=1)
+    if random_erasing and not augment:
+        raise ValueError(
+            f"`random_erasing`={random_erasing!r} is a training augmentation: it needs `augment=True`"
+        )
+    return random_erasing
+
+
+def _erasing_seed(seed):
+    """The erasing seed of a batch, split off the batch's seed: the seeds the other
+    augmentations draw with stay as they were."""
+    return tf.random.experimental.stateless_fold_in(seed, tf.constant(1, seed.dtype))
+
+
+def _check_pipeline_args(ds, training, augment, batch_size, seed, drop_remainder, random_erasing):
     if not isinstance(ds, tf.data.Dataset):
         raise TypeError(f"`ds` must be a tf.data.Dataset (from kzoo.data.load), got {type(ds).__name__}")
     checks.boolean(training, "training")
     checks.boolean(augment, "augment")
+    random_erasing = _check_random_erasing(random_erasing, augment)
     batch_size = checks.integer(batch_size, "batch_size", minimum=1)
     seed = checks.seed(seed, "seed", optional=True)
     if drop_remainder is None:
         drop_remainder = training
     elif not isinstance(drop_remainder, bool):
         raise TypeError(f"`drop_remainder` must be None, True or False, got {drop_remainder!r}")
-    return batch_size, seed, drop_remainder
+    return batch_size, seed, drop_remainder, random_erasing
 
 
-def pipeline(ds, name, *, training, batch_size, seed=None, augment=True, drop_remainder=None):
+def pipeline(
+    ds, name, *, training, batch_size, seed=None, augment=True, drop_remainder=None, random_erasing=0.0
+):
     """Batches of (float32 normalised images, int32 labels) from ``load``'s output, prefetched.
 
     Training: shuffled (the whole dataset when it fits the buffer), augmented as the
@@ -45,16 +65,30 @@ def pipeline(ds, name, *, training, batch_size, seed=None, augment=True, drop_re
     epoch); None makes them random and lets tf.data reorder work for speed.
     ``drop_remainder`` defaults to ``training``: equal training batches, every
     evaluation example counted. Small datasets are cached in memory as uint8.
+
+    ``random_erasing`` (0 to 1, off by default) is the probability that a training image
+    has one random rectangle set to 0 after normalisation (``augment.random_erasing_fn``),
+    after the dataset's own augmentation, SVHN's none included; it needs ``augment`` and
+    leaves evaluation alone. At 0 the batches are bit for bit those without it.
     """
     spec = dataset_info(name)
-    batch_size, seed, drop_remainder = _check_pipeline_args(
-        ds, training, augment, batch_size, seed, drop_remainder
+    batch_size, seed, drop_remainder, random_erasing = _check_pipeline_args(
+        ds, training, augment, batch_size, seed, drop_remainder, random_erasing
     )
     deterministic = seed is not None or not training
     normalise, _ = normaliser(spec)
+    erase = random_erasing_fn(spec, random_erasing) if training and augment and random_erasing else None
 
     def map_(ds, fn):
         return ds.map(fn, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+
+    def normalise_batches(ds, fn):
+        """``fn`` (to the normalised batch) mapped over ``ds``, then erasing when asked."""
+        if erase is None:
+            return map_(ds, lambda x, y: (fn(x), y))
+        return map_(
+            tf.data.Dataset.zip((ds, _seeds(seed))), lambda xy, s: (erase(fn(xy[0]), _erasing_seed(s)), xy[1])
+        )
 
     if spec.cache:
         ds = ds.cache()
@@ -72,14 +106,21 @@ def pipeline(ds, name, *, training, batch_size, seed=None, augment=True, drop_re
         else:
             ds = map_(ds, lambda x, y: (centre_crop(x, spec), y))
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-        ds = map_(ds, lambda x, y: (normalise(x), y))
+        ds = normalise_batches(ds, normalise)
     elif training and augment and spec.pad:
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-        augment_batch = crop_flip_fn(spec)
+        crop_flip = crop_flip_fn(spec)
+        if erase is None:
+            augment_batch = crop_flip
+        else:
+
+            def augment_batch(x, s):
+                return erase(crop_flip(x, s), _erasing_seed(s))
+
         ds = map_(tf.data.Dataset.zip((ds, _seeds(seed))), lambda xy, s: (augment_batch(xy[0], s), xy[1]))
     else:
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-        ds = map_(ds, lambda x, y: (normalise(tf.cast(x, tf.float32)), y))
+        ds = normalise_batches(ds, lambda x: normalise(tf.cast(x, tf.float32)))
     return ds.prefetch(AUTOTUNE)
 
 
@@ -119,6 +160,7 @@ def make_datasets(
     split_seed=0,
     manual_dir=None,
     train_fraction=None,
+    random_erasing=0.0,
 ):
     """(train, validation or None, test, DatasetSpec), batched for ``model.fit``.
 
@@ -130,6 +172,7 @@ def make_datasets(
     its stored order (TFDS's is hash-shuffled, the IDX files' is mixed), the EraseReLU
     paper's ImageNet-10/20/30%: the same examples for every seed, and a smaller
     fraction is a subset of a larger one. Validation and test stay whole.
+    ``random_erasing`` is ``pipeline``'s, for the training split only (0: off).
     ``data_dir`` and ``manual_dir`` are as for ``load``.
 
     Every argument is checked before any file is read (``steps_per_epoch`` included);
@@ -141,6 +184,7 @@ def make_datasets(
     seed = checks.seed(seed, "seed", optional=True)
     split_seed = checks.seed(split_seed, "split_seed")
     checks.boolean(augment, "augment")
+    random_erasing = _check_random_erasing(random_erasing, augment)
     val = checked_validation_size(spec, validation_size)
     train_fraction = check_train_fraction(train_fraction)
     n_train = train_examples(name, val, train_fraction)
@@ -161,7 +205,15 @@ def make_datasets(
     test_ds, _ = read("test")
     if _cardinality(test_ds) == 0:
         raise ValueError(f"{name}: the test split read from {source} is empty (0 examples)")
-    train = pipeline(train_ds, name, training=True, batch_size=batch_size, seed=seed, augment=augment)
+    train = pipeline(
+        train_ds,
+        name,
+        training=True,
+        batch_size=batch_size,
+        seed=seed,
+        augment=augment,
+        random_erasing=random_erasing,
+    )
     valid = None if valid_ds is None else pipeline(valid_ds, name, training=False, batch_size=batch_size)
     test = pipeline(test_ds, name, training=False, batch_size=batch_size)
     return train, valid, test, spec

@@ -3,6 +3,7 @@ weights. Checked strictly, so a bad argument fails with a message naming it befo
 any layer is built."""
 
 import contextlib
+import importlib
 import math
 import os
 import re
@@ -194,6 +195,10 @@ def load_model(filepath, **kwargs):
             f"model file {path!r} is not a Keras archive (a .keras file is a zip); it is "
             "damaged or of another kind: re-create it (re-run the training that wrote it)"
         )
+    # A run's .keras file names kzoo's schedule and loss in its compile config; their
+    # modules need Keras only, so they register here on any backend.
+    importlib.import_module("kzoo.training.schedules")
+    importlib.import_module("kzoo.training.losses")
     with deep_graphs():
         try:
             return keras.models.load_model(path, **kwargs)

@@ -27,6 +27,7 @@ CARD_KEYS = (
     "train_seconds",
     "train_images_per_s",
     "precision",
+    "tta",
     "hardware",
     "versions",
     "command",
@@ -162,6 +163,10 @@ def card_markdown(card):
     else:
         headline = f"{card['model']} with {card['dataset']}'s preprocessing; no training record."
     seconds = card.get("train_seconds")
+    # A run scored with test-time augmentation: the export answers single views.
+    tta = (
+        f" (test-time `{card['tta']}` views averaged; this export scores one view)" if card.get("tta") else ""
+    )
     lines = [
         f"# {card['name']} (version {card['version']})",
         "",
@@ -171,9 +176,9 @@ def card_markdown(card):
         "|---|---|",
         f"| architecture | `{card['model']}` |",
         f"| placement options | {options} |",
-        f"| test top-1 | {fmt(card.get('test_top1'))} |",
-        f"| test top-5 | {fmt(card.get('test_top5'))} |",
-        f"| test cross-entropy | {fmt(card.get('test_loss'))} |",
+        f"| test top-1{tta} | {fmt(card.get('test_top1'))} |",
+        f"| test top-5{tta} | {fmt(card.get('test_top5'))} |",
+        f"| test cross-entropy{tta} | {fmt(card.get('test_loss'))} |",
         f"| trainable parameters | {card['params']:,} |",
         f"| epochs | {card.get('epochs', '-')} |",
         f"| training time | {'-' if seconds is None else f'{seconds:.0f} s'} |",

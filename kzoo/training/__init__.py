@@ -1,24 +1,49 @@
-"""Training: the papers' protocols, their schedules and a fit-based trainer."""
+"""Training: the papers' protocols, their schedules and a fit-based trainer.
 
-from kzoo.training.callbacks import NonFiniteLossError
-from kzoo.training.compile import apply_weight_decay
-from kzoo.training.evaluate import evaluate
-from kzoo.training.protocols import Protocol, get_protocol, list_protocols, register_protocol
-from kzoo.training.run_dir import RunDir
-from kzoo.training.schedules import StepSchedule, WarmupCosine
-from kzoo.training.trainer import TrainResult, train
+Names load on first use (PEP 562), so that the Keras-only parts (``schedules``,
+``losses``: what a run's ``.keras`` file names) import without TensorFlow:
+``kzoo.load_model`` registers them on any backend.
+"""
 
-__all__ = [
-    "NonFiniteLossError",
-    "Protocol",
-    "RunDir",
-    "StepSchedule",
-    "TrainResult",
-    "WarmupCosine",
-    "apply_weight_decay",
-    "evaluate",
-    "get_protocol",
-    "list_protocols",
-    "register_protocol",
-    "train",
-]
+import importlib as _importlib
+
+_WHERE = {
+    "NonFiniteLossError": "callbacks",
+    "apply_weight_decay": "compile",
+    "evaluate": "evaluate",
+    "Protocol": "protocols",
+    "get_protocol": "protocols",
+    "list_protocols": "protocols",
+    "register_protocol": "protocols",
+    "RunDir": "run_dir",
+    "OneCycle": "schedules",
+    "StepSchedule": "schedules",
+    "WarmupCosine": "schedules",
+    "SparseLabelSmoothingCrossentropy": "losses",
+    "TrainResult": "trainer",
+    "train": "trainer",
+}
+
+
+_KERAS_ONLY = ("schedules", "losses")
+
+
+def __getattr__(name):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'kzoo.training' has no attribute {name!r}")
+    module = f"kzoo.training.{_WHERE[name]}"
+    if _WHERE[name] in _KERAS_ONLY:
+        value = getattr(_importlib.import_module(module), name)
+    else:  # TensorFlow first, refused with kzoo's pip hint when it is missing
+        from kzoo import _import_tf_part
+
+        value = getattr(_import_tf_part("training", module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+__all__ = sorted(_WHERE)

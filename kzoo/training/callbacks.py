@@ -1,6 +1,7 @@
 """Callbacks that make a run safe to interrupt: a NaN stops it with an error (keeping
 the backup), checkpoints are written atomically, and the epoch log survives resumes."""
 
+import contextlib
 import csv
 import io
 import json
@@ -65,38 +66,49 @@ def atomic_write_text(path, text):
 class TestCurve(keras.callbacks.Callback):
     """Evaluate the test set after every epoch and add ``test_<metric>`` to the epoch's
     logs, for the papers' test-error-per-epoch figures. Only recorded: nothing selects
-    on it. Place it before the callbacks that should see the scores (``EpochLog``)."""
+    on it. Place it before the callbacks that should see the scores (``EpochLog``).
+    ``scorer``: a compiled model sharing the trained one's weights (a test-time
+    augmented view) to evaluate instead of it; ``ema``: a ``WeightEMA`` whose average is
+    scored (swapped in around the evaluation, not handed to the scorer's callbacks, which
+    would point it at the view)."""
 
-    def __init__(self, test_ds, callbacks=()):
+    def __init__(self, test_ds, callbacks=(), scorer=None, ema=None):
         super().__init__()
         self.test_ds = test_ds
         self.eval_callbacks = list(callbacks)
+        self.scorer = scorer
+        self.ema = ema
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
-        scores = self.model.evaluate(self.test_ds, return_dict=True, verbose=0, callbacks=self.eval_callbacks)
+        model = self.scorer or self.model
+        with self.ema.swapped() if self.ema is not None else contextlib.nullcontext():
+            scores = model.evaluate(self.test_ds, return_dict=True, verbose=0, callbacks=self.eval_callbacks)
         logs.update({f"test_{k}": float(v) for k, v in scores.items()})
 
 
 class Checkpoints(keras.callbacks.Callback):
     """``last.keras`` after every epoch and ``best.keras`` when ``monitor`` improves,
     both written atomically. The best score so far is read back from the epoch log on
-    resume, so a resumed run does not overwrite a better earlier model."""
+    resume, so a resumed run does not overwrite a better earlier model. With ``ema``
+    (a ``WeightEMA``) both hold the averaged weights, the model the run scores."""
 
-    def __init__(self, folder, monitor="val_accuracy", best_so_far=None):
+    def __init__(self, folder, monitor="val_accuracy", best_so_far=None, ema=None):
         super().__init__()
         self.folder = folder
         self.monitor = monitor
         self.best = best_so_far
+        self.ema = ema
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        atomic_save(self.model, os.path.join(self.folder, run_dir.LAST))
-        score = logs.get(self.monitor)
-        if self.monitor and score is not None and (self.best is None or score > self.best):
-            self.best = float(score)
-            atomic_save(self.model, os.path.join(self.folder, run_dir.BEST))
+        with self.ema.swapped() if self.ema is not None else contextlib.nullcontext():
+            atomic_save(self.model, os.path.join(self.folder, run_dir.LAST))
+            score = logs.get(self.monitor)
+            if self.monitor and score is not None and (self.best is None or score > self.best):
+                self.best = float(score)
+                atomic_save(self.model, os.path.join(self.folder, run_dir.BEST))
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -180,14 +192,16 @@ class Backup(keras.callbacks.Callback):
     number as two files (a kill between them resumes the wrong epoch), each backup is a
     folder ``epoch-NNNN`` written under a temporary name and renamed into place, the two
     newest kept. Only ``writer`` processes save (the chief of a multi-worker run); every
-    process restores from the same folder.
+    process restores from the same folder. ``extra_state``: objects whose ``save(folder)``
+    and ``restore(folder)`` keep more of the run in each backup (a ``WeightEMA``).
     """
 
-    def __init__(self, folder, writer=True, keep=2):
+    def __init__(self, folder, writer=True, keep=2, extra_state=()):
         super().__init__()
         self.folder = folder
         self.writer = writer
         self.keep = keep
+        self.extra_state = list(extra_state)
 
     def _backups(self):
         if not os.path.isdir(self.folder):
@@ -204,6 +218,8 @@ class Backup(keras.callbacks.Callback):
                 self.model.load_weights(os.path.join(path, "model.weights.h5"))
                 with open(os.path.join(path, "state.json")) as f:
                     epochs = json.load(f)["epochs"]
+                for state in self.extra_state:
+                    state.restore(path)
             except (OSError, ValueError, KeyError):
                 continue  # unreadable (e.g. the disk lost it): fall back to the older one
             self.model._initial_epoch = epochs  # the field keras' own BackupAndRestore sets
@@ -218,6 +234,8 @@ class Backup(keras.callbacks.Callback):
             self.model.save_weights(os.path.join(tmp, "model.weights.h5"))
             with open(os.path.join(tmp, "state.json"), "w") as f:
                 json.dump({"epochs": epoch + 1}, f)
+            for state in self.extra_state:
+                state.save(tmp)
             target = os.path.join(self.folder, f"epoch-{epoch + 1:04d}")
             shutil.rmtree(target, ignore_errors=True)  # an unreadable one skipped on resume
             os.replace(tmp, target)

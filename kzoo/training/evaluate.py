@@ -22,15 +22,18 @@ def _resolve(path):
     return path, None
 
 
-def evaluate(path, dataset=None, *, data_dir=None, batch_size=256):
+def evaluate(path, dataset=None, *, data_dir=None, batch_size=256, tta=None):
     """Test loss, top-1 and top-5 of the model at ``path`` on ``dataset``'s test split
     (default: the dataset its run directory names). The model is loaded and checked
-    against the dataset (classes, image shape) before any data is read."""
-    import keras
+    against the dataset (classes, image shape) before any data is read. ``tta``
+    ("flip" or "flip_translate") scores the mean of the views' probabilities
+    (kzoo.training.tta)."""
 
     from kzoo import data
     from kzoo.models.common import load_model
+    from kzoo.training.compile import compile_for_scoring
     from kzoo.training.model import check_model_fits
+    from kzoo.training.tta import check_tta, tta_model
 
     checks.integer(batch_size, "batch_size", minimum=1)
     data_dir = checks.path(data_dir, "data_dir", optional=True)
@@ -45,6 +48,7 @@ def evaluate(path, dataset=None, *, data_dir=None, batch_size=256):
         dataset = config["dataset"]
         data_dir = data_dir or config.get("data_dir")
     info = data.dataset_info(dataset)
+    check_tta(tta, info)
     model = load_model(model_path)
     check_model_fits(model, info, "path")
     examples = data.load(dataset, "test", data_dir=data_dir)
@@ -55,19 +59,14 @@ def evaluate(path, dataset=None, *, data_dir=None, batch_size=256):
             f"{data_dir or 'the default locations'}); there is nothing to score"
         )
     test = data.pipeline(examples, dataset, training=False, batch_size=batch_size)
-    model.compile(
-        loss="sparse_categorical_crossentropy",
-        metrics=[
-            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-            keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5"),
-        ],
-    )
-    scores = model.evaluate(test, return_dict=True, verbose=0)
+    scorer = compile_for_scoring(tta_model(model, tta) if tta else model)
+    scores = scorer.evaluate(test, return_dict=True, verbose=0)
     return {
         "path": model_path,
         "dataset": info.name,
         "test_top1": float(scores["accuracy"]),
         "test_top5": float(scores["top5"]),
         "test_loss": float(scores["loss"]),
+        "tta": tta,
         "examples": count if count >= 0 else data.num_examples(dataset, "test"),
     }

@@ -12,6 +12,13 @@ trainable variable an L2 regularizer of ``weight_decay / 2`` (the loss gains
 ``weight_decay / 2 * ||w||^2``), not with keras' decoupled ``weight_decay`` argument,
 which bypasses momentum. As in fb.resnet.torch, every weight decays (BN's scale and
 offset and FReLU's bias included) unless ``decay_all=False`` (kernels only).
+
+The fast-training tools are fields too, all off by default so the papers' recipes are
+unchanged: ``label_smoothing``, an exponential moving average of the weights
+(``ema_decay``, updated every ``ema_every`` steps; kzoo.training.ema), random erasing
+(``random_erasing``: the probability an image has a rectangle erased), test-time
+augmentation of the test scores (``tta``: "flip" or "flip_translate"; kzoo.training.tta)
+and the one-cycle schedule (``schedule="onecycle"``).
 """
 
 import dataclasses
@@ -19,9 +26,10 @@ import difflib
 import math
 
 from kzoo import checks
-from kzoo.training.schedules import StepSchedule, WarmupCosine
+from kzoo.training.schedules import OneCycle, StepSchedule, WarmupCosine
+from kzoo.training.tta import TTA_CHOICES
 
-SCHEDULES = ("step", "cosine")
+SCHEDULES = ("step", "cosine", "onecycle")
 MILESTONE_UNITS = ("epoch", "step", "fraction")
 
 
@@ -53,10 +61,22 @@ class Protocol:
     validation_size: int | None = None
     train_fraction: float | None = None
     model_kwargs: dict = dataclasses.field(default_factory=dict)
+    label_smoothing: float = 0.0
+    ema_decay: float | None = None
+    ema_every: int = 1
+    random_erasing: float = 0.0
+    tta: str | None = None
 
     def __post_init__(self):
         _validate(self)
-        for field in ("lr", "momentum", "weight_decay", "gamma"):  # keras' SGD wants floats
+        for field in (
+            "lr",
+            "momentum",
+            "weight_decay",
+            "gamma",
+            "label_smoothing",
+            "random_erasing",
+        ):  # keras' SGD wants floats
             object.__setattr__(self, field, float(getattr(self, field)))
 
     def total_epochs(self, steps_per_epoch):
@@ -76,9 +96,11 @@ class Protocol:
 
     def learning_rate(self, steps_per_epoch):
         """The keras schedule for this protocol, given the data's steps per epoch."""
+        total = self.total_epochs(steps_per_epoch) * steps_per_epoch
         if self.schedule == "cosine":
-            total = self.total_epochs(steps_per_epoch) * steps_per_epoch
             return WarmupCosine(self.lr, total, self.warmup_steps)
+        if self.schedule == "onecycle":
+            return OneCycle(self.lr, total, self.warmup_steps, self.warmup_lr or 0.0)
         boundaries = self.milestone_steps(steps_per_epoch)
         values = [self.lr * self.gamma**i for i in range(len(boundaries) + 1)]
         return StepSchedule(boundaries, values, self.warmup_steps, self.warmup_lr)
@@ -122,6 +144,18 @@ def _validate(p):
         raise ValueError("`warmup_steps` with a step schedule needs `warmup_lr`")
     if not isinstance(p.model_kwargs, dict):
         raise TypeError(f"`model_kwargs` must be a dict, got {p.model_kwargs!r}")
+    checks.number(p.label_smoothing, "label_smoothing", minimum=0, maximum=1, max_open=True)
+    checks.number(p.ema_decay, "ema_decay", minimum=0, maximum=1, min_open=True, max_open=True, optional=True)
+    checks.integer(p.ema_every, "ema_every", minimum=1)
+    checks.number(p.random_erasing, "random_erasing", minimum=0, maximum=1)
+    if p.random_erasing and not p.augment:
+        raise ValueError("`random_erasing` is a training augmentation: it needs `augment`=True")
+    if p.tta is not None:
+        checks.choice(p.tta, "tta", TTA_CHOICES)
+    if p.schedule == "onecycle" and p.warmup_lr is not None and p.warmup_lr > p.lr:
+        raise ValueError(
+            f"`warmup_lr` (the one-cycle's starting rate) must not exceed `lr`, got {p.warmup_lr} > {p.lr}"
+        )
 
 
 _PROTOCOLS = {}
@@ -153,7 +187,9 @@ def get_protocol(protocol, **overrides):
     fields = {f.name for f in dataclasses.fields(Protocol)}
     if set(overrides) - fields:
         checks.unknown_keys(sorted(overrides), sorted(fields), "protocol", "protocol field(s)")
-    overrides = {k: v for k, v in overrides.items() if v is not None or k in ("warmup_lr",)}
+    overrides = {
+        k: v for k, v in overrides.items() if v is not None or k in ("warmup_lr", "ema_decay", "tta")
+    }
     if "epochs" in overrides:
         overrides.setdefault("steps", None)
     elif "steps" in overrides:

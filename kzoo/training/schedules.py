@@ -1,5 +1,6 @@
-"""Learning-rate schedules the papers use, as serializable keras schedules driven by the
-optimizer's iteration count, so a resumed run continues the schedule exactly."""
+"""Learning-rate schedules the papers use (and the one-cycle of fast schedules), as
+serializable keras schedules driven by the optimizer's iteration count, so a resumed run
+continues the schedule exactly."""
 
 import math
 
@@ -68,4 +69,35 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
             "peak_rate": self.peak_rate,
             "total_steps": self.total_steps,
             "warmup_steps": self.warmup_steps,
+        }
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
+    """Triangular one-cycle rate (Smith & Topin 2017; airbench's schedule): linear from
+    ``start_rate`` to ``peak_rate`` over ``warmup_steps``, then linear to 0 at
+    ``total_steps``. A short run spends no steps at a rate that has already decayed."""
+
+    def __init__(self, peak_rate, total_steps, warmup_steps=0, start_rate=0.0):
+        self.peak_rate = float(peak_rate)
+        self.total_steps = int(total_steps)
+        self.warmup_steps = int(warmup_steps)
+        self.start_rate = float(start_rate)
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        warm = max(self.warmup_steps, 1)
+        decay = max(self.total_steps - self.warmup_steps, 1)
+        up = self.start_rate + (self.peak_rate - self.start_rate) * (step + 1.0) / warm
+        down = self.peak_rate * ops.clip(1.0 - (step - self.warmup_steps) / decay, 0.0, 1.0)
+        if not self.warmup_steps:
+            return down
+        return ops.where(step < self.warmup_steps, ops.minimum(up, self.peak_rate), down)
+
+    def get_config(self):
+        return {
+            "peak_rate": self.peak_rate,
+            "total_steps": self.total_steps,
+            "warmup_steps": self.warmup_steps,
+            "start_rate": self.start_rate,
         }

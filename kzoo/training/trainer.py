@@ -22,12 +22,14 @@ from kzoo import checks
 from kzoo.models import common
 from kzoo.training import callbacks as cb
 from kzoo.training import distribute
-from kzoo.training.compile import compile_for_protocol
+from kzoo.training.compile import compile_for_protocol, compile_for_scoring
+from kzoo.training.ema import WeightEMA
 from kzoo.training.model import build_model, check_model_before_data, check_model_fits  # noqa: F401
 from kzoo.training.precision import resolve_precision
 from kzoo.training.protocols import get_protocol
 from kzoo.training.report import hardware, plot_curves, versions
 from kzoo.training.run_dir import RunDir
+from kzoo.training.tta import check_tta, tta_model
 
 
 @dataclasses.dataclass
@@ -105,6 +107,14 @@ def train(
     ``test=False`` leaves the test set alone (a search's trials); ``test_curve=True``
     also evaluates it after every epoch into ``epochs.csv`` (``test_accuracy``,
     ``test_cross_entropy``, ...) for per-epoch test curves; it is never used to select.
+
+    The protocol's training tools apply as its fields say: ``label_smoothing``,
+    ``random_erasing``, ``schedule="onecycle"``; with ``ema_decay`` the run keeps an
+    average of the weights and their BN statistics, which validation, the test curve,
+    the test scores and the saved models use (the backup keeps both, so a resumed run
+    continues the average); with ``tta`` the test scores (curve and final) average the
+    class probabilities over flipped (and shifted) views, recorded as ``tta`` in
+    ``metrics.json``.
     """
     plan = _plan(
         model,
@@ -192,6 +202,7 @@ def _plan(
     if isinstance(model, keras.Model):  # built already: it keeps its own policy
         precision = model.dtype_policy.name
     check_model_before_data(model, model_kwargs, info)
+    check_tta(proto.tta, info)
     # At least one full batch per epoch, from the dataset's sizes (no data read yet).
     expected_steps = data.steps_per_epoch(
         dataset, proto.batch_size, proto.validation_size, proto.train_fraction
@@ -268,6 +279,7 @@ def _datasets(plan):
         seed=plan.seed,
         augment=proto.augment,
         train_fraction=proto.train_fraction,
+        random_erasing=proto.random_erasing,
     )
     steps_per_epoch = _batches(train_ds, plan.expected_steps)
     if plan.workers > 1:
@@ -286,17 +298,21 @@ def _fit(net, plan, train_ds, val_ds, test_ds, steps_per_epoch):
     log = cb.EpochLog(run.epochs, write=plan.writer)
     best_so_far = _best_val(log.read())
     sync = distribute.SyncMovingStatistics()
+    ema = WeightEMA(plan.proto.ema_decay, plan.proto.ema_every) if plan.proto.ema_decay else None
+    averaged = [ema] if ema else []  # swaps the average in for every evaluation
+    scorer = _scorer(net, plan.proto.tta)
     callbacks = [
         cb.StopOnNonFiniteLoss(),
         sync,  # before anything evaluates or saves
-        cb.Backup(run.backup, writer=plan.writer),
-        *([cb.TestCurve(test_ds, callbacks=[sync])] if plan.test_curve else []),
+        *averaged,
+        cb.Backup(run.backup, writer=plan.writer, extra_state=averaged),
+        *([cb.TestCurve(test_ds, callbacks=[sync], scorer=scorer, ema=ema)] if plan.test_curve else []),
         log,
         *plan.callbacks,
     ]
     if plan.writer:
         callbacks.append(
-            cb.Checkpoints(run.path, "val_accuracy" if val_ds is not None else None, best_so_far)
+            cb.Checkpoints(run.path, "val_accuracy" if val_ds is not None else None, best_so_far, ema=ema)
         )
     verbose = plan.verbose if plan.writer else 0  # the chief reports progress for the cluster
     with distribute.distributed_fit_fixes(net):
@@ -316,8 +332,8 @@ def _fit(net, plan, train_ds, val_ds, test_ds, steps_per_epoch):
             # is in the epochs' seconds).
             scores = {k[len("test_") :]: v for k, v in rows[-1].items() if k.startswith("test_")}
         elif plan.test:
-            start = time.perf_counter()
-            scores = net.evaluate(
+            start = time.perf_counter()  # the average is the model now (WeightEMA.on_train_end)
+            scores = (scorer or net).evaluate(
                 test_ds, return_dict=True, verbose=0 if verbose == 0 else 2, callbacks=[sync]
             )
             eval_seconds = time.perf_counter() - start
@@ -348,6 +364,8 @@ def _metrics(net, plan, rows, scores, eval_seconds, steps_per_epoch):
         "eval_seconds": eval_seconds,
         "train_images_per_s": images / seconds if seconds else None,
         "precision": plan.precision,
+        "tta": plan.proto.tta,
+        "ema_decay": plan.proto.ema_decay,
         "xla": plan.xla,
         "seed": plan.seed,
         "hardware": hardware(),
@@ -363,6 +381,15 @@ def _publish(plan, rows, metrics):
     plot_curves(rows, run.curves, f"{plan.name} on {plan.dataset} ({plan.proto.name})")
     run.write_json(run.metrics, metrics)
     shutil.rmtree(run.backup, ignore_errors=True)
+
+
+def _scorer(net, tta):
+    """The model the test scores come from when ``tta`` is set: ``net`` seen through the
+    test-time augmentation (same weights), compiled with the run's metrics."""
+    if tta is None:
+        return None
+    with net.distribute_strategy.scope():
+        return compile_for_scoring(tta_model(net, tta))
 
 
 def _check_callbacks(callbacks):
