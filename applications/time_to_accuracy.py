@@ -2,16 +2,23 @@
 to reach a test top-1 target (94% by default), and how far it gets in a time budget
 (15 minutes by default).
 
-A recipe is one ``kzoo.train`` run on all 60,000 training images (no validation
-carve-out), its cosine schedule sized to end within the budget, with the test set
-evaluated after every epoch. The clock is the sum of the epochs' wall times, test
-evaluations included (so the figure is conservative); the rest of the call (data loading
-and model building before the first epoch, the final save after the last) is reported
-apart as ``setup_seconds``. Each candidate writes its run directory and a
-``summary.json`` under ``--out``; ``--report`` gathers every candidate there into
-``results.md`` and ``curves.png`` (test top-1 against minutes).
+A candidate is one `kzoo train` command, given after ``--``; the script adds what every
+candidate shares (``--dataset fashion_mnist --protocol fashion_mnist_cpu
+--validation-size 0 --test-curve``, the run folder) and records the whole command, so
+the recipe is that one line. It trains on all 60,000 training images and scores the
+10,000 test images after every epoch. The clock is the sum of the epochs' wall times,
+test evaluations included (so the figure is conservative); the rest of the call (data
+loading and model building before the first epoch, the final save after the last) is
+reported apart as ``setup_seconds``. Each candidate writes its run directory and a
+``summary.json`` under ``--out``, with a roofline line: the recipe's operations per
+training image, the GFLOP/s it achieved and the share of the dense-matmul rate this CPU
+reaches at the run's precision (measured right after the run). ``--report`` gathers every
+candidate there into ``results.md``, ``curves.png`` (test top-1 against minutes) and
+``fastest.json``.
 
-    python applications/time_to_accuracy.py --name resnet20-b128-e16 --model resnet20 --epochs 16
+    python applications/time_to_accuracy.py --name resnet20-b128-e16 -- resnet20 --epochs 16
+    python applications/time_to_accuracy.py --name NAME -- resnet20 --epochs 8 \\
+        --mixed-precision bfloat16 --label-smoothing 0.1 --tta flip
     python applications/time_to_accuracy.py --report
 """
 
@@ -60,44 +67,105 @@ def best_within(rows, budget):
     return score
 
 
-def run(args):
-    from kzoo.training import train
+# What every candidate shares; a candidate's own arguments may not set these.
+FIXED = (
+    "--dataset",
+    "fashion_mnist",
+    "--protocol",
+    "fashion_mnist_cpu",
+    "--validation-size",
+    "0",
+    "--test-curve",
+)
+FIXED_FLAGS = (
+    "--dataset",
+    "--protocol",
+    "--validation-size",
+    "--test-curve",
+    "--out",
+    "--workers",
+    "--task-index",
+)
+TOOLS = ("schedule", "warmup_steps", "label_smoothing", "ema_decay", "ema_every", "random_erasing", "tta")
+TTA_VIEWS = {None: 1, "flip": 2, "flip_translate": 6}
+
+
+def candidate_args(train_args, folder):
+    """The `kzoo train` argument list of a candidate whose own arguments are
+    ``train_args`` (model name first), run into ``folder``/run."""
+    if not train_args or train_args[0].startswith("-"):
+        raise ValueError("give the candidate's `kzoo train` arguments after `--`, the model name first")
+    clash = sorted({a.split("=")[0] for a in train_args} & set(FIXED_FLAGS))
+    if clash:
+        raise ValueError(f"{', '.join(clash)}: every candidate uses {' '.join(FIXED)} and its own run folder")
+    return ["train", *train_args, *FIXED, "--quiet", "--out", os.path.join(folder, "run")]
+
+
+def matmul_peak(precision, seconds=3.0, size=2048):
+    """GFLOP/s of a large dense matmul (oneDNN) at ``precision``: the rate this CPU
+    reaches on the most favourable kernel, the roofline's ceiling."""
+    import tensorflow as tf
+
+    dtype = tf.bfloat16 if "bfloat16" in precision else tf.float32
+    a = tf.random.uniform([size, size], dtype=tf.float32)
+    a = tf.cast(a, dtype)
+    step = tf.function(lambda x: tf.linalg.matmul(x, x))
+    step(a).numpy()
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        step(a).numpy()
+        count += 1
+    return 2 * size**3 * count / (time.perf_counter() - start) / 1e9
+
+
+def roofline(model, protocol, rows, precision):
+    """Operations per training image, achieved GFLOP/s over the epochs (training and the
+    test passes, test-time views included) and the share of the matmul peak."""
+    from kzoo import data
+    from kzoo.models.flops import forward_flops
+
+    forward = forward_flops(model)
+    train_images = data.num_examples("fashion_mnist", "train")
+    test_images = data.num_examples("fashion_mnist", "test") * TTA_VIEWS[protocol.get("tta")]
+    per_epoch = train_images * 3 * forward + test_images * forward
+    seconds = sum(float(r["seconds"]) for r in rows)
+    achieved = per_epoch * len(rows) / seconds / 1e9
+    peak = matmul_peak(precision)
+    return {
+        "training_gflops_per_image": round(3 * forward / 1e9, 5),
+        "achieved_gflops_per_s": round(achieved, 1),
+        "matmul_peak_gflops_per_s": round(peak, 1),
+        "share_of_peak": round(achieved / peak, 3),
+    }
+
+
+def run(args, train_args):
+    from kzoo import cli
+    from kzoo.cli_parser import model_kwargs
     from kzoo.training.callbacks import atomic_write_text
 
     folder = os.path.join(args.out, args.name)
-    kwargs = json.loads(args.model_kwargs) if args.model_kwargs else {}
+    argv = candidate_args(train_args, folder)
+    parsed = cli.build_parser().parse_args(argv)
+    command = "kzoo " + shlex.join(argv)
     start = time.perf_counter()
-    result = train(
-        args.model,
-        "fashion_mnist",
-        "fashion_mnist_cpu",
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        validation_size=0,
-        model_kwargs=kwargs,
-        mixed_precision=args.precision,
-        seed=args.seed,
-        out=os.path.join(folder, "run"),
-        test_curve=True,
-        verbose=2,
-        data_dir=args.data_dir,
-        command="python " + " ".join(shlex.quote(a) for a in sys.argv),
-    )
+    result = cli.run_train(parsed, command)
     wall = time.perf_counter() - start
     rows = result.history
+    with open(os.path.join(result.run_dir, "config.json")) as f:
+        protocol = json.load(f)["protocol_fields"]
     epoch_seconds = sum(float(r["seconds"]) for r in rows)
     summary = {
         "name": args.name,
-        "model": args.model,
-        "model_kwargs": kwargs,
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "weight_decay": args.weight_decay,
+        "model": parsed.name,
+        "model_kwargs": model_kwargs(parsed),
+        "epochs": protocol["epochs"],
+        "batch_size": protocol["batch_size"],
+        "lr": protocol["lr"],
+        "weight_decay": protocol["weight_decay"],
+        "tools": {k: protocol.get(k) for k in TOOLS},
         "precision": result.metrics["precision"],
-        "seed": args.seed,
+        "seed": parsed.seed,
         "target": args.target,
         "budget_seconds": args.budget,
         "params": result.metrics["params"],
@@ -105,7 +173,7 @@ def run(args):
         "top1_within_budget": best_within(rows, args.budget),
         "final_test_top1": result.metrics["test_top1"],
         "epoch_seconds": epoch_seconds,
-        "setup_seconds": wall - epoch_seconds if len(rows) == args.epochs else None,
+        "setup_seconds": wall - epoch_seconds if len(rows) == protocol["epochs"] else None,
         "curve": [
             {
                 "epoch": int(r["epoch"]) + 1,
@@ -114,15 +182,59 @@ def run(args):
             }
             for r in rows
         ],
+        "roofline": roofline(result.model, protocol, rows, result.metrics["precision"]),
         "hardware": result.metrics["hardware"],
-        "command": result.metrics["command"],
+        "command": command,
     }
     atomic_write_text(os.path.join(folder, "summary.json"), json.dumps(summary, indent=2))
     print(json.dumps({k: v for k, v in summary.items() if k not in ("curve", "hardware")}, indent=2))
 
 
-def report(out, target, budget):
-    """``results.md`` and ``curves.png`` from every ``summary.json`` under ``out``."""
+def _median_pace(s, target):
+    """(epochs to ``target``, median epoch seconds, minutes to it at that pace)."""
+    curve = [{"seconds": p["seconds"], "test_accuracy": p["test_top1"]} for p in s["curve"]]
+    count = epochs_to(curve, target)
+    median = statistics.median(p["seconds"] for p in s["curve"])
+    return count, median, (count * median / 60 if count is not None else None)
+
+
+def fastest_record(summaries, target, baseline):
+    """``fastest.json``: the fastest candidate to ``target`` and its curve beside the
+    ``baseline`` candidate's (the old best), or None when none reached it."""
+    reached = [s for s in summaries if s["seconds_to_target"] is not None]
+    if not reached:
+        return None
+    best = min(reached, key=lambda s: s["seconds_to_target"])
+    count, _, at_median = _median_pace(best, target)
+    record = {
+        "name": best["name"],
+        "command": best["command"],
+        "target": target,
+        "minutes_to_target": round(best["seconds_to_target"] / 60, 2),
+        "minutes_at_median_pace": round(at_median, 2),
+        "epochs_to_target": count,
+        "final_top1": best["final_test_top1"],
+        "precision": best["precision"],
+        "tools": best.get("tools"),
+        "roofline": best.get("roofline"),
+        "machine": best["hardware"],
+        "curve": best["curve"],
+    }
+    old = next((s for s in summaries if s["name"] == baseline), None)
+    if old is not None:
+        record["baseline"] = {
+            "name": old["name"],
+            "command": old["command"],
+            "minutes_to_target": old["seconds_to_target"] and round(old["seconds_to_target"] / 60, 2),
+            "machine": old["hardware"],
+            "curve": old["curve"],
+        }
+    return record
+
+
+def report(out, target, budget, baseline="resnet20-b128-e16"):
+    """``results.md``, ``curves.png`` and ``fastest.json`` from every ``summary.json``
+    under ``out``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -148,14 +260,14 @@ def report(out, target, budget):
     for s in summaries:
         reached = s["seconds_to_target"]
         within = s["top1_within_budget"]
-        curve = [{"seconds": p["seconds"], "test_accuracy": p["test_top1"]} for p in s["curve"]]
-        count = epochs_to(curve, target)
-        median = statistics.median(p["seconds"] for p in s["curve"])
+        count, median, _ = _median_pace(s, target)
+        tools = {k: v for k, v in (s.get("tools") or {}).items() if v not in (None, 0, 0.0, 1, "cosine")}
+        options = {**s["model_kwargs"], **tools}
         rows.append(
             [
                 s["name"],
                 s["model"],
-                json.dumps(s["model_kwargs"]) if s["model_kwargs"] else "-",
+                ", ".join(f"{k}={v}" for k, v in options.items()) or "-",
                 s["batch_size"],
                 s["lr"],
                 s["epochs"],
@@ -206,6 +318,26 @@ def report(out, target, budget):
     fig.tight_layout()
     save_figure(fig, os.path.join(out, "curves.png"))
     best = summaries[0]
+    fastest = fastest_record(summaries, target, baseline)
+    if fastest is not None:
+        atomic_write_text(os.path.join(out, "fastest.json"), json.dumps(fastest, indent=2) + "\n")
+    roof = [
+        f"| {s['name']} | {r['training_gflops_per_image']:.3f} | {r['achieved_gflops_per_s']:.0f} "
+        f"| {r['matmul_peak_gflops_per_s']:.0f} | {100 * r['share_of_peak']:.0f}% |"
+        for s in summaries
+        if (r := s.get("roofline"))
+    ]
+    if roof:
+        roof = [
+            "Roofline: operations per training image (forward + backward, convolutions and dense "
+            "layers), the rate the run achieved over its epochs, and the dense-matmul rate this "
+            "CPU reached at the run's precision right after it.",
+            "",
+            "| candidate | training GFLOP per image | achieved GFLOP/s | matmul GFLOP/s | share |",
+            "|---|---|---|---|---|",
+            *roof,
+            "",
+        ]
     lines = [
         "# Time to accuracy: Fashion-MNIST on the CPU",
         "",
@@ -216,11 +348,12 @@ def report(out, target, budget):
         "",
         markdown_table(header, rows),
         "",
+        *roof,
         f"Fastest: **{best['name']}**. Commands:",
         "",
         *[f"    {s['command']}" for s in summaries],
         "",
-        f"Machine: {summaries[0]['hardware']}",
+        *sorted({f"Machine of {s['name']}: {s['hardware']}" for s in summaries}),
         "",
         "![curves](curves.png)",
         "",
@@ -230,33 +363,27 @@ def report(out, target, budget):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    own, train_args = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--name", help="candidate name (its folder under --out)")
-    parser.add_argument("--model", default="resnet20")
-    parser.add_argument("--model-kwargs", help='JSON builder options, e.g. \'{"erase": "last"}\'')
-    parser.add_argument("--epochs", type=int, default=16)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--weight-decay", type=float, default=5e-4)
-    parser.add_argument(
-        "--precision", default="float32", help="float32 or bfloat16 (float16 is slow on CPUs)"
-    )
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--target", type=float, default=0.94)
     parser.add_argument("--budget", type=float, default=900.0, help="seconds")
     parser.add_argument("--out", default=OUT)
-    parser.add_argument("--data-dir")
+    parser.add_argument(
+        "--baseline", default="resnet20-b128-e16", help="the old best, shown beside the fastest"
+    )
     parser.add_argument("--report", action="store_true", help="only gather the candidates into results.md")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(own)
     if args.report:
-        report(args.out, args.target, args.budget)
+        report(args.out, args.target, args.budget, args.baseline)
         return 0
     if not args.name:
         parser.error("--name is required to run a candidate")
     try:
-        run(args)
+        run(args, train_args)
     except (ValueError, TypeError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -9,7 +9,9 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 
 import frelu_overhead  # noqa: E402
+import fused_batchnorm  # noqa: E402
 import input_pipeline  # noqa: E402
+import model_speed  # noqa: E402
 import precision_xla  # noqa: E402
 import resnet50_vs_keras  # noqa: E402
 import serving_latency  # noqa: E402
@@ -21,6 +23,8 @@ def main():
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "resnet50_vs_keras": resnet50_vs_keras.run(),
         "frelu_overhead": frelu_overhead.run(),
+        "fused_batchnorm": fused_batchnorm.run(),
+        "model_speed": model_speed.run(),
         "input_pipeline": input_pipeline.run(),
         "serving_latency": serving_latency.run(),
         "precision_xla": precision_xla.run(),

@@ -202,20 +202,6 @@ def run(
     }
 
 
-def write_results(result, folder):
-    """Put ``result`` in ``folder``/latest.json as run_all does (its serving_latency
-    part only, the other benchmarks' kept) and regenerate SUMMARY.md from it."""
-    import summary
-
-    path = os.path.join(folder, "latest.json")
-    results = {}
-    if os.path.exists(path):
-        with open(path) as f:
-            results = json.load(f)
-    results["serving_latency"] = result
-    summary.save(results, folder)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default="resnet20")
@@ -239,7 +225,9 @@ def main():
         data_dir=args.data_dir,
     )
     if args.write_results:
-        write_results(result, os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
+        import summary
+
+        summary.update("serving_latency", result)
     print(json.dumps(result, indent=2))
 
 

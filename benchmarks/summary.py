@@ -38,6 +38,18 @@ def _frelu(r):
     )
 
 
+def _fused_bn(r):
+    t, f = r["train"], r["fused_over_keras"]
+    return (
+        f"{r['model']} training steps at 28x28, batch {r['batch']}, {r['rounds']} interleaved rounds: "
+        f"keras' BatchNormalization {t['float32_keras']['images_per_s']:.0f} img/s (float32) and "
+        f"{t['bfloat16_keras']['images_per_s']:.0f} (mixed_bfloat16); kzoo's fused one "
+        f"{t['float32_fused']['images_per_s']:.0f} and {t['bfloat16_fused']['images_per_s']:.0f}. "
+        f"Fused / keras: float32 {_range(f['float32'])}, bfloat16 {_range(f['bfloat16'])}; "
+        f"bfloat16 fused / float32 keras {_range(r['bfloat16_fused_over_float32_keras'])}."
+    )
+
+
 def _pipeline(r):
     return (
         f"{r['images']:,} {r['dataset']} images, batch {r['batch']}, {r['rounds']} rounds: kzoo "
@@ -152,9 +164,41 @@ def _gpu_jax(r):
     )
 
 
+def _model_speed(r):
+    rows = [
+        "| model | input | params | GFLOPs | inference img/s fp32 | bf16 | train img/s fp32 | bf16 "
+        "| train ms/step fp32 | bf16 / fp32 train |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for m in r["rows"]:
+        rows.append(
+            f"| {m['model']} | {'x'.join(map(str, m['input_shape']))} | {m['params'] / 1e6:.2f}M "
+            f"| {m['gflops_per_image']:.3g} | {m['inference_float32_img_s']:.1f} "
+            f"| {m['inference_bfloat16_img_s']:.1f} | {m['train_float32_img_s']:.1f} "
+            f"| {m['train_bfloat16_img_s']:.1f} | {m['train_float32_ms_per_step']:.0f} "
+            f"| {m['train_bfloat16_over_float32']:.2f} |"
+        )
+    cpu = r["machine"].get("cpu_model", "this CPU")
+    pattern = r.get("models", "*")
+    which = (
+        "Every registered model"
+        if pattern == "*"
+        else f"{len(r['rows'])} registered models (`--models {pattern}`), each"
+    )
+    return (
+        f"{which} at its own input size, batch {r['batch']}, on {cpu} "
+        f"({r['machine'].get('cpus', '?')} cores); median of {r['rounds']} interleaved rounds of "
+        f"about {r['seconds_per_round']:g} s per precision (`benchmarks/model_speed.py`, "
+        f"{r['wall_seconds'] / 60:.0f} min). GFLOPs: one image's forward pass (convolutions and dense "
+        "layers; training is about 3x). bf16: Keras' `mixed_bfloat16` policy.\n\n" + "\n".join(rows)
+    )
+
+
 SECTIONS = {
     "resnet50_vs_keras": ("kzoo vs keras.applications: ResNet-50 throughput", _resnet50),
     "frelu_overhead": ("FReLU overhead", _frelu),
+    "fused_batchnorm": ("Fused batch normalisation", _fused_bn),
+    "model_speed": ("Speed of every model (CPU, batch 32)", _model_speed),
     "input_pipeline": ("Input pipeline", _pipeline),
     "serving_latency": ("Serving latency: SavedModel, ONNX Runtime, LiteRT", _serving),
     "precision_xla": ("Mixed precision and XLA (GPU)", _precision),
@@ -216,6 +260,21 @@ def save(results, folder):
         f.write(json.dumps(results, indent=2) + "\n")
     os.replace(tmp, path)
     write(results, os.path.join(folder, "SUMMARY.md"))
+
+
+RESULTS = os.path.join(HERE, "results")
+
+
+def update(key, result, folder=RESULTS):
+    """Replace the ``key`` part of ``folder``/latest.json with ``result`` (a benchmark run
+    on its own; the others' parts kept) and regenerate SUMMARY.md."""
+    path = os.path.join(folder, "latest.json")
+    results = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            results = json.load(f)
+    results[key] = result
+    save(results, folder)
 
 
 def main(argv=None):

@@ -9,11 +9,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kzoo.training.report import cpu_info
+
 
 def machine():
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        **cpu_info(),
         "cpus": len(__import__("os").sched_getaffinity(0)),
         "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
         "tensorflow": tf.__version__,
@@ -27,16 +30,29 @@ def _step_fn(model, mode):
     return lambda x, y: model.train_on_batch(x, y)
 
 
-def compare(models, mode, batch, input_shape, classes, rounds=5, steps=5, warmup=2, seed=0, jit_compile=None):
+def compare(
+    models,
+    mode,
+    batch,
+    input_shape,
+    classes,
+    rounds=5,
+    steps=5,
+    warmup=2,
+    seed=0,
+    jit_compile=None,
+    compile=True,
+):
     """Images per second of each named model, median over ``rounds`` interleaved rounds
     of ``steps`` steps each. ``models`` maps a label to a built model; ``jit_compile``
-    maps a label to True to compile that model's training step with XLA."""
+    maps a label to True to compile that model's training step with XLA; ``compile=False``
+    keeps the models' own compilation (and traced steps)."""
     rng = np.random.default_rng(seed)
     x = rng.uniform(0, 1, (batch,) + tuple(input_shape)).astype("float32")
     y = rng.integers(0, classes, (batch,))
     fns = {}
     for label, model in models.items():
-        if mode == "train":
+        if mode == "train" and compile:
             model.compile(
                 optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
                 loss="sparse_categorical_crossentropy",

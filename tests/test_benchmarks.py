@@ -9,6 +9,8 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
 
+import fused_batchnorm  # noqa: E402
+import model_speed  # noqa: E402
 import precision_xla  # noqa: E402
 import serving_latency  # noqa: E402
 import summary  # noqa: E402
@@ -43,7 +45,10 @@ def test_serving_latency_times_every_runtime_checked_against_the_saved_model(tmp
     for label, name in summary.SERVING_CALLERS.items():  # the table is the JSON's numbers
         assert f"| 4 | {name} | {result['latency']['batch_4'][label]['ms_per_call']:.3f} |" in text
     assert "litert_dynamic_int8 top-1 agreement" in text
-    assert "Not in this run: resnet50_vs_keras, frelu_overhead, input_pipeline, precision_xla." in text
+    assert (
+        "Not in this run: resnet50_vs_keras, frelu_overhead, fused_batchnorm, model_speed, input_pipeline, "
+        "precision_xla." in text
+    )
 
 
 def test_serving_latency_refuses_to_time_a_runtime_that_answers_differently():
@@ -90,3 +95,30 @@ def test_precision_xla_skips_without_a_gpu_and_runs_when_forced():
         assert len(t["rounds"]) == 2 and t["images_per_s"] > 0
     text = summary.render({"precision_xla": result})
     assert f"| mixed_float16+xla | {entry['train']['mixed_float16+xla']['images_per_s']:.1f} |" in text
+
+
+def test_model_speed_rows_and_their_table(tmp_path):
+    result = model_speed.run("resnet20", rounds=1, seconds=0.01, verbose=False)
+    (row,) = result["rows"]
+    assert row["model"] == "resnet20" and row["input_shape"] == [32, 32, 3] and row["params"] == 269722
+    assert row["gflops_per_image"] == pytest.approx(2 * 40.55104e6 / 1e9, rel=1e-3)
+    for key in (
+        "inference_float32_img_s",
+        "inference_bfloat16_img_s",
+        "train_float32_img_s",
+        "train_bfloat16_img_s",
+    ):
+        assert row[key] > 0
+    assert result["machine"]["cpu_model"]
+    summary.update("model_speed", result, str(tmp_path))
+    text = (tmp_path / "SUMMARY.md").read_text()
+    assert "| resnet20 | 32x32x3 | 0.27M | 0.0811 |" in text
+    with pytest.raises(ValueError, match="`pattern`"):
+        model_speed.run("nothing*", verbose=False)
+
+
+def test_fused_batchnorm_times_both_layers_in_both_precisions():
+    result = fused_batchnorm.run(batch=8, rounds=1, steps=1)
+    assert set(result["train"]) == {"float32_keras", "float32_fused", "bfloat16_keras", "bfloat16_fused"}
+    assert set(result["fused_over_keras"]) == {"float32", "bfloat16"}
+    assert "Fused / keras" in summary._fused_bn(result)
