@@ -118,25 +118,32 @@ def matmul_peak(precision, seconds=3.0, size=2048):
     return 2 * size**3 * count / (time.perf_counter() - start) / 1e9
 
 
-def roofline(model, protocol, rows, precision):
-    """Operations per training image, achieved GFLOP/s over the epochs (training and the
-    test passes, test-time views included) and the share of the matmul peak."""
-    from kzoo import data
+def roofline(model, protocol, rows, metrics, test_images):
+    """Operations per training image, achieved GFLOP/s over the epochs (the images
+    trained and the ``test_images`` scored each epoch, test-time views included) and
+    the share of the matmul peak."""
     from kzoo.models.flops import forward_flops
 
     forward = forward_flops(model)
-    train_images = data.num_examples("fashion_mnist", "train")
-    test_images = data.num_examples("fashion_mnist", "test") * TTA_VIEWS[protocol.get("tta")]
-    per_epoch = train_images * 3 * forward + test_images * forward
+    trained = metrics["train_images_per_s"] * metrics["train_seconds"]  # every epoch's batches
+    scored = test_images * TTA_VIEWS[protocol.get("tta")] * len(rows)
     seconds = sum(float(r["seconds"]) for r in rows)
-    achieved = per_epoch * len(rows) / seconds / 1e9
-    peak = matmul_peak(precision)
+    achieved = (trained * 3 * forward + scored * forward) / seconds / 1e9
+    peak = matmul_peak(metrics["precision"])
     return {
         "training_gflops_per_image": round(3 * forward / 1e9, 5),
         "achieved_gflops_per_s": round(achieved, 1),
         "matmul_peak_gflops_per_s": round(peak, 1),
         "share_of_peak": round(achieved / peak, 3),
     }
+
+
+def _test_images(data_dir):
+    """How many test images each epoch scored (read where the run read them)."""
+    from kzoo import data
+
+    count = int(data.load("fashion_mnist", "test", data_dir=data_dir).cardinality())
+    return count if count >= 0 else data.num_examples("fashion_mnist", "test")
 
 
 def run(args, train_args):
@@ -182,7 +189,7 @@ def run(args, train_args):
             }
             for r in rows
         ],
-        "roofline": roofline(result.model, protocol, rows, result.metrics["precision"]),
+        "roofline": roofline(result.model, protocol, rows, result.metrics, _test_images(parsed.data_dir)),
         "hardware": result.metrics["hardware"],
         "command": command,
     }
@@ -201,16 +208,22 @@ def _median_pace(s, target):
 def fastest_record(summaries, target, baseline):
     """``fastest.json``: the fastest candidate to ``target`` and its curve beside the
     ``baseline`` candidate's (the old best), or None when none reached it."""
-    reached = [s for s in summaries if s["seconds_to_target"] is not None]
+
+    def clock(s):
+        return time_to(
+            [{"seconds": p["seconds"], "test_accuracy": p["test_top1"]} for p in s["curve"]], target
+        )
+
+    reached = [s for s in summaries if clock(s) is not None]
     if not reached:
         return None
-    best = min(reached, key=lambda s: s["seconds_to_target"])
+    best = min(reached, key=clock)
     count, _, at_median = _median_pace(best, target)
     record = {
         "name": best["name"],
         "command": best["command"],
         "target": target,
-        "minutes_to_target": round(best["seconds_to_target"] / 60, 2),
+        "minutes_to_target": round(clock(best) / 60, 2),
         "minutes_at_median_pace": round(at_median, 2),
         "epochs_to_target": count,
         "final_top1": best["final_test_top1"],
@@ -225,7 +238,7 @@ def fastest_record(summaries, target, baseline):
         record["baseline"] = {
             "name": old["name"],
             "command": old["command"],
-            "minutes_to_target": old["seconds_to_target"] and round(old["seconds_to_target"] / 60, 2),
+            "minutes_to_target": clock(old) and round(clock(old) / 60, 2),
             "machine": old["hardware"],
             "curve": old["curve"],
         }

@@ -504,7 +504,7 @@ def test_time_to_accuracy_recipe(fmnist_subset_dir, tmp_path, capsys):
     roof = summary["roofline"]
     assert roof["training_gflops_per_image"] == pytest.approx(3 * 2 * 30.821248e6 / 1e9, rel=1e-3)
     assert 0 < roof["achieved_gflops_per_s"] and 0 < roof["share_of_peak"] < 1
-    assert tta.main(["--report", "--out", out]) == 0
+    assert tta.main(["--report", "--out", out, "--target", "0.3"]) == 0
     assert "| tiny | resnet20 |" in open(os.path.join(out, "results.md")).read()
     assert os.path.getsize(os.path.join(out, "curves.png")) > 0
     fastest = json.load(open(os.path.join(out, "fastest.json")))
