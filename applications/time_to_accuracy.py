@@ -87,7 +87,6 @@ FIXED_FLAGS = (
     "--task-index",
 )
 TOOLS = ("schedule", "warmup_steps", "label_smoothing", "ema_decay", "ema_every", "random_erasing", "tta")
-TTA_VIEWS = {None: 1, "flip": 2, "flip_translate": 6}
 
 
 def candidate_args(train_args, folder):
@@ -123,10 +122,11 @@ def roofline(model, protocol, rows, metrics, test_images):
     trained and the ``test_images`` scored each epoch, test-time views included) and
     the share of the matmul peak."""
     from kzoo.models.flops import forward_flops
+    from kzoo.training.tta import view_count
 
     forward = forward_flops(model)
     trained = metrics["train_images_per_s"] * metrics["train_seconds"]  # every epoch's batches
-    scored = test_images * TTA_VIEWS[protocol.get("tta")] * len(rows)
+    scored = test_images * view_count(protocol.get("tta")) * len(rows)
     seconds = sum(float(r["seconds"]) for r in rows)
     achieved = (trained * 3 * forward + scored * forward) / seconds / 1e9
     peak = matmul_peak(metrics["precision"])

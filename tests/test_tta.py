@@ -8,7 +8,7 @@ import pytest
 
 import kzoo
 from kzoo import data
-from kzoo.training.tta import _outputs_probabilities, check_tta, tta_model
+from kzoo.training.tta import TTA_CHOICES, _outputs_probabilities, check_tta, tta_model, view_count, views
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +130,9 @@ def test_evaluate_with_tta(fmnist_like_dir, tmp_path):
         kzoo.evaluate(path, "fashion_mnist", data_dir=str(tmp_path / "nowhere"), tta="flips")
     with pytest.raises(ValueError, match="`tta`.*mnist"):
         kzoo.evaluate(path, "mnist", data_dir=str(tmp_path / "nowhere"), tta="flip")
+
+
+@pytest.mark.parametrize("tta", [None, *TTA_CHOICES])
+def test_view_count_is_the_number_of_views(tta):
+    x = keras.ops.zeros((1, 4, 4, 1))
+    assert view_count(tta) == (1 if tta is None else len(views(x, tta)))

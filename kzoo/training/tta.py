@@ -43,6 +43,11 @@ def views(x, tta):
     return out
 
 
+def view_count(tta):
+    """How many views of each image ``tta`` scores (1 without it): what a test pass costs."""
+    return 1 if tta is None else 2 + 4 * (tta == "flip_translate")
+
+
 def _outputs_probabilities(model):
     """Whether the layer making ``model``'s output ends in a softmax (kzoo's classifiers
     do unless built with ``classifier_activation=None``; a loaded model too). Any other
