@@ -205,6 +205,39 @@ def _median_pace(s, target):
     return count, median, (count * median / 60 if count is not None else None)
 
 
+def recipe(command):
+    """A candidate's command without its run folder: two runs of one recipe compare equal."""
+    words = shlex.split(command)
+    if "--out" in words:
+        at = words.index("--out")
+        del words[at : at + 2]
+    return shlex.join(words)
+
+
+def repeats_of(best, summaries, target):
+    """The other runs of ``best``'s recipe: what re-running its command gave."""
+    out = []
+    for s in summaries:
+        if s is best or recipe(s["command"]) != recipe(best["command"]):
+            continue
+        count, _, at_median = _median_pace(s, target)
+        reached = time_to(
+            [{"seconds": p["seconds"], "test_accuracy": p["test_top1"]} for p in s["curve"]], target
+        )
+        out.append(
+            {
+                "name": s["name"],
+                "minutes_to_target": reached and round(reached / 60, 2),
+                "minutes_at_median_pace": at_median and round(at_median, 2),
+                "epochs_to_target": count,
+                "final_top1": s["final_test_top1"],
+                "same_curve_of_test_top1": [p["test_top1"] for p in s["curve"]]
+                == [p["test_top1"] for p in best["curve"]],
+            }
+        )
+    return out
+
+
 def fastest_record(summaries, target, baseline):
     """``fastest.json``: the fastest candidate to ``target`` and its curve beside the
     ``baseline`` candidate's (the old best), or None when none reached it."""
@@ -232,6 +265,7 @@ def fastest_record(summaries, target, baseline):
         "roofline": best.get("roofline"),
         "machine": best["hardware"],
         "curve": best["curve"],
+        "repeats": repeats_of(best, summaries, target),
     }
     old = next((s for s in summaries if s["name"] == baseline), None)
     if old is not None:
@@ -245,6 +279,17 @@ def fastest_record(summaries, target, baseline):
     return record
 
 
+def candidates(folder):
+    """Every candidate's ``summary.json`` under ``folder`` (a SystemExit when there is none)."""
+    summaries = []
+    for path in sorted(glob.glob(os.path.join(folder, "*", "summary.json"))):
+        with open(path) as f:
+            summaries.append(json.load(f))
+    if not summaries:
+        raise SystemExit(f"no summary.json under {folder}: run a candidate first")
+    return summaries
+
+
 def report(out, target, budget, baseline="resnet20-b128-e16"):
     """``results.md``, ``curves.png`` and ``fastest.json`` from every ``summary.json``
     under ``out``."""
@@ -256,12 +301,7 @@ def report(out, target, budget, baseline="resnet20-b128-e16"):
     from kzoo.training.callbacks import atomic_write_text
     from kzoo.training.report import markdown_table, save_figure
 
-    summaries = []
-    for path in sorted(glob.glob(os.path.join(out, "*", "summary.json"))):
-        with open(path) as f:
-            summaries.append(json.load(f))
-    if not summaries:
-        raise SystemExit(f"no summary.json under {out}: run a candidate first")
+    summaries = candidates(out)
     summaries.sort(
         key=lambda s: (
             s["seconds_to_target"] is None,
@@ -351,6 +391,24 @@ def report(out, target, budget, baseline="resnet20-b128-e16"):
             *roof,
             "",
         ]
+    again = []
+    if fastest is not None and fastest["repeats"]:
+        again = [
+            f"Re-running the fastest's command ({fastest['name']}: {fastest['epochs_to_target']} epochs, "
+            f"{fastest['minutes_to_target']:.1f} min, final {100 * fastest['final_top1']:.2f}%):",
+            "",
+            *[
+                f"- {r['name']}: {r['epochs_to_target'] or '-'} epochs to the target, "
+                f"{r['minutes_to_target'] or '-'} min, final {100 * r['final_top1']:.2f}%; "
+                + (
+                    "the same test top-1 after every epoch"
+                    if r["same_curve_of_test_top1"]
+                    else "a different curve"
+                )
+                for r in fastest["repeats"]
+            ],
+            "",
+        ]
     lines = [
         "# Time to accuracy: Fashion-MNIST on the CPU",
         "",
@@ -362,6 +420,7 @@ def report(out, target, budget, baseline="resnet20-b128-e16"):
         markdown_table(header, rows),
         "",
         *roof,
+        *again,
         f"Fastest: **{best['name']}**. Commands:",
         "",
         *[f"    {s['command']}" for s in summaries],

@@ -21,23 +21,19 @@ from timing import compare, machine, paired_ratio  # noqa: E402
 
 import kzoo  # noqa: E402
 from kzoo.layers import BatchNormalization  # noqa: E402
+from kzoo.training.precision import dtype_policy  # noqa: E402
 
 
 def _build(model, policy, fused, batch):
     """The model, compiled, its training step traced with kzoo's fused BN or keras' own."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
     unfused = mock.patch.object(BatchNormalization, "_fused", lambda self, inputs, mask: False)
-    try:
+    with dtype_policy(policy), contextlib.nullcontext() if fused else unfused:
         keras.utils.set_random_seed(0)
-        with contextlib.nullcontext() if fused else unfused:
-            net = kzoo.create_model(model, input_shape=(28, 28, 1))
-            net.compile(keras.optimizers.SGD(0.01, momentum=0.9), "sparse_categorical_crossentropy")
-            # the same dtypes and shapes as timing.compare's batches: no retrace later
-            net.train_on_batch(np.zeros((batch, 28, 28, 1), "float32"), np.zeros((batch,), "int64"))
-        return net
-    finally:
-        keras.config.set_dtype_policy(previous)
+        net = kzoo.create_model(model, input_shape=(28, 28, 1))
+        net.compile(keras.optimizers.SGD(0.01, momentum=0.9), "sparse_categorical_crossentropy")
+        # the same dtypes and shapes as timing.compare's batches: no retrace later
+        net.train_on_batch(np.zeros((batch, 28, 28, 1), "float32"), np.zeros((batch,), "int64"))
+    return net
 
 
 def run(batch=128, rounds=8, steps=5, model="resnet20"):

@@ -2,11 +2,17 @@
 batch 32 and the model's own input size, in float32 and mixed_bfloat16: the table
 keras.applications gives as ms per step, with each model's parameters and operations.
 
-The two precisions of a model are timed in interleaved rounds (benchmarks/timing.py),
-so their ratio is measured under one machine load; each round runs enough steps to last
-about ``--seconds`` (at least one), after one untimed step that traces the function.
+The two precisions of a model are timed in interleaved rounds, so their ratio is measured
+under one machine load. Each precision's step function is called once untimed (the call
+that traces it); each round then calls it until about ``--seconds`` have passed (at least
+once), so a model whose step takes longer than that costs one call per round.
 
-    python benchmarks/model_speed.py --write-results          # every model (~20 min)
+Results go to benchmarks/results/model_speed.json, rewritten after every model: a run
+that is interrupted keeps the rows it finished, and ``--resume`` measures only the models
+that file lacks for the same settings and machine. ``make bench`` runs every model.
+
+    python benchmarks/model_speed.py --write-results              # every model
+    python benchmarks/model_speed.py --write-results --resume     # finish an interrupted run
     python benchmarks/model_speed.py --models 'resnet[235]*' --rounds 2
 """
 
@@ -23,51 +29,54 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from timing import interleaved, machine  # noqa: E402
+from timing import machine  # noqa: E402
 
 import kzoo  # noqa: E402
 from kzoo.models.flops import forward_flops  # noqa: E402
+from kzoo.training.precision import dtype_policy  # noqa: E402
 
 PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 
 
 def _build(name, policy):
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
-    try:
+    with dtype_policy(policy):
         keras.utils.set_random_seed(0)
         model = kzoo.create_model(name)
         model.compile(
             optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="sparse_categorical_crossentropy"
         )
         return model
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 def _time_pair(fns, batch, rounds, seconds):
-    """img/s of each labelled step function: one untimed call, then ``rounds``
-    interleaved rounds of as many calls as fill ``seconds`` (judged by the slower one)."""
-    once = {}
-    for label, fn in fns.items():
-        fn()  # traces
-        start = time.perf_counter()
+    """img/s of each labelled step function: one untimed call (it traces), then
+    ``rounds`` rounds, the functions taking turns, each round calling one function until
+    ``seconds`` have passed (at least once)."""
+    for fn in fns.values():
         fn()
-        once[label] = time.perf_counter() - start
-    steps = max(1, round(seconds / max(once.values())))
-    timings = interleaved(fns, rounds, steps)
+    samples = {label: [] for label in fns}
+    order = list(fns)
+    for r in range(rounds):
+        k = r % len(order)
+        for label in order[k:] + order[:k]:
+            calls, start = 0, time.perf_counter()
+            while calls == 0 or time.perf_counter() - start < seconds:
+                fns[label]()
+                calls += 1
+            samples[label].append((calls, time.perf_counter() - start))
     return {
         label: {
-            "images_per_s": round(statistics.median(batch * steps / t for t in v), 2),
-            "ms_per_step": round(1000 * statistics.median(t / steps for t in v), 1),
-            "rounds": [round(batch * steps / t, 2) for t in v],
+            "images_per_s": round(statistics.median(batch * n / t for n, t in v), 2),
+            "ms_per_step": round(1000 * statistics.median(t / n for n, t in v), 1),
+            "rounds": [round(batch * n / t, 2) for n, t in v],
         }
-        for label, v in timings.items()
+        for label, v in samples.items()
     }
 
 
 def measure(name, batch=32, rounds=2, seconds=1.5):
     """One row: the model's shape, size and operations, and its speeds."""
+    start = time.perf_counter()
     info = kzoo.model_info(name)
     models = {label: _build(name, policy) for label, policy in PRECISIONS.items()}
     rng = np.random.default_rng(0)
@@ -92,35 +101,76 @@ def measure(name, batch=32, rounds=2, seconds=1.5):
         ratios = [b / f for b, f in zip(speed["bfloat16"]["rounds"], speed["float32"]["rounds"])]
         row[f"{mode}_bfloat16_over_float32"] = round(statistics.median(ratios), 3)
     keras.backend.clear_session()
+    row["seconds"] = round(time.perf_counter() - start, 1)  # what the row cost, builds and traces included
     return row
 
 
-def run(pattern="*", batch=32, rounds=2, seconds=1.5, verbose=True):
+RESULT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "model_speed.json")
+
+
+def _settings(pattern, batch, rounds, seconds):
+    return {"batch": batch, "rounds": rounds, "seconds_per_round": seconds, "models": pattern}
+
+
+def _resumable(path, settings, here):
+    """The rows of ``path`` measured with ``settings`` on this machine (``here``), by model."""
+    if not path or not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        old = json.load(f)
+    same = all(old.get(k) == v for k, v in settings.items() if k != "models")
+    if not same or old.get("machine") != here:
+        return {}
+    return {r["model"]: r for r in old.get("rows", [])}
+
+
+def _write(path, result):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(json.dumps(result, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def run(pattern="*", batch=32, rounds=2, seconds=1.5, verbose=True, write=None, resume=False):
+    """Every model matching ``pattern`` (fnmatch patterns, comma-separated). With
+    ``write`` (a path), the result is rewritten there after each model; with ``resume``,
+    the rows already there for the same settings and machine are kept, not measured again."""
     patterns = pattern.split(",")
     names = [n for n in kzoo.list_models() if any(fnmatch.fnmatch(n, p) for p in patterns)]
     if not names:
         raise ValueError(f"`pattern`={pattern!r} matches no registered model (see `kzoo list`)")
+    if resume and not write:
+        raise ValueError("`resume` needs `write`: the file whose rows it continues")
+    here, settings = machine(), _settings(pattern, batch, rounds, seconds)
+    done = _resumable(write, settings, here) if resume else {}
     start, rows = time.perf_counter(), []
-    for name in names:
+    result = {"benchmark": "model_speed", **settings, "rows": rows, "machine": here}
+    for count, name in enumerate(names, 1):
+        if name in done:
+            rows.append(done[name])
+            continue
         rows.append(measure(name, batch, rounds, seconds))
+        result["wall_seconds"] = round(sum(r.get("seconds", 0) for r in rows), 1)
+        result["date"] = time.strftime("%Y-%m-%d %H:%M:%S")
+        result["complete"] = count == len(names)
+        if write:
+            _write(write, result)
         if verbose:
             r = rows[-1]
             print(
-                f"{name}: inference {r['inference_float32_img_s']:.1f} / {r['inference_bfloat16_img_s']:.1f} img/s, "
-                f"train {r['train_float32_img_s']:.1f} / {r['train_bfloat16_img_s']:.1f} img/s (float32 / bfloat16)",
+                f"[{count}/{len(names)}, {(time.perf_counter() - start) / 60:.1f} min] {name}: inference "
+                f"{r['inference_float32_img_s']:.1f} / {r['inference_bfloat16_img_s']:.1f} img/s, train "
+                f"{r['train_float32_img_s']:.1f} / {r['train_bfloat16_img_s']:.1f} img/s (float32 / bfloat16), "
+                f"{r['seconds']:.0f} s",
                 file=sys.stderr,
                 flush=True,
             )
-    return {
-        "benchmark": "model_speed",
-        "models": pattern,
-        "batch": batch,
-        "rounds": rounds,
-        "seconds_per_round": seconds,
-        "rows": rows,
-        "wall_seconds": round(time.perf_counter() - start, 1),
-        "machine": machine(),
-    }
+    result["complete"] = True
+    result.setdefault("wall_seconds", round(sum(r.get("seconds", 0) for r in rows), 1))
+    if write:
+        _write(write, result)
+    return result
 
 
 def main():
@@ -136,14 +186,28 @@ def main():
     parser.add_argument(
         "--write-results",
         action="store_true",
-        help="also replace the model_speed part of benchmarks/results/latest.json and regenerate SUMMARY.md",
+        help="write benchmarks/results/model_speed.json (after every model) and regenerate SUMMARY.md",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="with --write-results: keep that file's rows for the same settings and machine",
     )
     args = parser.parse_args()
-    result = run(args.models, args.batch, args.rounds, args.seconds)
+    if args.resume and not args.write_results:
+        parser.error("--resume needs --write-results")
+    result = run(
+        args.models,
+        args.batch,
+        args.rounds,
+        args.seconds,
+        write=RESULT if args.write_results else None,
+        resume=args.resume,
+    )
     if args.write_results:
         import summary
 
-        summary.update("model_speed", result)
+        summary.write_summary()
     print(json.dumps(result, indent=2))
 
 

@@ -19,6 +19,7 @@ import keras  # noqa: E402
 from timing import compare, machine, paired_ratio  # noqa: E402
 
 import kzoo  # noqa: E402
+from kzoo.training.precision import dtype_policy  # noqa: E402
 
 CONFIGS = {  # label: (dtype policy, XLA)
     "float32": ("float32", False),
@@ -30,12 +31,8 @@ MODELS = {"resnet56": (128, (32, 32, 3), 10), "resnet50": (64, (224, 224, 3), 10
 
 
 def _build(name, policy, shape, classes):
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
-    try:
+    with dtype_policy(policy):
         return kzoo.create_model(name, input_shape=shape, classes=classes)
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 def run_model(name, batch, shape, classes, rounds, steps):

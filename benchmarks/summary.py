@@ -185,8 +185,14 @@ def _model_speed(r):
         if pattern == "*"
         else f"{len(r['rows'])} registered models (`--models {pattern}`), each"
     )
+    if not r.get("complete", True):
+        which = (
+            f"An interrupted run's {len(r['rows'])} models (`benchmarks/model_speed.py --write-results "
+            "--resume` measures the rest), each"
+        )
+    when = f", {r['date']}" if "date" in r else ""
     return (
-        f"{which} at its own input size, batch {r['batch']}, on {cpu} "
+        f"{which} at its own input size, batch {r['batch']}, on {cpu}{when} "
         f"({r['machine'].get('cpus', '?')} cores); median of {r['rounds']} interleaved rounds of "
         f"about {r['seconds_per_round']:g} s per precision (`benchmarks/model_speed.py`, "
         f"{r['wall_seconds'] / 60:.0f} min). GFLOPs: one image's forward pass (convolutions and dense "
@@ -206,6 +212,9 @@ SECTIONS = {
 # Benchmarks run apart from `make bench` (on a GPU machine), each its own JSON beside
 # latest.json: rendered when present, never listed as missing.
 APART = {"gpu_jax": ("Keras on JAX, GPU: throughput and time to accuracy", _gpu_jax)}
+# Benchmarks of `make bench` that keep their own JSON beside latest.json (model_speed
+# rewrites its file after every model, so an interrupted run keeps its rows).
+OWN_FILE = ("model_speed",)
 
 
 def render(results):
@@ -238,7 +247,13 @@ def render(results):
 
 
 def write(results, path):
-    """SUMMARY.md at ``path``, with the APART benchmarks' JSONs found beside it."""
+    """SUMMARY.md at ``path``, with the JSONs of the APART and OWN_FILE benchmarks found
+    beside it (a file there wins over a part of ``results`` of the same name)."""
+    for key in OWN_FILE:
+        own = os.path.join(os.path.dirname(os.path.abspath(path)), f"{key}.json")
+        if os.path.exists(own):
+            with open(own) as f:
+                results = {**results, key: json.load(f)}
     for key in APART:
         apart = os.path.join(os.path.dirname(os.path.abspath(path)), f"{key}.json")
         if key not in results and os.path.exists(apart):
@@ -275,6 +290,16 @@ def update(key, result, folder=RESULTS):
             results = json.load(f)
     results[key] = result
     save(results, folder)
+
+
+def write_summary(folder=RESULTS):
+    """Regenerate ``folder``/SUMMARY.md from the JSONs there."""
+    path = os.path.join(folder, "latest.json")
+    results = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            results = json.load(f)
+    write(results, os.path.join(folder, "SUMMARY.md"))
 
 
 def main(argv=None):

@@ -1,6 +1,7 @@
 """The benchmark scripts run and the summary is generated from what they measured
 (timings are not asserted: speed goals live in the benchmarks' JSON, not in tests)."""
 
+import json
 import os
 import sys
 
@@ -109,12 +110,37 @@ def test_model_speed_rows_and_their_table(tmp_path):
         "train_bfloat16_img_s",
     ):
         assert row[key] > 0
-    assert result["machine"]["cpu_model"]
+    assert result["machine"]["cpu_model"] and result["complete"]
     summary.update("model_speed", result, str(tmp_path))
     text = (tmp_path / "SUMMARY.md").read_text()
     assert "| resnet20 | 32x32x3 | 0.27M | 0.0811 |" in text
     with pytest.raises(ValueError, match="`pattern`"):
         model_speed.run("nothing*", verbose=False)
+    with pytest.raises(ValueError, match="`resume`"):
+        model_speed.run("resnet20", verbose=False, resume=True)
+
+
+def test_model_speed_keeps_its_rows_in_its_own_file_and_resumes(tmp_path):
+    """Rewritten after every model; --resume keeps the rows measured with the same
+    settings and machine and measures only the rest; other settings start afresh."""
+    path = str(tmp_path / "model_speed.json")
+    quick = {"rounds": 1, "seconds": 0.01, "verbose": False, "write": path}
+    model_speed.run("smallnet_bn", **quick)
+    first = json.loads(open(path).read())
+    assert [r["model"] for r in first["rows"]] == ["smallnet_bn"] and first["complete"]
+    both = model_speed.run("resnet20,smallnet_bn", resume=True, **quick)
+    assert [r["model"] for r in both["rows"]] == ["resnet20", "smallnet_bn"]  # the registry's order
+    assert both["rows"][1] == first["rows"][0]  # kept, not measured again
+    assert json.loads(open(path).read())["rows"] == both["rows"]
+    other = model_speed.run("smallnet_bn", resume=True, **{**quick, "seconds": 0.02})
+    assert other["rows"][0] != first["rows"][0]  # other settings: measured again
+    # an interrupted run's file renders as such in the summary (which reads it from beside latest.json)
+    partial = {**first, "complete": False}
+    (tmp_path / "model_speed.json").write_text(json.dumps(partial))
+    summary.save({"date": "today"}, str(tmp_path))
+    text = (tmp_path / "SUMMARY.md").read_text()
+    assert "An interrupted run's 1 models" in text and "| smallnet_bn |" in text
+    assert "Not in this run" in text and "model_speed" not in text.split("Not in this run")[1]
 
 
 def test_fused_batchnorm_times_both_layers_in_both_precisions():

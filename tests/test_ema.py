@@ -11,9 +11,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import CutAtEpoch
 
 from kzoo.training import callbacks as cb
 from kzoo.training.ema import STATE_FILE, WeightEMA
+from kzoo.training.precision import dtype_policy
 
 STEPS = 4  # batches per epoch
 BATCH = 8
@@ -64,20 +66,6 @@ class Recorder(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.steps.append(_float_values(self.model))
-
-
-class Interrupt(Exception):
-    pass
-
-
-class RaiseAtEpoch(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise Interrupt
 
 
 def _by_hand(start, steps, decay, every=1):
@@ -153,12 +141,8 @@ def test_no_update_leaves_the_weights():
 
 
 def test_mixed_precision_keeps_float32_averages():
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_float16")
-    try:
+    with dtype_policy("mixed_float16"):
         model, (x, y) = _model(), _data()
-    finally:
-        keras.config.set_dtype_policy(previous)
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
 
     class Steps(Recorder):
@@ -180,7 +164,7 @@ def _interrupted_fit(ema, callbacks=(), epochs=2, validation=None):
     """Train ``epochs`` epochs and stop before fit's end: the model keeps its raw weights."""
     model, (x, y) = _model(), _data()
     rec = Recorder()
-    with pytest.raises(Interrupt):
+    with pytest.raises(KeyboardInterrupt):
         model.fit(
             x,
             y,
@@ -189,7 +173,7 @@ def _interrupted_fit(ema, callbacks=(), epochs=2, validation=None):
             shuffle=False,
             verbose=0,
             validation_data=validation,
-            callbacks=[rec, ema, *callbacks, RaiseAtEpoch(epochs)],
+            callbacks=[rec, ema, *callbacks, CutAtEpoch(epochs)],
         )
     return model, rec
 
@@ -255,7 +239,7 @@ def _resumable_fit(folder, ema, epochs=3, interrupt_at=None, extra=True):
     model, (x, y) = _model(), _data()
     callbacks = [ema, cb.Backup(str(folder), extra_state=[ema] if extra else [])]
     if interrupt_at is not None:
-        callbacks.append(RaiseAtEpoch(interrupt_at))
+        callbacks.append(CutAtEpoch(interrupt_at))
     model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0, callbacks=callbacks)
     return model
 
@@ -263,7 +247,7 @@ def _resumable_fit(folder, ema, epochs=3, interrupt_at=None, extra=True):
 @pytest.mark.parametrize("every", [1, 3])  # 3: the updates fall at the same steps after the resume
 def test_resume_continues_the_average(tmp_path, every):
     whole = _float_values(_resumable_fit(tmp_path / "whole", WeightEMA(0.9, every)))
-    with pytest.raises(Interrupt):
+    with pytest.raises(KeyboardInterrupt):
         _resumable_fit(tmp_path / "parts", WeightEMA(0.9, every), interrupt_at=1)
     backups = os.listdir(tmp_path / "parts")
     assert backups == ["epoch-0001"] and STATE_FILE in os.listdir(tmp_path / "parts" / "epoch-0001")
@@ -272,7 +256,7 @@ def test_resume_continues_the_average(tmp_path, every):
     assert ema.updates == (3 * STEPS) // every
     _assert_close(resumed, whole, atol=1e-6)
     # without the EMA state the resumed run restarts its average: not the same model
-    with pytest.raises(Interrupt):
+    with pytest.raises(KeyboardInterrupt):
         _resumable_fit(tmp_path / "lost", WeightEMA(0.9, every), interrupt_at=1, extra=False)
     lost = _float_values(_resumable_fit(tmp_path / "lost", WeightEMA(0.9, every), extra=False))
     assert _differs(lost, whole)

@@ -480,6 +480,36 @@ def test_time_to_accuracy_helpers():
     assert tta.time_to(rows, 0.94) == 20 and tta.time_to(rows, 0.96) is None
     assert tta.best_within(rows, 25) == 0.941 and tta.best_within(rows, 5) is None
     assert tta.epochs_to(rows, 0.94) == 2 and tta.epochs_to(rows, 0.96) is None
+    # re-runs of the fastest's recipe (its command but the run folder) are reported beside it
+    curve = [
+        {"epoch": 1, "seconds": 10.0, "test_top1": 0.9},
+        {"epoch": 2, "seconds": 10.0, "test_top1": 0.95},
+    ]
+
+    def cand(name, command, seconds, top1=0.95):
+        points = [{**curve[0], "seconds": seconds}, {**curve[1], "seconds": seconds, "test_top1": top1}]
+        return {
+            "name": name,
+            "command": command,
+            "curve": points,
+            "final_test_top1": top1,
+            "precision": "float32",
+            "hardware": {},
+        }
+
+    base = "kzoo train resnet20 --epochs 2"
+    runs = [
+        cand("first", f"{base} --out results/a/run", 10.0),
+        cand("again", f"{base} --out results/b/run", 12.0),
+        cand("other", f"{base} --lr 0.2 --out results/c/run", 11.0),
+        cand("again-differs", f"{base} --out results/d/run", 13.0, top1=0.96),
+    ]
+    assert tta.recipe(runs[0]["command"]) == tta.recipe(runs[1]["command"]) == base
+    record = tta.fastest_record(runs, 0.94, baseline="none")
+    assert record["name"] == "first" and [r["name"] for r in record["repeats"]] == ["again", "again-differs"]
+    again, differs = record["repeats"]
+    assert again["minutes_to_target"] == 0.4 and again["epochs_to_target"] == 2
+    assert again["same_curve_of_test_top1"] and not differs["same_curve_of_test_top1"]
 
 
 def test_time_to_accuracy_recipe(fmnist_subset_dir, tmp_path, capsys):
@@ -517,6 +547,45 @@ def test_time_to_accuracy_recipe(fmnist_subset_dir, tmp_path, capsys):
     assert "--protocol" in capsys.readouterr().err
     assert tta.main(["--name", "bad", "--out", out]) == 2
     assert "after `--`" in capsys.readouterr().err
+
+
+def test_precision_parity_study(fmnist_subset_dir, tmp_path, capsys):
+    """Both precisions for each seed, alternating; a finished run is kept on a re-run;
+    the summary pairs the seeds."""
+    parity = _recipe(os.path.join(os.path.dirname(RECIPES[0]), "precision_parity.py"))
+    names = [name for name, _ in parity.plan(["mlp12"], [0, 1])]
+    assert names == [
+        "mlp12-float32-seed0",
+        "mlp12-bfloat16-seed0",
+        "mlp12-bfloat16-seed1",
+        "mlp12-float32-seed1",
+    ]
+    with pytest.raises(ValueError, match="--seed"):
+        parity.plan(["mlp12", "--seed=3"], [0, 1])
+    with pytest.raises(ValueError, match="after `--`"):
+        parity.plan(["--epochs", "1"], [0, 1])
+    out = str(tmp_path / "parity")
+    train_args = ["mlp12", "--epochs", "1", "--batch-size", "100", "--data-dir", fmnist_subset_dir]
+    assert parity.main(["--seeds", "0,1", "--out", out, "--", *train_args]) == 0
+    capsys.readouterr()
+    result = json.load(open(os.path.join(out, "summary.json")))
+    assert result["paired_seeds"] == [0, 1] and set(result["precisions"]) == {"float32", "bfloat16"}
+    runs = {
+        n: json.load(open(os.path.join(out, n, "summary.json")))
+        for n in os.listdir(out)
+        if os.path.isdir(os.path.join(out, n))
+    }
+    assert {r["precision"] for r in runs.values()} == {"float32", "mixed_bfloat16"} and len(runs) == 4
+    f32 = [runs[f"mlp12-float32-seed{k}"]["final_test_top1"] for k in (0, 1)]
+    assert result["precisions"]["float32"]["final_top1"] == f32
+    diffs = [runs[f"mlp12-bfloat16-seed{k}"]["final_test_top1"] - f32[k] for k in (0, 1)]
+    assert result["bfloat16_minus_float32"] == pytest.approx(diffs)
+    assert "| float32 | 0, 1 |" in open(os.path.join(out, "results.md")).read()
+    assert parity.main(["--seeds", "0,1", "--out", out, "--", *train_args]) == 0  # resumes: nothing left
+    assert capsys.readouterr().err.count("done already, kept") == 4
+    with pytest.raises(SystemExit):
+        parity.main(["--seeds", "0", "--out", out, "--", *train_args])  # argparse: at least two seeds
+    assert "at least two" in capsys.readouterr().err
 
 
 def test_readme_lists_every_recipe_with_its_run_counts():

@@ -329,6 +329,15 @@ def test_mixed_precision_on_cpu(data_dir, tmp_path):
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
 
 
+def test_dtype_policy_is_restored_after_the_block_even_on_error():
+    from kzoo.training.precision import dtype_policy
+
+    with pytest.raises(RuntimeError), dtype_policy("mixed_bfloat16"):
+        assert keras.config.dtype_policy().name == "mixed_bfloat16"
+        raise RuntimeError
+    assert keras.config.dtype_policy().name == "float32"
+
+
 def test_float16_trains_with_loss_scaling(data_dir, tmp_path):
     """mixed_float16 (the GPU default) wraps SGD in a dynamic loss scale and keeps a
     float32 softmax; run on CPU with the MLP, whose float16 matmuls are cheap here."""

@@ -11,6 +11,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from helpers import CutAtEpoch
 
 from kzoo import cli
 from kzoo.training import OneCycle, SparseLabelSmoothingCrossentropy, get_protocol, list_protocols
@@ -159,16 +160,6 @@ def test_a_runs_model_file_loads_in_a_fresh_process(tmp_path):
     assert json.loads(out.strip().splitlines()[-1]) == ["SparseLabelSmoothingCrossentropy", "WarmupCosine"]
 
 
-class _StopAtEpoch(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
-
-
 ALL_TOOLS = {
     "label_smoothing": 0.1,
     "ema_decay": 0.9,
@@ -208,7 +199,7 @@ def test_a_run_with_every_tool_scores_saves_and_resumes_the_average(fmnist_like_
         m["test_loss"], rel=1e-4
     )
     with pytest.raises(KeyboardInterrupt):
-        train(*args, out=str(tmp_path / "cut"), callbacks=[_StopAtEpoch(2)], **kwargs)
+        train(*args, out=str(tmp_path / "cut"), callbacks=[CutAtEpoch(2)], **kwargs)
     backups = sorted((tmp_path / "cut" / "backup").iterdir())
     assert "ema.npz" in os.listdir(backups[-1])  # the average is part of the backup
     resumed = train(*args, out=str(tmp_path / "cut"), **kwargs)

@@ -1,6 +1,10 @@
 """A run's numeric precision: the dtype policy a name or flag stands for ("auto":
 mixed_float16 on a GPU, float32 on CPU)."""
 
+import contextlib
+
+import keras
+
 from kzoo.training import distribute
 
 PRECISIONS = {
@@ -29,3 +33,15 @@ def resolve_precision(mixed_precision):
     if policy == "auto":
         policy = "mixed_float16" if distribute.gpus() else "float32"
     return policy
+
+
+@contextlib.contextmanager
+def dtype_policy(name):
+    """Keras' global dtype policy is ``name`` inside the block and what it was after it:
+    a model is built in a precision without leaving the process in that precision."""
+    previous = keras.config.dtype_policy()
+    try:
+        keras.config.set_dtype_policy(name)
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)

@@ -25,7 +25,7 @@ from kzoo.training import distribute
 from kzoo.training.compile import compile_for_protocol, compile_for_scoring
 from kzoo.training.ema import WeightEMA
 from kzoo.training.model import build_model, check_model_before_data, check_model_fits  # noqa: F401
-from kzoo.training.precision import resolve_precision
+from kzoo.training.precision import dtype_policy, resolve_precision
 from kzoo.training.protocols import get_protocol
 from kzoo.training.report import hardware, plot_curves, versions
 from kzoo.training.run_dir import RunDir
@@ -253,16 +253,10 @@ def _plan(
     )
 
 
-@contextlib.contextmanager
 def _policy(plan):
-    """The run's dtype policy while a model built by name is built and compiled."""
-    previous = keras.config.dtype_policy()
-    try:
-        if plan.by_name:
-            keras.config.set_dtype_policy(plan.precision)
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
+    """The run's dtype policy while a model built by name is built and compiled (a model
+    passed in was built in its own)."""
+    return dtype_policy(plan.precision) if plan.by_name else contextlib.nullcontext()
 
 
 def _datasets(plan):

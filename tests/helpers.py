@@ -1,0 +1,16 @@
+"""Helpers shared by test modules (tests/ is on sys.path under pytest's default import mode)."""
+
+import keras
+
+
+class CutAtEpoch(keras.callbacks.Callback):
+    """Raise KeyboardInterrupt as epoch ``epoch`` (0-based) begins: a run cut short by
+    Ctrl-C, to test what it leaves and how it resumes."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
