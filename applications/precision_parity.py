@@ -14,7 +14,6 @@ deviation over seeds), the paired per-seed differences and the median epoch time
 import argparse
 import json
 import os
-import shlex
 import statistics
 import sys
 from types import SimpleNamespace
@@ -62,8 +61,8 @@ def _done(folder, name, args):
         return None
     with open(path) as f:
         summary = json.load(f)
-    wanted = time_to_accuracy.candidate_args(args, os.path.join(folder, name))
-    return summary if summary["command"] == "kzoo " + shlex.join(wanted) else None
+    wanted = time_to_accuracy.candidate_command(args, os.path.join(folder, name))
+    return summary if summary["command"] == wanted else None
 
 
 def aggregate(summaries):
@@ -89,14 +88,15 @@ def aggregate(summaries):
         diffs = [by["bfloat16"][k]["final_test_top1"] - by["float32"][k]["final_test_top1"] for k in paired]
         p = out["precisions"]
         noise = max(p["float32"]["std_top1"] or 0, p["bfloat16"]["std_top1"] or 0)
+        mean = statistics.mean(diffs) if diffs else None
         out.update(
             {
                 "paired_seeds": paired,
                 "bfloat16_minus_float32": diffs,
-                "mean_difference": statistics.mean(diffs) if diffs else None,
+                "mean_difference": mean,
                 "seed_noise": noise,
                 # "no accuracy loss": bfloat16's mean is not below float32's by more than a seed's spread
-                "within_noise": bool(diffs) and statistics.mean(diffs) >= -noise,
+                "within_noise": mean is not None and mean >= -noise,
                 "speedup": p["float32"]["median_epoch_seconds"] / p["bfloat16"]["median_epoch_seconds"],
             }
         )
@@ -143,7 +143,7 @@ def report(folder):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    own, train_args = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
+    own, train_args = time_to_accuracy.split_argv(argv)
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -100,6 +100,19 @@ def candidate_args(train_args, folder):
     return ["train", *train_args, *FIXED, "--quiet", "--out", os.path.join(folder, "run")]
 
 
+def candidate_command(train_args, folder):
+    """The `kzoo train` command line a candidate runs (and records) into ``folder``."""
+    return "kzoo " + shlex.join(candidate_args(train_args, folder))
+
+
+def split_argv(argv):
+    """(this script's own arguments, the `kzoo train` arguments after ``--``)."""
+    if "--" not in argv:
+        return argv, []
+    at = argv.index("--")
+    return argv[:at], argv[at + 1 :]
+
+
 def matmul_peak(precision, seconds=3.0, size=2048):
     """GFLOP/s of a large dense matmul (oneDNN) at ``precision``: the rate this CPU
     reaches on the most favourable kernel, the roofline's ceiling."""
@@ -152,9 +165,8 @@ def run(args, train_args):
     from kzoo.training.callbacks import atomic_write_text
 
     folder = os.path.join(args.out, args.name)
-    argv = candidate_args(train_args, folder)
-    parsed = cli.build_parser().parse_args(argv)
-    command = "kzoo " + shlex.join(argv)
+    parsed = cli.build_parser().parse_args(candidate_args(train_args, folder))
+    command = candidate_command(train_args, folder)
     start = time.perf_counter()
     result = cli.run_train(parsed, command)
     wall = time.perf_counter() - start
@@ -197,10 +209,19 @@ def run(args, train_args):
     print(json.dumps({k: v for k, v in summary.items() if k not in ("curve", "hardware")}, indent=2))
 
 
+def _epoch_rows(s):
+    """A summary's curve as the epoch rows time_to and epochs_to read."""
+    return [{"seconds": p["seconds"], "test_accuracy": p["test_top1"]} for p in s["curve"]]
+
+
+def _clock(s, target):
+    """Seconds of epochs a summary took to reach ``target`` (None if it never did)."""
+    return time_to(_epoch_rows(s), target)
+
+
 def _median_pace(s, target):
     """(epochs to ``target``, median epoch seconds, minutes to it at that pace)."""
-    curve = [{"seconds": p["seconds"], "test_accuracy": p["test_top1"]} for p in s["curve"]]
-    count = epochs_to(curve, target)
+    count = epochs_to(_epoch_rows(s), target)
     median = statistics.median(p["seconds"] for p in s["curve"])
     return count, median, (count * median / 60 if count is not None else None)
 
@@ -221,9 +242,7 @@ def repeats_of(best, summaries, target):
         if s is best or recipe(s["command"]) != recipe(best["command"]):
             continue
         count, _, at_median = _median_pace(s, target)
-        reached = time_to(
-            [{"seconds": p["seconds"], "test_accuracy": p["test_top1"]} for p in s["curve"]], target
-        )
+        reached = _clock(s, target)
         out.append(
             {
                 "name": s["name"],
@@ -243,9 +262,7 @@ def fastest_record(summaries, target, baseline):
     ``baseline`` candidate's (the old best), or None when none reached it."""
 
     def clock(s):
-        return time_to(
-            [{"seconds": p["seconds"], "test_accuracy": p["test_top1"]} for p in s["curve"]], target
-        )
+        return _clock(s, target)
 
     reached = [s for s in summaries if clock(s) is not None]
     if not reached:
@@ -436,7 +453,7 @@ def report(out, target, budget, baseline="resnet20-b128-e16"):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    own, train_args = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
+    own, train_args = split_argv(argv)
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

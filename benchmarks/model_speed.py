@@ -29,10 +29,11 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from timing import machine  # noqa: E402
+from timing import interleaved_for, machine  # noqa: E402
 
 import kzoo  # noqa: E402
 from kzoo.models.flops import forward_flops  # noqa: E402
+from kzoo.training.callbacks import atomic_write_text  # noqa: E402
 from kzoo.training.precision import dtype_policy  # noqa: E402
 
 PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
@@ -54,16 +55,7 @@ def _time_pair(fns, batch, rounds, seconds):
     ``seconds`` have passed (at least once)."""
     for fn in fns.values():
         fn()
-    samples = {label: [] for label in fns}
-    order = list(fns)
-    for r in range(rounds):
-        k = r % len(order)
-        for label in order[k:] + order[:k]:
-            calls, start = 0, time.perf_counter()
-            while calls == 0 or time.perf_counter() - start < seconds:
-                fns[label]()
-                calls += 1
-            samples[label].append((calls, time.perf_counter() - start))
+    samples = interleaved_for(fns, rounds, seconds)
     return {
         label: {
             "images_per_s": round(statistics.median(batch * n / t for n, t in v), 2),
@@ -124,12 +116,15 @@ def _resumable(path, settings, here):
     return {r["model"]: r for r in old.get("rows", [])}
 
 
-def _write(path, result):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, path)
+def _record(result, path, complete):
+    """Stamp ``result`` (its cost so far, whether every model is in) and, with ``path``,
+    write it there whole."""
+    result["wall_seconds"] = round(sum(r.get("seconds", 0) for r in result["rows"]), 1)
+    result["complete"] = complete
+    result.setdefault("date", time.strftime("%Y-%m-%d %H:%M:%S"))
+    if path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        atomic_write_text(path, json.dumps(result, indent=2) + "\n")
 
 
 def run(pattern="*", batch=32, rounds=2, seconds=1.5, verbose=True, write=None, resume=False):
@@ -151,11 +146,9 @@ def run(pattern="*", batch=32, rounds=2, seconds=1.5, verbose=True, write=None, 
             rows.append(done[name])
             continue
         rows.append(measure(name, batch, rounds, seconds))
-        result["wall_seconds"] = round(sum(r.get("seconds", 0) for r in rows), 1)
-        result["date"] = time.strftime("%Y-%m-%d %H:%M:%S")
-        result["complete"] = count == len(names)
-        if write:
-            _write(write, result)
+        result["date"] = time.strftime("%Y-%m-%d %H:%M:%S")  # of the latest row measured
+        if count < len(names):
+            _record(result, write, complete=False)  # the last one is recorded below
         if verbose:
             r = rows[-1]
             print(
@@ -166,10 +159,7 @@ def run(pattern="*", batch=32, rounds=2, seconds=1.5, verbose=True, write=None, 
                 file=sys.stderr,
                 flush=True,
             )
-    result["complete"] = True
-    result.setdefault("wall_seconds", round(sum(r.get("seconds", 0) for r in rows), 1))
-    if write:
-        _write(write, result)
+    _record(result, write, complete=True)
     return result
 
 

@@ -249,15 +249,10 @@ def render(results):
 def write(results, path):
     """SUMMARY.md at ``path``, with the JSONs of the APART and OWN_FILE benchmarks found
     beside it (a file there wins over a part of ``results`` of the same name)."""
-    for key in OWN_FILE:
-        own = os.path.join(os.path.dirname(os.path.abspath(path)), f"{key}.json")
-        if os.path.exists(own):
-            with open(own) as f:
-                results = {**results, key: json.load(f)}
-    for key in APART:
-        apart = os.path.join(os.path.dirname(os.path.abspath(path)), f"{key}.json")
-        if key not in results and os.path.exists(apart):
-            with open(apart) as f:
+    for key in (*OWN_FILE, *APART):
+        beside = os.path.join(os.path.dirname(os.path.abspath(path)), f"{key}.json")
+        if (key in OWN_FILE or key not in results) and os.path.exists(beside):
+            with open(beside) as f:
                 results = {**results, key: json.load(f)}
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
@@ -283,23 +278,21 @@ RESULTS = os.path.join(HERE, "results")
 def update(key, result, folder=RESULTS):
     """Replace the ``key`` part of ``folder``/latest.json with ``result`` (a benchmark run
     on its own; the others' parts kept) and regenerate SUMMARY.md."""
+    save({**_latest(folder), key: result}, folder)
+
+
+def _latest(folder):
+    """``folder``/latest.json's results ({} when there is none yet)."""
     path = os.path.join(folder, "latest.json")
-    results = {}
-    if os.path.exists(path):
-        with open(path) as f:
-            results = json.load(f)
-    results[key] = result
-    save(results, folder)
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
 
 
 def write_summary(folder=RESULTS):
     """Regenerate ``folder``/SUMMARY.md from the JSONs there."""
-    path = os.path.join(folder, "latest.json")
-    results = {}
-    if os.path.exists(path):
-        with open(path) as f:
-            results = json.load(f)
-    write(results, os.path.join(folder, "SUMMARY.md"))
+    write(_latest(folder), os.path.join(folder, "SUMMARY.md"))
 
 
 def main(argv=None):

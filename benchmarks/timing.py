@@ -71,20 +71,40 @@ def compare(
     }
 
 
-def interleaved(fns, rounds, repeats=1):
-    """Seconds taken by ``repeats`` calls of each named function, one sample per round.
-    The order rotates each round (with two functions, it alternates), so no function
-    always runs first and the machine's drift spreads over all of them."""
-    seconds = {label: [] for label in fns}
-    order = list(fns)
+def _turns(labels, rounds):
+    """The labels in the order they run, round after round: the order rotates each round
+    (with two labels, it alternates), so no function always runs first and the machine's
+    drift spreads over all of them."""
+    order = list(labels)
     for r in range(rounds):
         k = r % len(order)
-        for label in order[k:] + order[:k]:
-            start = time.perf_counter()
-            for _ in range(repeats):
-                fns[label]()
-            seconds[label].append(time.perf_counter() - start)
+        yield from order[k:] + order[:k]
+
+
+def interleaved(fns, rounds, repeats=1):
+    """Seconds taken by ``repeats`` calls of each named function, one sample per round,
+    in rotating order."""
+    seconds = {label: [] for label in fns}
+    for label in _turns(fns, rounds):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            fns[label]()
+        seconds[label].append(time.perf_counter() - start)
     return seconds
+
+
+def interleaved_for(fns, rounds, seconds):
+    """``(calls, seconds taken)`` of each named function, one sample per round, in
+    rotating order: each sample calls its function until ``seconds`` have passed (at
+    least once), so a slow function costs one call per round, not a fixed count."""
+    samples = {label: [] for label in fns}
+    for label in _turns(fns, rounds):
+        calls, start = 0, time.perf_counter()
+        while calls == 0 or time.perf_counter() - start < seconds:
+            fns[label]()
+            calls += 1
+        samples[label].append((calls, time.perf_counter() - start))
+    return samples
 
 
 def paired_ratio(timings, a, b):
