@@ -7,7 +7,7 @@ STAMP := $(VENV)/.kzoo-installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install data demo test test-jax test-torch test-slow lint format constraints bench clean
+.PHONY: install data demo test test-jax test-torch test-slow lint format constraints bench bench-models clean
 
 install: $(STAMP)
 
@@ -80,8 +80,14 @@ constraints: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow -v --durations=15
 
+# make bench: the benchmarks but the per-model table (~3 min on 2 cores). make bench-models:
+# the speed of every registered model (~45 min), resuming an interrupted table.
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
+
+bench-models: $(STAMP)
+	$(PY) benchmarks/model_speed.py --write-results --resume
+	$(PY) benchmarks/summary.py
 
 clean:
 	rm -rf $(VENV) $(TORCH_VENV) build *.egg-info .pytest_cache

@@ -1,6 +1,9 @@
 """Run every benchmark, print one JSON document and keep it in benchmarks/results/
-(latest.json; model_speed.json, the longest, apart; SUMMARY.md generated from both)."""
+(latest.json; SUMMARY.md generated from it and model_speed.json). ``make bench`` runs
+these, about 3 minutes on 2 cores; the speed table of every model (model_speed.py, about
+45 minutes, resumable) is ``make bench-models``, or ``--models`` here."""
 
+import argparse
 import json
 import os
 import sys
@@ -18,7 +21,12 @@ import serving_latency  # noqa: E402
 import summary  # noqa: E402
 
 
-def main():
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--models", action="store_true", help="also time every model (model_speed.py, ~45 min), last"
+    )
+    args = parser.parse_args(argv)
     results = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "resnet50_vs_keras": resnet50_vs_keras.run(),
@@ -29,8 +37,8 @@ def main():
         "precision_xla": precision_xla.run(),
     }  # reports itself skipped without a GPU
     summary.save(results, summary.RESULTS)
-    # the longest last, in its own file (rewritten after every model), then the summary again
-    results["model_speed"] = model_speed.run(write=model_speed.RESULT)
+    if args.models:  # the longest last, in its own file (rewritten after every model)
+        results["model_speed"] = model_speed.run(write=model_speed.RESULT, resume=True, apart=True)
     summary.write_summary()
     print(json.dumps(results, indent=2))
 

@@ -6,6 +6,9 @@ import tempfile
 import textwrap
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# precision="auto" picks mixed_bfloat16 on AMX CPUs; the suite runs as on CI's machines,
+# which have none (tests/test_trainer.py checks the choice itself). Subprocesses inherit it.
+os.environ.setdefault("KZOO_AUTO_BFLOAT16", "0")
 
 if os.environ.get("KERAS_BACKEND") == "jax":
     # On a CPU, JAX's compiles dominate the tests: a cache on disk lets each test's

@@ -143,6 +143,17 @@ def test_model_speed_keeps_its_rows_in_its_own_file_and_resumes(tmp_path):
     assert "Not in this run" in text and "model_speed" not in text.split("Not in this run")[1]
 
 
+def test_model_speed_apart_times_each_model_in_its_own_process(monkeypatch):
+    """What a process of its own measures is the row measure gives (the same keys and
+    model facts); a child that fails is an error naming the model, not a silent gap."""
+    (row,) = model_speed.run("smallnet_bn", rounds=1, seconds=0.01, verbose=False, apart=True)["rows"]
+    here = model_speed.measure("smallnet_bn", rounds=1, seconds=0.01)
+    assert set(row) == set(here) and row["params"] == here["params"] and row["train_float32_img_s"] > 0
+    monkeypatch.setattr(model_speed.sys, "executable", "false")
+    with pytest.raises(RuntimeError, match="timing smallnet_bn failed with exit status 1"):
+        model_speed.measure_apart("smallnet_bn", 32, 1, 0.01)
+
+
 def test_fused_batchnorm_times_both_layers_in_both_precisions():
     result = fused_batchnorm.run(batch=8, rounds=1, steps=1)
     assert set(result["train"]) == {"float32_keras", "float32_fused", "bfloat16_keras", "bfloat16_fused"}

@@ -329,6 +329,35 @@ def test_mixed_precision_on_cpu(data_dir, tmp_path):
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
 
 
+@pytest.mark.parametrize(
+    "flags, gpus, override, expected",
+    [
+        (["avx512f", "avx512_bf16", "amx_bf16"], [], "", "mixed_bfloat16"),  # AMX: measured to pay
+        (["avx512f", "avx512_bf16"], [], "", "float32"),  # AVX512_BF16 alone: not measured to pay
+        ([], [], "", "float32"),
+        (["amx_bf16"], ["GPU:0"], "", "mixed_float16"),  # a GPU wins
+        (["amx_bf16"], [], "0", "float32"),
+        ([], [], "1", "mixed_bfloat16"),
+    ],
+)
+def test_auto_precision_picks_bfloat16_on_amx_cpus(monkeypatch, flags, gpus, override, expected):
+    from kzoo.training import distribute, precision, report
+
+    monkeypatch.setattr(report, "cpu_info", lambda: {"cpu_model": "test", "cpu_flags": flags})
+    monkeypatch.setattr(distribute, "gpus", lambda: gpus)
+    monkeypatch.setenv("KZOO_AUTO_BFLOAT16", override)
+    assert precision.resolve_precision("auto") == expected
+    assert precision.resolve_precision("float32") == "float32"  # asked for, never changed
+
+
+def test_auto_precision_override_must_be_0_or_1(monkeypatch):
+    from kzoo.training import precision
+
+    monkeypatch.setenv("KZOO_AUTO_BFLOAT16", "yes")
+    with pytest.raises(ValueError, match=r"\$KZOO_AUTO_BFLOAT16 must be 0, 1 or unset, got 'yes'"):
+        precision.resolve_precision("auto")
+
+
 def test_dtype_policy_is_restored_after_the_block_even_on_error():
     from kzoo.training.precision import dtype_policy
 
