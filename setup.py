@@ -11,6 +11,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["kzoo", "kzoo.*"]),
+    # The pretrained tags' records and weights (kzoo.models.pretrained) ship with the package.
+    package_data={"kzoo": ["weights/pretrained.json", "weights/*.weights.h5"]},
     python_requires=">=3.10",
     # Bounds are what CI tests (constraints.txt has the exact set). Keras is bounded to one
     # minor version because kzoo patches its private code (kzoo/_compat.py); TensorFlow and

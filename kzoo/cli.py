@@ -1,9 +1,11 @@
 """The ``kzoo`` command: list models, summarise one, train one under a protocol,
-evaluate a trained model on a test set, export it for TF Serving, search its
+evaluate a trained model on a test set, export it for TF Serving, publish runs as a
+pretrained tag, search its
 activation placement with keras-tuner, and reproduce the papers' tables (``kzoo reproduce``)."""
 
 import json
 import os
+import shlex
 import sys
 
 from kzoo import _quiet, cli_parser
@@ -15,9 +17,11 @@ def _parser():
     return build_parser(__doc__)
 
 
-def _list(pattern):
+def _list(pattern, pretrained=False):
     from kzoo.models.registry import list_models, model_info
 
+    if pretrained:
+        return _list_tags(pattern)
     names = list_models(pattern)
     if not names:
         print(f"no model matches {pattern!r}")
@@ -32,6 +36,21 @@ def _list(pattern):
         print(
             f"{name:<18} {info.family:<19} {published:>9} {exact:>11} {shape:<10} {info.dataset:<13} {info.paper}"
         )
+    return 0
+
+
+def _list_tags(pattern):
+    from kzoo.models.registry import list_models, model_info
+
+    tags = list_models(pattern, pretrained=True)
+    if not tags:
+        print(f"no pretrained tag matches {pattern!r}")
+        return 1
+    print(f"{'tag':<36} {'top-1':>6} {'params':>9} {'input':<9} options")
+    for tag in tags:
+        record = model_info(tag).pretrained
+        shape = "x".join(str(d) for d in record.input_shape)
+        print(f"{tag:<36} {100 * record.top1:>6.2f} {record.params:>9,} {shape:<9} {record.options or '-'}")
     return 0
 
 
@@ -100,7 +119,7 @@ def run_train(args, command):
 
 
 def _train(args):
-    result = run_train(args, "kzoo " + " ".join(sys.argv[1:]))
+    result = run_train(args, args.command_line)
     m = result.metrics
     print(f"run: {result.run_dir}")
     print(
@@ -111,7 +130,7 @@ def _train(args):
 
 
 def _evaluate(args):
-    from kzoo.training.evaluate import evaluate
+    from kzoo.training.evaluation import evaluate
 
     print(
         json.dumps(
@@ -157,6 +176,23 @@ def _export(args):
     return 0
 
 
+def _publish(args):
+    from kzoo.serving.publish import publish
+
+    record = publish(
+        args.runs,
+        args.tag,
+        weights_dir=args.weights_dir,
+        saved_models=None if args.no_export else args.saved_models,
+        data_dir=args.data_dir,
+        companions=not args.no_companions,
+    )
+    print(
+        f"published {record.tag}: test top-1 {record.top1:.4f} (seed {record.source['seed']}), {record.file}"
+    )
+    return 0
+
+
 def _tune(args):
     from kzoo.tuning import SearchSpace, tune
 
@@ -180,7 +216,7 @@ def _tune(args):
         mixed_precision=args.mixed_precision,
         max_consecutive_failed_trials=args.max_failures,
         verbose=2 if args.quiet else 1,
-        command="kzoo " + " ".join(sys.argv[1:]),
+        command=args.command_line,
         epochs=args.epochs,
         batch_size=args.batch_size,
         validation_size=args.validation_size,
@@ -223,12 +259,13 @@ def _fail(message, code):
 
 def _run(args):
     commands = {
-        "list": lambda a: _list(a.pattern),
+        "list": lambda a: _list(a.pattern, a.pretrained),
         "protocols": lambda a: _protocols(),
         "summary": _summary,
         "train": _train,
         "evaluate": _evaluate,
         "export": _export,
+        "publish": _publish,
         "tune": _tune,
         "reproduce": _reproduce,
     }
@@ -241,6 +278,8 @@ def main(argv=None):
     Ctrl-C: each with one line ``kzoo: error: ...``, never a traceback."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser(__doc__).parse_args(argv)
+    # The line a run records: this call's arguments (main(argv) in a script), not the script's.
+    args.command_line = "kzoo " + shlex.join(sys.argv[1:] if argv is None else argv)
     with _quiet.filtered_stderr():
         try:
             return _run(args)

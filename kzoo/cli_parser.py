@@ -137,6 +137,7 @@ def build_parser(description=None):
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     ls = sub.add_parser("list", help="list registered models with their paper and parameter count")
     ls.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'resnet1*'")
+    ls.add_argument("--pretrained", action="store_true", help="list the pretrained tags instead")
     sm = sub.add_parser("summary", help="build a model and print its summary")
     sm.add_argument("name")
     add_model_options(sm, "summary")
@@ -144,6 +145,7 @@ def build_parser(description=None):
     _add_train(sub)
     _add_evaluate(sub)
     _add_export(sub)
+    _add_publish(sub)
     _add_tune(sub)
     reproduce_cli.add_parser(sub)
     sub.add_parser("protocols", help="list the training protocols")
@@ -162,7 +164,9 @@ def _add_train(sub):
     _add_protocol_fields(tr)
     add_model_options(tr, "train")
     tr.add_argument(
-        "--mixed-precision", default="auto", help="auto (float16 on GPU), float16, bfloat16, float32"
+        "--mixed-precision",
+        default="auto",
+        help="auto (float16 on GPU, bfloat16 on an AMX CPU, else float32), float16, bfloat16, float32",
     )
     tr.add_argument("--xla", action="store_true", help="compile the training step with XLA")
     tr.add_argument("--seed", type=int, default=0)
@@ -250,6 +254,26 @@ def _add_export(sub):
         action="store_true",
         help="the model outputs logits: serve softmax(logits) as the probabilities",
     )
+
+
+def _add_publish(sub):
+    pb = sub.add_parser(
+        "publish",
+        help="publish finished runs (one per seed) as a pretrained tag: weights, record, SavedModel",
+    )
+    pb.add_argument("runs", nargs="+", help="finished run directories of one command, one per seed")
+    pb.add_argument(
+        "--tag", required=True, help="architecture.variant, e.g. resnet20.fashion_mnist_eraserelu"
+    )
+    pb.add_argument("--weights-dir", help="where the weights and pretrained.json go (default: kzoo/weights)")
+    pb.add_argument(
+        "--saved-models",
+        default="saved_models",
+        help="where the SavedModel and tables go (default saved_models)",
+    )
+    pb.add_argument("--no-export", action="store_true", help="weights and record only, no SavedModel")
+    pb.add_argument("--no-companions", action="store_true", help="SavedModel only, no ONNX/LiteRT")
+    pb.add_argument("--data-dir", help="where the dataset is (default: the run's)")
 
 
 def _add_tune(sub):

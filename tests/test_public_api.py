@@ -36,3 +36,16 @@ def test_the_version_has_one_source():
     assert kzoo.__version__ == kzoo._version.__version__
     setup = open(os.path.join(os.path.dirname(os.path.dirname(kzoo.__file__)), "setup.py")).read()
     assert "0.1.0" not in setup and "kzoo/_version.py" in setup
+
+
+def test_pipeline_functions_stay_functions_after_their_modules_load():
+    """A submodule named like the function it holds would replace the function on its
+    package once imported (``kzoo.training.evaluate`` was one): the modules' names differ."""
+    import importlib
+
+    import kzoo.training
+
+    for module in ("kzoo.training.evaluation", "kzoo.training.trainer", "kzoo.serving.export"):
+        importlib.import_module(module)
+    assert callable(kzoo.evaluate) and callable(kzoo.train) and callable(kzoo.export)
+    assert callable(kzoo.training.evaluate) and callable(kzoo.training.train)

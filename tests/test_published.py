@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import kzoo
 from kzoo import data
+from kzoo.models import pretrained
 from kzoo.serving import runtimes, versions
 
 BASE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "saved_models")
@@ -25,6 +27,9 @@ EXPECTED = {
 
 
 COMPANIONS = {"onnx": "model.onnx", "litert": "model.tflite", "litert_int8": "model.tflite"}
+# The pretrained tags kzoo ships (kzoo/weights/pretrained.json); the first is re-scored in
+# every test run, the others with -m slow.
+TAGS = sorted(pretrained.read_manifest())
 
 
 def _companions():
@@ -144,3 +149,26 @@ def test_companions_reproduce_with_their_runtimes(name, path, card):
     else:
         assert check["max_abs_diff_probabilities"] <= 1e-4 and check["top1_agreement"] == 1.0
         assert top1 == pytest.approx(card["test_top1"], abs=2e-4), name
+
+
+def test_shipped_weights_are_their_records():
+    """Every tag's file ships with the package and has the record's sha256; the set stays lean."""
+    for tag, record in pretrained.read_manifest().items():
+        path = os.path.join(pretrained.PACKAGE_DIR, record.file)
+        assert pretrained.sha256(path) == record.sha256, tag
+        assert record.architecture == tag.split(".")[0] and tag.split(".")[1].startswith(record.dataset)
+    folder = pretrained.PACKAGE_DIR
+    assert sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder)) < 40 * 2**20
+
+
+@pytest.mark.parametrize(
+    "tag", [pytest.param(t, marks=() if i == 0 else pytest.mark.slow) for i, t in enumerate(TAGS)]
+)
+def test_tags_rescore_their_records(tag):
+    """A tag built by name scores its record's top-1/top-5 on the real test set (float32,
+    no test-time augmentation, as the record states them) within 0.2 points."""
+    _fashion_mnist_test()  # skips without the real data
+    record = kzoo.model_info(tag).pretrained
+    scores = kzoo.evaluate(kzoo.create_model(tag, pretrained=True), record.dataset)
+    assert scores["test_top1"] == pytest.approx(record.top1, abs=0.002), tag
+    assert scores["test_top5"] == pytest.approx(record.top5, abs=0.002), tag

@@ -13,6 +13,7 @@ import keras
 from keras import layers
 
 from kzoo import checks
+from kzoo.models import pretrained
 
 POOLINGS = (None, "avg", "max")
 
@@ -32,11 +33,20 @@ def check_common_args(include_top, weights, pooling, classes, classifier_activat
     check_bool(include_top, "include_top")
     if weights is not None:
         if not isinstance(weights, (str, os.PathLike)):
-            raise TypeError(f"`weights` must be None or a path to a weights file, got {weights!r}")
+            raise TypeError(
+                f"`weights` must be None, a path to a weights file or the name of published "
+                f"weights, got {weights!r}"
+            )
+        if pretrained.names_weights(weights):
+            raise ValueError(
+                f"`weights`={weights!r} names published weights, which load through a named "
+                f"builder (kzoo.ResNet20(weights=...)) or kzoo.create_model(tag, pretrained=True). "
+                + pretrained.listing()
+            )
         if not os.path.isfile(weights):
             raise ValueError(
-                f"`weights` must be None (random initialisation) or the path of an existing "
-                f"weights file; kzoo ships no downloadable weights. No file at {os.fspath(weights)!r}"
+                f"`weights` must be None (random initialisation), the path of an existing weights "
+                f"file or the name of published weights. No file at {os.fspath(weights)!r}"
             )
     if pooling not in POOLINGS:
         raise ValueError(f"`pooling` must be None, 'avg' or 'max', got {pooling!r}")
@@ -166,7 +176,8 @@ def finish(img_input, source_tensor, outputs, name, weights):
         model = keras.Model(inputs, outputs, name=name)
     if weights is not None:
         try:
-            model.load_weights(os.fspath(weights))
+            with pretrained.quiet_weight_loading():
+                model.load_weights(os.fspath(weights))
         except Exception as err:  # keras raises many types for a mismatched file
             raise ValueError(
                 f"Could not load `weights` from {os.fspath(weights)!r} into {name}: {err}"

@@ -5,6 +5,8 @@ model and what it takes."""
 
 import inspect
 
+from kzoo.models import pretrained
+
 
 def named_builder(family, model_name, summary, classes, fixed, options, builder_name=None, module=None):
     """A builder for one member of ``family``.
@@ -32,6 +34,10 @@ def named_builder(family, model_name, summary, classes, fixed, options, builder_
         except TypeError as e:  # name the model and what it takes, not inspect's frame
             raise TypeError(f"{model_name}: {e}; it takes {', '.join(signature.parameters)}") from None
         bound.apply_defaults()
+        if pretrained.names_weights(bound.arguments["weights"]):
+            return pretrained.build(
+                model_name, signature, lambda **kw: family(**fixed, **kw), bound.arguments
+            )
         return family(**fixed, **bound.arguments)
 
     builder.__signature__ = signature

@@ -9,7 +9,11 @@ and docs read instead of copying.
 import dataclasses
 import difflib
 import fnmatch
+import inspect
 import re
+
+from kzoo import checks
+from kzoo.models import pretrained as _pretrained
 
 _REGISTRY = {}
 
@@ -20,7 +24,9 @@ class ModelInfo:
 
     ``published_params`` is the figure the paper prints (None when it prints none),
     ``expected_params`` the exact trainable count kzoo's build has, checked by hand
-    (tests pin it), and ``params_note`` explains any gap between the two.
+    (tests pin it), and ``params_note`` explains any gap between the two. The info of a
+    pretrained tag (``model_info("resnet20.fashion_mnist")``) has its weights' record in
+    ``pretrained`` and builds with their options, input shape and classes.
     """
 
     name: str
@@ -34,9 +40,23 @@ class ModelInfo:
     expected_params: int | None = None
     params_note: str = ""
     kwargs: dict = dataclasses.field(default_factory=dict)
+    pretrained: _pretrained.Pretrained | None = None
 
     def build(self, **kwargs):
-        return self.builder(**{**self.kwargs, **kwargs})
+        """The builder's model; a ``weights`` that names published weights (a dataset or
+        a tag) loads them, as the named builders do."""
+        arguments = {**self.kwargs, **kwargs}
+        if _pretrained.names_weights(arguments.get("weights")):
+            return _pretrained.build(self.architecture, self.signature(), self.builder, arguments)
+        return self.builder(**arguments)
+
+    @property
+    def architecture(self):
+        """The registered architecture's name (a tag's info is named by its tag)."""
+        return self.pretrained.architecture if self.pretrained else self.name
+
+    def signature(self):
+        return inspect.signature(self.builder)
 
 
 def register_model(name=None, builder=None, **meta):
@@ -91,29 +111,55 @@ def _matches(name, patterns):
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
-def list_models(pattern="*", family=None, exclude=None):
+def list_models(pattern="*", family=None, exclude=None, pretrained=False):
     """Names of the registered models matching ``pattern`` and none of ``exclude``
     (fnmatch wildcards, case-insensitive; each a string or a list of patterns) and, if
-    given, of ``family``; in natural order (resnet20, resnet56, resnet101, resnet1001)."""
+    given, of ``family``; in natural order (resnet20, resnet56, resnet101, resnet1001).
+
+    ``pretrained=True`` lists the pretrained tags instead (``resnet20.fashion_mnist``),
+    as timm does: those whose tag or architecture matches ``pattern``, and no ``exclude``.
+    """
     patterns = _patterns(pattern, "pattern")
     excluded = [] if exclude is None else _patterns(exclude, "exclude")
     if family is not None and not isinstance(family, str):
         raise TypeError(f"`family` must be None or a string, got {family!r}")
+    checks.boolean(pretrained, "pretrained")
     names = [
         n
         for n in _REGISTRY
-        if _matches(n, patterns)
+        if (pretrained or _matches(n, patterns))
         and not _matches(n, excluded)
         and (family is None or _REGISTRY[n].family == family)
     ]
+    if pretrained:
+        tags = _pretrained.list_tags(patterns, architectures=set(names))
+        return sorted((t for t in tags if not _matches(t, excluded)), key=natural_key)
     return sorted(names, key=natural_key)
 
 
 def model_info(name):
-    """The ``ModelInfo`` of a registered model, or a ValueError naming close matches."""
+    """The ``ModelInfo`` of a registered model or of a pretrained tag, or a ValueError
+    naming close matches."""
     if not isinstance(name, str):
         raise TypeError(f"`name` must be a string, got {name!r}")
     key = name.lower()
+    if _pretrained.is_tag(key):
+        record = _pretrained.get(key)
+        info = model_info(record.architecture)
+        return dataclasses.replace(
+            info,
+            name=record.tag,
+            input_shape=record.input_shape,
+            classes=record.classes,
+            dataset=record.dataset,
+            kwargs={
+                **info.kwargs,
+                **record.options,
+                "input_shape": record.input_shape,
+                "classes": record.classes,
+            },
+            pretrained=record,
+        )
     if key not in _REGISTRY:
         close = difflib.get_close_matches(key, list(_REGISTRY), n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
@@ -121,6 +167,24 @@ def model_info(name):
     return _REGISTRY[key]
 
 
-def create_model(name, **kwargs):
-    """Build a registered model by name; ``kwargs`` go to its builder."""
-    return model_info(name).build(**kwargs)
+def create_model(name, pretrained=False, **kwargs):
+    """Build a registered model, or a pretrained tag's architecture with its options,
+    input shape and classes, by name; ``kwargs`` go to its builder.
+
+    ``pretrained=True`` loads published weights: the tag's, or for an architecture's name
+    those of its tag whose options match ``kwargs`` (``create_model("resnet20",
+    pretrained=True, erase="last")``)."""
+    checks.boolean(pretrained, "pretrained")
+    info = model_info(name)
+    if not pretrained:
+        return info.build(**kwargs)
+    if kwargs.get("weights") is not None:
+        raise ValueError(
+            f"pass `pretrained=True` or `weights`={kwargs['weights']!r} to create_model, not both"
+        )
+    arguments = {**info.kwargs, **kwargs}
+    if info.pretrained is not None:
+        arguments["weights"] = info.pretrained.tag
+    elif "weights" in arguments:
+        del arguments["weights"]
+    return _pretrained.build(info.architecture, info.signature(), info.builder, arguments)

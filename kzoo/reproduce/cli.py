@@ -112,7 +112,9 @@ def run_command(args):
     if args.list_studies or args.study is None:
         return list_studies()
     study = resolve_study(args.study)
-    return execute(study, args, command="kzoo " + _quoted(sys.argv[1:]))
+    return execute(
+        study, args, command=getattr(args, "command_line", None) or "kzoo " + _quoted(sys.argv[1:])
+    )
 
 
 def list_studies():

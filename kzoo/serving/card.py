@@ -32,6 +32,7 @@ CARD_KEYS = (
     "versions",
     "command",
     "seed",
+    "pretrained_tag",
 )
 CARD_JSON = "model_card.json"
 CARD_MARKDOWN = "model_card.md"

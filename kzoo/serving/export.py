@@ -56,6 +56,7 @@ def export(
     quantize=None,
     opset=None,
     data_dir=None,
+    record=None,
 ):
     """Export ``model`` (a keras.Model, a ``.keras`` file, or a finished run directory,
     whose ``last.keras`` is exported with its metrics in the card) to
@@ -73,7 +74,9 @@ def export(
     machine (``data_dir``, as ``kzoo.data.load`` takes it; never downloaded), before the
     version appears. ``apply_softmax`` exports softmax(outputs) of a model that ends in
     logits (one that ends in softmax is refused with it, and without it a logits model is
-    refused: it would serve logits as "probabilities").
+    refused: it would serve logits as "probabilities"). ``record`` (a dict of
+    ``CARD_KEYS``, as a run's metrics.json holds) is the training record the card states,
+    in place of the run's: for a model rebuilt from a run's weights (``kzoo publish``).
     """
     from kzoo import data
 
@@ -83,7 +86,10 @@ def export(
     fmt, quantize, opset, warmup = formats.check_format_options(format, quantize, opset, warmup)
     _check_backend_and_runtime(fmt)
     data_dir = checks.path(data_dir, "data_dir", optional=True)
-    model, record, dataset = source(model, dataset)
+    if record is not None and not isinstance(record, dict):
+        raise TypeError(f"`record` must be None or a dict of the run's facts, got {record!r}")
+    model, run_record, dataset = source(model, dataset)
+    record = run_record if record is None else record
     info = data.dataset_info(dataset)
     if name is None:
         try:

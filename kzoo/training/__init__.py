@@ -10,7 +10,7 @@ import importlib as _importlib
 _WHERE = {
     "NonFiniteLossError": "callbacks",
     "apply_weight_decay": "compile",
-    "evaluate": "evaluate",
+    "evaluate": "evaluation",
     "Protocol": "protocols",
     "get_protocol": "protocols",
     "list_protocols": "protocols",

@@ -7,7 +7,12 @@ from kzoo.training.run_dir import LAST, RunDir
 
 
 def _resolve(path):
-    """(model file, run config or None) for a .keras file or a run directory."""
+    """(model file or keras.Model, run config or None) for a .keras file, a run directory
+    or a model."""
+    import keras
+
+    if isinstance(path, keras.Model):
+        return path, None
     path = checks.path(path, "path")
     if os.path.isdir(path):
         run = RunDir(path)
@@ -23,8 +28,9 @@ def _resolve(path):
 
 
 def evaluate(path, dataset=None, *, data_dir=None, batch_size=256, tta=None):
-    """Test loss, top-1 and top-5 of the model at ``path`` on ``dataset``'s test split
-    (default: the dataset its run directory names). The model is loaded and checked
+    """Test loss, top-1 and top-5 of the model at ``path`` (a .keras file, a run
+    directory, or a keras.Model) on ``dataset``'s test split (default: the dataset its
+    run directory names). The model is loaded and checked
     against the dataset (classes, image shape) before any data is read. ``tta``
     ("flip" or "flip_translate") scores the mean of the views' probabilities
     (kzoo.training.tta)."""
@@ -49,7 +55,7 @@ def evaluate(path, dataset=None, *, data_dir=None, batch_size=256, tta=None):
         data_dir = data_dir or config.get("data_dir")
     info = data.dataset_info(dataset)
     check_tta(tta, info)
-    model = load_model(model_path)
+    model = model_path if not isinstance(model_path, str) else load_model(model_path)
     check_model_fits(model, info, "path")
     examples = data.load(dataset, "test", data_dir=data_dir)
     count = int(examples.cardinality())
@@ -62,7 +68,7 @@ def evaluate(path, dataset=None, *, data_dir=None, batch_size=256, tta=None):
     scorer = compile_for_scoring(tta_model(model, tta) if tta else model)
     scores = scorer.evaluate(test, return_dict=True, verbose=0)
     return {
-        "path": model_path,
+        "path": model_path if isinstance(model_path, str) else None,
         "dataset": info.name,
         "test_top1": float(scores["accuracy"]),
         "test_top5": float(scores["top5"]),

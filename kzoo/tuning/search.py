@@ -346,7 +346,7 @@ def _published_metrics(best_dir, source):
 def _tested_metrics(staged, source_metrics, hypermodel, trial, values, run):
     """The staged copy's metrics with its test scores and why it was selected, written there."""
     from kzoo.training.callbacks import atomic_write_text
-    from kzoo.training.evaluate import evaluate
+    from kzoo.training.evaluation import evaluate
 
     staged_run = RunDir(staged)
     metrics = dict(source_metrics)
