@@ -66,6 +66,8 @@ def test_publish_ships_the_median_seed(runs, places, fmnist_like_dir):
     assert pretrained.sha256(path) == record.sha256
     assert set(os.listdir(weights)) == {record.file, pretrained.MANIFEST}
     assert os.path.getsize(path) < 1.5e6  # weights only, no optimiser state
+    for name in os.listdir(weights):  # readable by everyone, as a package's files are
+        assert os.stat(os.path.join(weights, name)).st_mode & 0o777 == 0o644
 
     # The builders load it, and it scores what the record says (a fresh build, float32).
     model = kzoo.ResNet20(weights="fashion_mnist", erase="last")
@@ -94,6 +96,9 @@ def test_publish_again_replaces_the_record_and_adds_a_version(runs, places):
     )
     records = pretrained.read_manifest(weights)
     assert list(records) == [again.tag] and records[again.tag] == again and len(again.seeds) == 2
+    # a new file under a new name; the one the old record named is gone
+    assert again.file == f"{again.tag}-{again.sha256[:8]}.weights.h5"
+    assert set(os.listdir(weights)) == {again.file, pretrained.MANIFEST}
     assert sorted(os.listdir(os.path.join(served, "resnet20_fashion_mnist_eraserelu"))) == ["1", "2"]
 
 

@@ -4,7 +4,7 @@ the weights kzoo trained, and the checksum-verified lookup that loads them.
 A tag's record (``Pretrained``) says what the weights are for (architecture, builder
 options, input shape, classes, dataset) and how they were made and scored. The records
 are ``kzoo/weights/pretrained.json``, written by ``kzoo publish``; the weights files
-(``<tag>.weights.h5``) are looked up in the package, then in the cache (``$KZOO_HOME/weights``,
+(``<tag>-<sha256[:8]>.weights.h5``) are looked up in the package, then in the cache (``$KZOO_HOME/weights``,
 else ``~/.keras/models``), then downloaded from ``$KZOO_WEIGHTS_URL`` (else
 ``DEFAULT_BASE_URL``). A file whose sha256 differs from the record's is refused.
 

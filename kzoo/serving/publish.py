@@ -2,13 +2,14 @@
 
 ``publish(runs, tag)`` takes one finished run per seed of the same command, scores each
 run's weights as a builder loads them (float32, no test-time augmentation) on the test
-set, and ships the median seed: ``<tag>.weights.h5`` (weights only, no optimiser state)
+set, and ships the median seed: ``<tag>-<sha256[:8]>.weights.h5`` (weights only, no optimiser state)
 and its record in ``pretrained.json`` (kzoo.models.pretrained), a SavedModel for TF
 Serving with its ONNX and LiteRT companions under ``saved_models/``, and the generated
 ``saved_models/README.md`` and ``results.csv``. Everything is checked before anything is
 scored or written; each file is written whole or not at all.
 """
 
+import contextlib
 import csv
 import datetime
 import io
@@ -167,8 +168,7 @@ def publish(
     order = sorted(range(len(scored)), key=lambda i: scored[i][0]["test_top1"])
     scores, run, metrics, model = scored[order[(len(order) - 1) // 2]]
 
-    file = f"{tag}.weights.h5"
-    _write_weights(model, os.path.join(weights_dir, file))
+    file = _write_weights(model, weights_dir, tag)
     top1s = [s["test_top1"] for s, *_ in scored]
     record = pretrained.Pretrained(
         tag=tag,
@@ -183,7 +183,7 @@ def publish(
         command=metrics["command"],
         protocol=metrics["protocol"],
         epochs=metrics["epochs"],
-        sha256=pretrained.sha256(os.path.join(weights_dir, file)),
+        sha256=pretrained.sha256(os.path.join(weights_dir, file)),  # of a file named by it
         file=file,
         source={
             "seed": metrics["seed"],
@@ -207,7 +207,12 @@ def publish(
             for s, _, m, _ in scored
         ),
     )
-    write_manifest(weights_dir, {**pretrained.read_manifest(weights_dir), tag: record})
+    before = pretrained.read_manifest(weights_dir)
+    write_manifest(weights_dir, {**before, tag: record})
+    replaced = before.get(tag)
+    if replaced is not None and replaced.file != file:  # the record no longer names it
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(weights_dir, replaced.file))
     say(f"{tag}: {os.path.join(weights_dir, file)} (sha256 {record.sha256[:12]}...), seed {metrics['seed']}")
     if weights_dir == pretrained.PACKAGE_DIR:
         pretrained.reload()
@@ -217,14 +222,19 @@ def publish(
     return record
 
 
-def _write_weights(model, path):
-    """``model``'s weights at ``path``, whole or not at all (keras needs the suffix)."""
-    folder = os.path.dirname(path)
+def _write_weights(model, folder, tag):
+    """``model``'s weights in ``folder`` as ``<tag>-<sha256[:8]>.weights.h5``, whole or not
+    at all; returns the file's name. A file is never rewritten under its name: the record
+    in force keeps its file until the manifest names the new one, and a cached copy of an
+    older file never passes for the new one."""
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".weights.h5", dir=folder)
     os.close(fd)
     try:
         model.save_weights(tmp, overwrite=True)
-        os.replace(tmp, path)
+        name = f"{tag}-{pretrained.sha256(tmp)[:8]}.weights.h5"
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a package file is read by everyone
+        os.replace(tmp, os.path.join(folder, name))
+        return name
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -233,7 +243,9 @@ def _write_weights(model, path):
 def write_manifest(directory, records):
     """``pretrained.json`` in ``directory``: the records, sorted by tag."""
     text = json.dumps([records[t].to_dict() for t in sorted(records)], indent=1) + "\n"
-    atomic_write_text(os.path.join(directory, pretrained.MANIFEST), text)
+    path = os.path.join(directory, pretrained.MANIFEST)
+    atomic_write_text(path, text)
+    os.chmod(path, 0o644)
 
 
 def _export(model, record, run, metrics, base, data_dir, companions, say):
@@ -328,7 +340,7 @@ def write_tables(base, records):
         "# saved_models/",
         "",
         "kzoo's pretrained tags, trained and scored here. Each tag's weights ship with the",
-        "package (`kzoo/weights/<tag>.weights.h5`, sha256-checked when loaded) and load by name:",
+        "package (`kzoo/weights/<tag>-<sha256[:8]>.weights.h5`, sha256-checked when loaded) and load by name:",
         "",
         "```python",
         "import kzoo",
