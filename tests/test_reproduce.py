@@ -179,6 +179,7 @@ def test_report_formats_paper_values_and_differences():
     assert "Not run at CPU scale" in text and "D" in text.split("Not run at CPU scale")[1]
 
 
+@pytest.mark.slow  # 41 s; make test stays near 20 min on 2 cores (make test-slow runs it)
 def test_a_real_study_aggregates_its_runs(fmnist_subset_dir, tmp_path):
     study = Study(
         name="tiny",
@@ -549,6 +550,7 @@ def test_time_to_accuracy_recipe(fmnist_subset_dir, tmp_path, capsys):
     assert "after `--`" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # 32 s; make test-slow runs it
 def test_precision_parity_study(fmnist_subset_dir, tmp_path, capsys):
     """Both precisions for each seed, alternating; a finished run is kept on a re-run;
     the summary pairs the seeds."""

@@ -627,7 +627,10 @@ def test_out_of_memory_fails_the_trial(monkeypatch):
         model.fit(hp, None)
 
 
-@pytest.mark.parametrize("tuner", ["random", "bayesian", "hyperband"])
+@pytest.mark.parametrize(
+    "tuner",
+    ["random", "bayesian", pytest.param("hyperband", marks=pytest.mark.slow)],  # 28 s
+)
 def test_every_tuner_runs_a_search(fmnist_subset_dir, tmp_path, tuner):
     # A small registered architecture from another family: any registered model tunes.
     space = SearchSpace(proportions=[0.5, 1.0], activations=["relu", "frelu"])
@@ -753,6 +756,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # 47 s, three processes; make test-slow runs it
 def test_distributed_search_with_a_chief_and_two_workers(fmnist_subset_dir, tmp_path):
     out = str(tmp_path / "dist")
     args = _cli(
