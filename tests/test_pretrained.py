@@ -11,6 +11,7 @@ import os
 import shutil
 import threading
 
+import keras
 import numpy as np
 import pytest
 
@@ -49,8 +50,6 @@ def shipped(tmp_path_factory):
     folder = tmp_path_factory.mktemp("weights")
     records = {}
     for seed, (tag, options) in enumerate(TAGS.items()):
-        import keras
-
         keras.utils.set_random_seed(seed)
         model = kzoo.ResNet20(input_shape=SHAPE, **options)
         path = str(folder / f"{tag}.weights.h5")
