@@ -227,6 +227,22 @@ def test_backup_is_atomic_keeps_two_and_falls_back(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["epoch-0002", "epoch-0003"]  # a reader writes nothing
 
 
+def test_atomic_writes_leave_files_readable_as_open_would(tmp_path):
+    from kzoo.training.callbacks import atomic_save, atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(str(tmp_path / "record.json"), "{}\n")
+        atomic_save(_tiny_model(), str(tmp_path / "model.keras"))
+        os.umask(0o077)
+        atomic_write_text(str(tmp_path / "private.json"), "{}\n")
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert modes == {"record.json": 0o644, "model.keras": 0o644, "private.json": 0o600}  # no temporary left
+    assert (tmp_path / "record.json").read_text() == "{}\n"
+
+
 def test_seeded_cpu_runs_repeat(data_dir, tmp_path):
     runs = [
         train(

@@ -37,11 +37,21 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             )
 
 
+def _temporary_beside(path, suffix=""):
+    """A new temporary file in ``path``'s folder (so the rename onto ``path`` is atomic),
+    with the mode a plain ``open`` would give it: mkstemp's 0600 would otherwise end up
+    on the renamed file, unreadable to the other users of a shared run or model folder."""
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=os.path.dirname(os.path.abspath(path)))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return fd, tmp
+
+
 def atomic_save(model, path):
     """Write ``model`` to ``path`` (.keras) through a temporary file in the same folder
     and an atomic rename: a reader sees the old file or the new one, never half of one."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".keras", dir=folder)
+    fd, tmp = _temporary_beside(path, suffix=".keras")
     os.close(fd)
     try:
         model.save(tmp)
@@ -52,8 +62,8 @@ def atomic_save(model, path):
 
 
 def atomic_write_text(path, text):
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    """Write ``text`` to ``path`` as ``atomic_save`` writes a model: all or nothing."""
+    fd, tmp = _temporary_beside(path)
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
