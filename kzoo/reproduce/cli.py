@@ -82,7 +82,7 @@ def main(study, argv=None):
     parser = argparse.ArgumentParser(description=f"{study.title} ({study.source}). " + (study.notes or ""))
     args = add_study_arguments(parser).parse_args(argv)
     try:
-        return execute(study, args, command="python " + _quoted(sys.argv))
+        return execute(study, args, command="python " + shlex.join(sys.argv))
     except (ValueError, TypeError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -113,7 +113,7 @@ def run_command(args):
         return list_studies()
     study = resolve_study(args.study)
     return execute(
-        study, args, command=getattr(args, "command_line", None) or "kzoo " + _quoted(sys.argv[1:])
+        study, args, command=getattr(args, "command_line", None) or "kzoo " + shlex.join(sys.argv[1:])
     )
 
 
@@ -129,7 +129,3 @@ def list_studies():
     for name, path in recipes.items():
         print(f"{name:<24} {load_study(path).title}")
     return 0
-
-
-def _quoted(argv):
-    return " ".join(shlex.quote(a) for a in argv)
