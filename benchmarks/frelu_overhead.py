@@ -1,8 +1,6 @@
 """FReLU vs ReLU training-step time on CIFAR ResNet-56 (batch 64, 32x32), in one run.
 The FReLU paper claims no extra cost; kzoo's goal is at most 5% overhead."""
 
-import argparse
-import json
 import os
 import sys
 
@@ -10,6 +8,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(__file__))
 
 import keras  # noqa: E402
+import timing  # noqa: E402
 from timing import compare, machine, paired_ratio  # noqa: E402
 
 import kzoo  # noqa: E402
@@ -34,15 +33,5 @@ def run(batch=64, rounds=12, steps=10, model="resnet56"):
     }
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=12)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--model", default="resnet56")
-    args = parser.parse_args()
-    print(json.dumps(run(args.batch, args.rounds, args.steps, args.model), indent=2))
-
-
 if __name__ == "__main__":
-    main()
+    timing.main(run, __doc__)

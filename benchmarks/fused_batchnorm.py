@@ -5,9 +5,7 @@ mixed_bfloat16, the four models timed in interleaved rounds (benchmarks/timing.p
     python benchmarks/fused_batchnorm.py [--batch 128 --rounds 8 --steps 5]
 """
 
-import argparse
 import contextlib
-import json
 import os
 import sys
 from unittest import mock
@@ -17,6 +15,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import timing  # noqa: E402
 from timing import compare, machine, paired_ratio  # noqa: E402
 
 import kzoo  # noqa: E402
@@ -59,17 +58,5 @@ def run(batch=128, rounds=8, steps=5, model="resnet20"):
     }
 
 
-def main():
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--model", default="resnet20")
-    args = parser.parse_args()
-    print(json.dumps(run(args.batch, args.rounds, args.steps, args.model), indent=2))
-
-
 if __name__ == "__main__":
-    main()
+    timing.main(run, __doc__)

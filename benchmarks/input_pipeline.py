@@ -3,8 +3,6 @@ per batch) vs the naive per-example ``ds.map(augment_one).batch()`` of the same
 augmentation, on the same in-memory synthetic CIFAR-shaped uint8 data, in one run.
 Each round times one full epoch of each, in alternating order; kzoo's goal is >= 2x."""
 
-import argparse
-import json
 import os
 import statistics
 import sys
@@ -15,6 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+import timing  # noqa: E402
 from timing import interleaved, machine, paired_ratio  # noqa: E402
 
 from kzoo import data  # noqa: E402
@@ -71,14 +70,5 @@ def run(images=50000, batch=128, rounds=6, seed=0):
     }
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--images", type=int, default=50000)
-    parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--rounds", type=int, default=6)
-    args = parser.parse_args()
-    print(json.dumps(run(args.images, args.batch, args.rounds), indent=2))
-
-
 if __name__ == "__main__":
-    main()
+    timing.main(run, __doc__)

@@ -7,8 +7,6 @@ Without a GPU it reports itself skipped (fp16 convolutions are slow on CPUs and 
 CPU training, REFERENCE.md), unless ``--force`` (used by the tests at a tiny size).
 """
 
-import argparse
-import json
 import os
 import sys
 
@@ -16,6 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(__file__))
 
 import keras  # noqa: E402
+import timing  # noqa: E402
 from timing import compare, machine, paired_ratio  # noqa: E402
 
 import kzoo  # noqa: E402
@@ -73,14 +72,5 @@ def run(rounds=8, steps=20, force=False, models=None):
     }
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--force", action="store_true", help="run without a GPU too")
-    args = parser.parse_args()
-    print(json.dumps(run(args.rounds, args.steps, args.force), indent=2))
-
-
 if __name__ == "__main__":
-    main()
+    timing.main(run, __doc__, skip=("models",), helps={"force": "run without a GPU too"})

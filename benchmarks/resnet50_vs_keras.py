@@ -1,8 +1,6 @@
 """kzoo.ResNet50 vs keras.applications.ResNet50: inference and training-step throughput
 in one run. The two are the same network, so the ratio should be 1.0 within noise."""
 
-import argparse
-import json
 import os
 import sys
 
@@ -10,6 +8,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(__file__))
 
 import keras  # noqa: E402
+import timing  # noqa: E402
 from timing import compare, machine, paired_ratio  # noqa: E402
 
 import kzoo  # noqa: E402
@@ -39,15 +38,5 @@ def run(image_size=224, batch=8, rounds=8, steps=3):
     return result
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=3)
-    args = parser.parse_args()
-    print(json.dumps(run(args.image_size, args.batch, args.rounds, args.steps), indent=2))
-
-
 if __name__ == "__main__":
-    main()
+    timing.main(run, __doc__)

@@ -1,6 +1,9 @@
 """Interleaved timing of several Keras models in one process, so a ratio between them
 is measured under the same machine load (the rounds alternate the models)."""
 
+import argparse
+import inspect
+import json
 import platform
 import statistics
 import time
@@ -117,3 +120,21 @@ def paired_ratio(timings, a, b):
         "min": round(ratios[0], 3),
         "max": round(ratios[-1], 3),
     }
+
+
+def main(run, doc, argv=None, skip=(), helps=None):
+    """The command line of a benchmark whose ``run`` takes keyword arguments with defaults:
+    each becomes an option (``image_size`` -> ``--image-size``; a bool default a flag, a
+    None default a string) that keeps the default, and the result prints as JSON.
+    ``skip``: parameters left to their defaults; ``helps``: their help texts by name."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, p in inspect.signature(run).parameters.items():
+        if name in skip or p.default is inspect.Parameter.empty:
+            continue
+        flag, text = "--" + name.replace("_", "-"), (helps or {}).get(name)
+        if isinstance(p.default, bool):
+            parser.add_argument(flag, dest=name, action="store_true", help=text)
+        else:
+            kind = str if p.default is None else type(p.default)
+            parser.add_argument(flag, dest=name, type=kind, default=p.default, help=text)
+    print(json.dumps(run(**vars(parser.parse_args(argv))), indent=2))
