@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import frelu_overhead  # noqa: E402
 import fused_batchnorm  # noqa: E402
+import grouped_conv  # noqa: E402
 import input_pipeline  # noqa: E402
 import model_speed  # noqa: E402
 import precision_xla  # noqa: E402
@@ -32,6 +33,7 @@ def main(argv=None):
         "resnet50_vs_keras": resnet50_vs_keras.run(),
         "frelu_overhead": frelu_overhead.run(),
         "fused_batchnorm": fused_batchnorm.run(),
+        "grouped_conv": grouped_conv.run(),
         "input_pipeline": input_pipeline.run(),
         "serving_latency": serving_latency.run(),
         "precision_xla": precision_xla.run(),

@@ -50,6 +50,24 @@ def _fused_bn(r):
     )
 
 
+def _grouped_conv(r):
+    parts = []
+    for case, what in (
+        ("conv3x3_512ch_8groups", "a 3x3, 512-channel, 8-group convolution at 16x16"),
+        ("resnext_8x8d", f"ResNeXt-{r['depth']} 8x8d at 28x28"),
+    ):
+        t = r[case]["train"]
+        parts.append(
+            f"{what}: keras' path (XLA) {t['keras']['images_per_s']:.1f} img/s, kzoo's "
+            f"`GroupedConv2D` {t['kzoo']['images_per_s']:.1f} ({_range(r[case]['kzoo_over_keras'])})"
+        )
+    return (
+        f"Float32 training steps, batch {r['batch']}, {r['rounds']} interleaved rounds; "
+        + "; ".join(parts)
+        + "."
+    )
+
+
 def _pipeline(r):
     return (
         f"{r['images']:,} {r['dataset']} images, batch {r['batch']}, {r['rounds']} rounds: kzoo "
@@ -204,6 +222,7 @@ SECTIONS = {
     "resnet50_vs_keras": ("kzoo vs keras.applications: ResNet-50 throughput", _resnet50),
     "frelu_overhead": ("FReLU overhead", _frelu),
     "fused_batchnorm": ("Fused batch normalisation", _fused_bn),
+    "grouped_conv": ("Grouped convolutions (ResNeXt)", _grouped_conv),
     "model_speed": ("Speed of every model (CPU, batch 32)", _model_speed),
     "input_pipeline": ("Input pipeline", _pipeline),
     "serving_latency": ("Serving latency: SavedModel, ONNX Runtime, LiteRT", _serving),

@@ -1,5 +1,6 @@
 """Custom Keras layers of kzoo: FReLU, the parameter-free option-A shortcut, stochastic
-depth's addition, and batch normalisation with TensorFlow's fused kernel.
+depth's addition, batch normalisation with TensorFlow's fused kernel and grouped
+convolution with TensorFlow's own kernel.
 
 All are registered under the ``kzoo`` package so a ``.keras`` file that uses them
 reloads wherever ``kzoo`` is imported.
@@ -209,3 +210,31 @@ class BatchNormalization(keras.layers.BatchNormalization):
                 is_training=False,
             )[0]
         return tf.cast(y, self.compute_dtype)
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class GroupedConv2D(keras.layers.Conv2D):
+    """keras' ``Conv2D`` (same arguments, weights and results) whose grouped convolution
+    (``groups`` > 1) runs as TensorFlow's own ``Conv2D`` op on the TensorFlow backend.
+
+    Keras 3's TF backend compiles every grouped convolution with XLA, because TensorFlow
+    once had no CPU kernel for it. XLA's CPU backward pass for it is very slow: a 3x3,
+    512-channel, 8-group convolution's training step took 3.6 s there against 0.083 s in
+    TensorFlow 2.21's kernel (``benchmarks/grouped_conv.py``), which left ResNeXt-29
+    training at under 1 image/s on two cores. The plain op is also one ONNX ``Conv`` with
+    ``group`` for tf2onnx. Other backends, ``groups=1`` and channels_first (no CPU kernel
+    in TensorFlow) run keras' own ``convolution_op``.
+    """
+
+    def convolution_op(self, inputs, kernel):
+        if keras.backend.backend() != "tensorflow" or self.groups == 1 or self.data_format != "channels_last":
+            return super().convolution_op(inputs, kernel)
+        import tensorflow as tf
+
+        return tf.nn.convolution(
+            inputs,
+            kernel,
+            strides=list(self.strides),
+            padding=self.padding.upper(),
+            dilations=list(self.dilation_rate),
+        )

@@ -11,6 +11,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
 
 import fused_batchnorm  # noqa: E402
+import grouped_conv  # noqa: E402
 import model_speed  # noqa: E402
 import precision_xla  # noqa: E402
 import serving_latency  # noqa: E402
@@ -47,8 +48,8 @@ def test_serving_latency_times_every_runtime_checked_against_the_saved_model(tmp
         assert f"| 4 | {name} | {result['latency']['batch_4'][label]['ms_per_call']:.3f} |" in text
     assert "litert_dynamic_int8 top-1 agreement" in text
     assert (
-        "Not in this run: resnet50_vs_keras, frelu_overhead, fused_batchnorm, model_speed, input_pipeline, "
-        "precision_xla." in text
+        "Not in this run: resnet50_vs_keras, frelu_overhead, fused_batchnorm, grouped_conv, model_speed, "
+        "input_pipeline, precision_xla." in text
     )
 
 
@@ -159,3 +160,12 @@ def test_fused_batchnorm_times_both_layers_in_both_precisions():
     assert set(result["train"]) == {"float32_keras", "float32_fused", "bfloat16_keras", "bfloat16_fused"}
     assert set(result["fused_over_keras"]) == {"float32", "bfloat16"}
     assert "Fused / keras" in summary._fused_bn(result)
+
+
+def test_grouped_conv_times_kzoo_and_keras_paths(monkeypatch):
+    monkeypatch.setattr(grouped_conv, "LAYER_INPUT", (8, 8, 32))
+    result = grouped_conv.run(batch=4, rounds=1, steps=1, depth=11)
+    for case in ("conv3x3_512ch_8groups", "resnext_8x8d"):
+        assert set(result[case]["train"]) == {"kzoo", "keras"}
+        assert result[case]["kzoo_over_keras"]["median"] > 0
+    assert "kzoo's `GroupedConv2D`" in summary._grouped_conv(result)

@@ -6,10 +6,18 @@ import functools
 
 from keras import layers
 
-from kzoo.layers import BatchNormalization
+from kzoo.layers import BatchNormalization, GroupedConv2D
 
 bn = functools.partial(BatchNormalization, momentum=0.9, epsilon=1e-5)
-conv = functools.partial(layers.Conv2D, padding="same", use_bias=False, kernel_initializer="he_normal")
+
+
+def conv(filters, kernel_size, groups=1, **kwargs):
+    """A ``same``-padded, bias-free, MSRA-initialised ``Conv2D`` (``GroupedConv2D`` when
+    ``groups`` > 1, for TensorFlow's grouped kernel); ``kwargs`` override the defaults."""
+    kwargs = {"padding": "same", "use_bias": False, "kernel_initializer": "he_normal", **kwargs}
+    if groups == 1:
+        return layers.Conv2D(filters, kernel_size, **kwargs)
+    return GroupedConv2D(filters, kernel_size, groups=groups, **kwargs)
 
 
 def conv_bn_act(x, filters, kernel, act, name, block=None, slot=None, strides=1):
