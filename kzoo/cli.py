@@ -177,8 +177,22 @@ def _export(args):
 
 
 def _publish(args):
-    from kzoo.serving.publish import publish
+    from kzoo.serving.publish import export_tag, publish
 
+    if not args.runs:
+        if args.no_export or args.weights_dir:
+            raise ValueError(
+                "`runs` are needed with --no-export or --weights-dir: without runs, publish exports the "
+                "tag kzoo ships again"
+            )
+        record = export_tag(
+            args.tag,
+            saved_models=args.saved_models,
+            data_dir=args.data_dir,
+            companions=not args.no_companions,
+        )
+        print(f"exported {record.tag} again: test top-1 {record.top1:.4f} (seed {record.source['seed']})")
+        return 0
     record = publish(
         args.runs,
         args.tag,

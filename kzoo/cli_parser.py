@@ -259,9 +259,15 @@ def _add_export(sub):
 def _add_publish(sub):
     pb = sub.add_parser(
         "publish",
-        help="publish finished runs (one per seed) as a pretrained tag: weights, record, SavedModel",
+        help="publish finished runs (one per seed) as a pretrained tag: weights, record, SavedModel; "
+        "without runs, export a published tag again from its weights",
     )
-    pb.add_argument("runs", nargs="+", help="finished run directories of one command, one per seed")
+    pb.add_argument(
+        "runs",
+        nargs="*",
+        help="finished run directories of one command, one per seed (none: export the published --tag "
+        "again, a new SavedModel version and companions, from its shipped weights and record)",
+    )
     pb.add_argument(
         "--tag", required=True, help="architecture.variant, e.g. resnet20.fashion_mnist_eraserelu"
     )

@@ -112,6 +112,46 @@ def test_cli_publish_and_list(runs, places, capsys):
     assert cli.main(["list", "resnet56*", "--pretrained"]) == 1
 
 
+def test_a_published_tag_exports_again_from_its_shipped_weights(runs, places, fmnist_like_dir, capsys):
+    weights, served = places
+    tag = "resnet20.fashion_mnist_eraserelu"
+    record = publishing.publish(runs, tag, saved_models=None, verbose=False)
+    assert not os.path.exists(served)
+    again = publishing.export_tag(
+        tag, saved_models=served, data_dir=fmnist_like_dir, companions=False, verbose=False
+    )
+    assert again == record and pretrained.read_manifest(weights) == {tag: record}  # the record is untouched
+    card = json.load(open(os.path.join(served, "resnet20_fashion_mnist_eraserelu", "1", "model_card.json")))
+    assert card["pretrained_tag"] == tag and card["tta"] is None and card["model"] == "resnet20"
+    assert (card["test_top1"], card["test_top5"]) == (record.top1, record.top5)
+    assert card["seed"] == record.source["seed"] and card["command"] == record.command
+    assert card["model_kwargs"] == {"erase": "last"} and "run_dir" not in card  # the command has no --out
+    rows = list(csv.DictReader(open(os.path.join(served, "results.csv"))))
+    assert [(r["tag"], r["saved_model"]) for r in rows] == [(tag, "resnet20_fashion_mnist_eraserelu/1")]
+    # `kzoo publish --tag T` without runs: a new version
+    args = [
+        "publish",
+        "--tag",
+        tag,
+        "--saved-models",
+        served,
+        "--no-companions",
+        "--data-dir",
+        fmnist_like_dir,
+    ]
+    assert cli.main(args) == 0 and f"exported {tag} again" in capsys.readouterr().out
+    assert sorted(os.listdir(os.path.join(served, "resnet20_fashion_mnist_eraserelu"))) == ["1", "2"]
+    assert cli.main(["publish", "--tag", "resnet20.fashion_mnist_nope", "--saved-models", served]) == 2
+    assert "Unknown pretrained tag 'resnet20.fashion_mnist_nope'" in capsys.readouterr().err
+    assert cli.main(["publish", "--tag", tag, "--no-export"]) == 2
+    assert "`runs` are needed with --no-export" in capsys.readouterr().err
+    assert (
+        publishing._run_dir_of("kzoo train resnet20 --seed 2 --out runs/publish/t/seed2")
+        == "runs/publish/t/seed2"
+    )
+    assert publishing._run_dir_of("kzoo train resnet20 --out='a b'") == "a b"
+
+
 @pytest.fixture(scope="module")
 def other_runs(tmp_path_factory, fmnist_like_dir, runs):
     base = tmp_path_factory.mktemp("other")

@@ -217,9 +217,56 @@ def publish(
     if weights_dir == pretrained.PACKAGE_DIR:
         pretrained.reload()
     if saved_models is not None:
-        _export(model, record, run, metrics, saved_models, data_dir, companions, say)
+        card_record = {**metrics, "test_top1": record.top1, "test_top5": record.top5, "source": run.path}
+        _export(model, record, card_record, saved_models, data_dir, companions, say)
         write_tables(saved_models, pretrained.read_manifest(weights_dir))
     return record
+
+
+def export_tag(tag, *, saved_models="saved_models", data_dir=None, companions=True, verbose=True):
+    """Export a published ``tag`` again from its shipped weights and record, without its
+    runs: a new SavedModel version (and ONNX/LiteRT companions) whose card states the
+    record, and the regenerated tables. For a tag published with ``--no-export``, or
+    after kzoo's export changes. Returns the record."""
+    from kzoo.models.registry import create_model
+
+    check_tag(tag)
+    saved_models = checks.writable_dir(saved_models, "saved_models")
+    data_dir = checks.path(data_dir, "data_dir", optional=True)
+    record = pretrained.get(tag)  # a ValueError listing the tags when there is none
+    model = create_model(tag, pretrained=True)
+    card_record = {
+        "model": record.architecture,
+        "model_kwargs": dict(record.options),
+        "dataset": record.dataset,
+        "protocol": record.protocol,
+        "epochs": record.epochs,
+        "test_top1": record.top1,
+        "test_top5": record.top5,
+        "params": record.params,
+        "command": record.command,
+        **{k: record.source[k] for k in ("seed", "precision", "train_seconds", "hardware", "versions")},
+    }
+    run_dir = _run_dir_of(record.command)
+    if run_dir is not None:  # as the command wrote it: relative to where it ran
+        card_record["run_dir"] = run_dir
+    say = print if verbose else (lambda *a, **k: None)
+    _export(model, record, card_record, saved_models, data_dir, companions, say)
+    write_tables(saved_models, pretrained.read_manifest())
+    return record
+
+
+def _run_dir_of(command):
+    """The ``--out`` of a ``kzoo train`` command line, or None."""
+    import shlex
+
+    words = shlex.split(command)
+    for i, word in enumerate(words):
+        if word == "--out" and i + 1 < len(words):
+            return words[i + 1]
+        if word.startswith("--out="):
+            return word.split("=", 1)[1]
+    return None
 
 
 def _write_weights(model, folder, tag):
@@ -248,19 +295,14 @@ def write_manifest(directory, records):
     os.chmod(path, 0o644)
 
 
-def _export(model, record, run, metrics, base, data_dir, companions, say):
-    """The tag's SavedModel (a new version) and, with ``companions``, its ONNX/LiteRT."""
+def _export(model, record, card_record, base, data_dir, companions, say):
+    """The tag's SavedModel (a new version) and, with ``companions``, its ONNX/LiteRT;
+    the card states ``card_record`` (the shipped run's facts) as the weights score as
+    loaded, without test-time augmentation."""
     from kzoo.serving.export import export
 
     name = serving_name(record.tag)
-    card_record = {
-        **metrics,
-        "test_top1": record.top1,
-        "test_top5": record.top5,
-        "tta": None,
-        "source": run.path,
-        "pretrained_tag": record.tag,
-    }
+    card_record = {**card_record, "tta": None, "pretrained_tag": record.tag}
     result = export(model, base, name, dataset=record.dataset, record=card_record, data_dir=data_dir)
     say(f"{record.tag}: exported {result.path}")
     if not companions:
