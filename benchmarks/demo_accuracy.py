@@ -5,7 +5,7 @@ prints JSON (test top-1 against the 90% the demo promises, time, throughput).
     python benchmarks/demo_accuracy.py [--out runs/benchmarks/demo_accuracy]
 
 A finished run directory is reported, not retrained (point ``--out`` at another run of
-the same recipe, e.g. ``runs/publish/resnet20_eraserelu_fashion_mnist``, to read it).
+the same recipe, e.g. ``runs/demo``, to read it).
 Not part of ``run_all.py``: it trains for minutes.
 """
 

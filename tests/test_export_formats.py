@@ -347,12 +347,12 @@ def test_a_published_saved_model_converts_with_its_record(tmp_path):
     """A SavedModel version kzoo exported is rebuilt from its card and variables (checked
     to answer as it does), and the new card keeps its training record."""
     source = os.path.join(
-        os.path.dirname(os.path.dirname(__file__)), "saved_models", "resnet20_frelu_fashion_mnist", "1"
+        os.path.dirname(os.path.dirname(__file__)), "saved_models", "resnet20_fashion_mnist_eraserelu", "1"
     )
     original = json.load(open(os.path.join(source, "model_card.json")))
     result = kzoo.export(source, tmp_path, "m", format="onnx")
     card = result.card
-    assert card["test_top1"] == original["test_top1"] and card["model_kwargs"] == {"activation": "frelu"}
+    assert card["test_top1"] == original["test_top1"] and card["model_kwargs"] == {"erase": "last"}
     assert card["command"] == original["command"] and card["run_dir"] == original["run_dir"]
     assert card["converted_from"] == os.path.relpath(source, os.path.join(tmp_path, "m", "1")).replace(
         os.sep, "/"

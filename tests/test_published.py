@@ -1,8 +1,9 @@
-"""The models kzoo publishes in saved_models/: each re-evaluated, as served (uint8 in,
-the SavedModel's own preprocessing), on the real Fashion-MNIST test set must give the
-top-1/top-5 its model card states; results.csv must agree with the cards. Their ONNX and
-LiteRT companions, run by onnxruntime and LiteRT, give the same top-1 (float32) or the
-one their card measured (int8)."""
+"""The pretrained tags kzoo ships (kzoo/weights) and their exports in saved_models/: each
+tag built by name re-scores its record; each SavedModel is a tag's, re-evaluated as served
+(uint8 in, the SavedModel's own preprocessing) on the real Fashion-MNIST test set it gives
+the top-1/top-5 its card and record state; results.csv and README.md are the records.
+The ONNX and LiteRT companions, run by onnxruntime and LiteRT, give the same top-1
+(float32) or the one their card measured (int8)."""
 
 import csv
 import json
@@ -16,41 +17,44 @@ import tensorflow as tf
 import kzoo
 from kzoo import data
 from kzoo.models import pretrained
+from kzoo.serving import publish as publishing
 from kzoo.serving import runtimes, versions
 
 BASE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "saved_models")
-EXPECTED = {
-    "resnet20_fashion_mnist": {},
-    "resnet20_eraserelu_fashion_mnist": {"erase": "last"},
-    "resnet20_frelu_fashion_mnist": {"activation": "frelu"},
-}
-
-
 COMPANIONS = {"onnx": "model.onnx", "litert": "model.tflite", "litert_int8": "model.tflite"}
 # The pretrained tags kzoo ships (kzoo/weights/pretrained.json); the first is re-scored in
-# every test run, the others with -m slow.
-TAGS = sorted(pretrained.read_manifest())
+# every test run, the others with -m slow. Each has its SavedModel here, under its
+# serving name (resnet20.fashion_mnist -> resnet20_fashion_mnist), with its companions.
+RECORDS = pretrained.read_manifest()
+TAGS = sorted(RECORDS)
+NAMES = {publishing.serving_name(tag): tag for tag in TAGS}
+
+
+def _newest(folder):
+    present = versions(folder)
+    if not present:
+        return None
+    path = os.path.join(folder, str(present[-1]))
+    with open(os.path.join(path, "model_card.json")) as f:
+        return path, json.load(f)
 
 
 def _companions():
     found = []
     for folder in COMPANIONS:
-        for name in EXPECTED:
-            present = versions(os.path.join(BASE, folder, name))
-            if present:
-                path = os.path.join(BASE, folder, name, str(present[-1]))
-                with open(os.path.join(path, "model_card.json")) as f:
-                    found.append((f"{folder}/{name}", path, json.load(f)))
+        for name in NAMES:
+            newest = _newest(os.path.join(BASE, folder, name))
+            if newest:
+                found.append((f"{folder}/{name}", *newest))
     return found
 
 
 def _published():
     found = []
     for name in sorted(os.listdir(BASE)):
-        if versions(os.path.join(BASE, name)):
-            path = os.path.join(BASE, name, str(versions(os.path.join(BASE, name))[-1]))
-            with open(os.path.join(path, "model_card.json")) as f:
-                found.append((name, path, json.load(f)))
+        newest = _newest(os.path.join(BASE, name))
+        if newest:
+            found.append((name, *newest))
     return found
 
 
@@ -63,13 +67,18 @@ def _fashion_mnist_test():
     return np.stack(images).astype(np.uint8), np.array(labels)
 
 
-def test_the_three_models_are_published():
+def test_every_saved_model_is_a_tag_as_its_record_states_it():
+    """Each SavedModel here is the export of a shipped tag (no orphan, no older model), and
+    every tag has one; its card states the tag's record."""
     published = {name: card for name, _, card in _published()}
-    assert set(EXPECTED) <= set(published)
-    for name, kwargs in EXPECTED.items():
-        card = published[name]
-        assert card["model"] == "resnet20" and card["model_kwargs"] == kwargs
-        assert card["dataset"] == "fashion_mnist" and card["command"].startswith("kzoo train resnet20")
+    assert set(published) == set(NAMES)
+    for name, card in published.items():
+        record = RECORDS[NAMES[name]]
+        assert card["pretrained_tag"] == record.tag and card["model"] == record.architecture
+        assert card["model_kwargs"] == record.options and card["dataset"] == record.dataset
+        assert (card["test_top1"], card["test_top5"]) == (record.top1, record.top5)
+        assert card["seed"] == record.source["seed"] and card["command"] == record.command
+        assert card["tta"] is None  # the weights as loaded, as the record scores them
 
 
 def test_cards_name_their_run_by_a_portable_path():
@@ -84,7 +93,9 @@ def test_cards_name_their_run_by_a_portable_path():
         return [value] if isinstance(value, str) else []
 
     for name, path, card in _published() + _companions():
-        assert card["run_dir"] == f"runs/publish/{name.split('/')[-1]}", name
+        record = RECORDS[NAMES[name.split("/")[-1]]]
+        assert card["run_dir"] == f"runs/publish/{record.tag}/seed{record.source['seed']}", name
+        assert record.command.endswith(f" --out {card['run_dir']}"), name
         assert not [s for s in strings(card) if os.path.isabs(s)], name
         with open(os.path.join(path, "model_card.md")) as f:
             assert not re.findall(r"(?<![\w.~])/[A-Za-z]\S*", f.read()), name
@@ -116,19 +127,28 @@ def test_published_metrics_reproduce(name, path, card):
     assert in_top5 == pytest.approx(card["test_top5"], abs=2e-4), name
 
 
-def test_results_table_matches_cards():
+def test_results_table_is_the_records():
     with open(os.path.join(BASE, "results.csv")) as f:
-        rows = {r["model"]: r for r in csv.DictReader(f)}
-    for name, _path, card in _published():
-        row = rows[name]
-        assert float(row["top1"]) == pytest.approx(100 * card["test_top1"], abs=0.005)
-        assert float(row["top5"]) == pytest.approx(100 * card["test_top5"], abs=0.005)
-        assert int(row["params"]) == card["params"] and row["image_size"] == "28x28x1"
-        assert json.loads(row["placement"]) == card["model_kwargs"]
+        rows = {r["tag"]: r for r in csv.DictReader(f)}
+    assert sorted(rows) == TAGS
+    for tag, record in RECORDS.items():
+        row = rows[tag]
+        assert float(row["top1"]) == pytest.approx(100 * record.top1, abs=0.005)
+        assert float(row["top5"]) == pytest.approx(100 * record.top5, abs=0.005)
+        assert float(row["top1_mean"]) == pytest.approx(100 * record.source["top1_mean"], abs=0.005)
+        assert int(row["params"]) == record.params and int(row["seeds"]) == len(record.seeds)
+        assert json.loads(row["options"]) == record.options and row["sha256"] == record.sha256
+        name = publishing.serving_name(tag)
+        assert row["saved_model"] == f"{name}/{versions(os.path.join(BASE, name))[-1]}"
+    with open(os.path.join(BASE, "README.md")) as f:
+        readme = f.read()
+    assert all(f"| `{tag}` |" in readme and RECORDS[tag].command in readme for tag in TAGS)
 
 
-def test_every_model_has_its_companions():
-    assert sorted(n for n, _, _ in _companions()) == sorted(f"{f}/{n}" for f in COMPANIONS for n in EXPECTED)
+def test_every_tag_has_its_companions():
+    assert sorted(n for n, _, _ in _companions()) == sorted(f"{f}/{n}" for f in COMPANIONS for n in NAMES)
+    for folder in COMPANIONS:  # and nothing else
+        assert sorted(os.listdir(os.path.join(BASE, folder))) == sorted(NAMES), folder
 
 
 @pytest.mark.parametrize("name, path, card", _companions(), ids=[p[0] for p in _companions()])
