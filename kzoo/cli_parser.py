@@ -166,7 +166,8 @@ def _add_train(sub):
     tr.add_argument(
         "--mixed-precision",
         default="auto",
-        help="auto (float16 on GPU, bfloat16 on an AMX CPU, else float32), float16, bfloat16, float32",
+        help="auto (float16 on GPU, bfloat16 on a CPU with AMX or AVX512_BF16, else float32), float16, "
+        "bfloat16, float32",
     )
     tr.add_argument("--xla", action="store_true", help="compile the training step with XLA")
     tr.add_argument("--seed", type=int, default=0)

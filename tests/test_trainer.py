@@ -349,14 +349,15 @@ def test_mixed_precision_on_cpu(data_dir, tmp_path):
     "flags, gpus, override, expected",
     [
         (["avx512f", "avx512_bf16", "amx_bf16"], [], "", "mixed_bfloat16"),  # AMX: measured to pay
-        (["avx512f", "avx512_bf16"], [], "", "float32"),  # AVX512_BF16 alone: not measured to pay
+        (["avx512f", "avx512_bf16"], [], "", "mixed_bfloat16"),  # AVX512_BF16 without AMX: measured too
+        (["avx2", "avx512f"], [], "", "float32"),  # no bfloat16 instructions
         ([], [], "", "float32"),
         (["amx_bf16"], ["GPU:0"], "", "mixed_float16"),  # a GPU wins
         (["amx_bf16"], [], "0", "float32"),
         ([], [], "1", "mixed_bfloat16"),
     ],
 )
-def test_auto_precision_picks_bfloat16_on_amx_cpus(monkeypatch, flags, gpus, override, expected):
+def test_auto_precision_picks_bfloat16_on_bfloat16_cpus(monkeypatch, flags, gpus, override, expected):
     from kzoo.training import distribute, precision, report
 
     monkeypatch.setattr(report, "cpu_info", lambda: {"cpu_model": "test", "cpu_flags": flags})

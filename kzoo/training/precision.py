@@ -1,5 +1,6 @@
 """A run's numeric precision: the dtype policy a name or flag stands for ("auto":
-mixed_float16 on a GPU, mixed_bfloat16 on a CPU with AMX bfloat16 tiles, else float32)."""
+mixed_float16 on a GPU, mixed_bfloat16 on a CPU with bfloat16 instructions (AMX or
+AVX512_BF16), else float32)."""
 
 import contextlib
 import os
@@ -22,12 +23,14 @@ PRECISIONS = {
 }
 
 
-# CPU instruction sets on which "auto" trains in mixed_bfloat16. On an amx_bf16 Xeon,
-# applications/precision_parity.py (ResNet-20, Fashion-MNIST, 4 epochs, seeds 0-2) gave
-# the same final top-1 in both precisions (92.12% mean each, paired differences -0.08 to
-# +0.07 points) with 1.67x faster epochs (results/precision_parity). Without AMX
-# (AVX512_BF16 alone) bfloat16 is not measured to pay, so float32 stays.
-BFLOAT16_CPU_FLAGS = ("amx_bf16",)
+# CPU instruction sets on which "auto" trains in mixed_bfloat16, each measured by
+# applications/precision_parity.py (ResNet-20, Fashion-MNIST): on an amx_bf16 Xeon (4
+# epochs, seeds 0-2) the same final top-1 in both precisions (92.12% mean each, paired
+# differences -0.08 to +0.07 points) with 1.67x faster epochs (results/precision_parity);
+# on an AMD EPYC with avx512_bf16 and no AMX (2 epochs, seeds 0-1) 90.67% against 90.63%
+# (paired +0.29, -0.21) with 1.48x faster epochs (results/precision_parity_amd), and
+# benchmarks/fused_batchnorm.py's paired rounds 1.18-1.67x. CPUs with neither stay float32.
+BFLOAT16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
 def cpu_prefers_bfloat16():
@@ -45,7 +48,7 @@ def cpu_prefers_bfloat16():
 
 def resolve_precision(mixed_precision):
     """The dtype policy name for ``mixed_precision`` ("auto": mixed_float16 on GPU,
-    mixed_bfloat16 on an AMX CPU, else float32)."""
+    mixed_bfloat16 on a CPU with bfloat16 instructions, else float32)."""
     try:
         policy = PRECISIONS[mixed_precision]
     except (KeyError, TypeError):

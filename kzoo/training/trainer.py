@@ -96,7 +96,7 @@ def train(
     ``epochs``, ``batch_size``, ``validation_size`` and any other protocol field passed
     as a keyword override the protocol. ``model_kwargs`` go to the builder (e.g.
     ``{"erase": "last"}``) on top of the protocol's. ``mixed_precision``: "auto"
-    (mixed_float16 on a GPU, mixed_bfloat16 on a CPU with AMX, else float32), "float16",
+    (mixed_float16 on a GPU, mixed_bfloat16 on a CPU with AMX or AVX512_BF16, else float32), "float16",
     "bfloat16" or "float32"; it
     applies to models built by name. ``xla`` compiles the step with XLA. All visible
     GPUs are used (MirroredStrategy); when ``TF_CONFIG`` describes several workers,
