@@ -35,6 +35,7 @@ setup(
         # jax[cpu]: the models' contract runs under Keras' JAX backend too.
         "dev": [
             "pytest>=8",
+            "pytest-xdist>=3.6",  # make test runs the suite on every core (-n auto)
             "ruff==0.17.6",
             "jax[cpu]>=0.5",
             "tf2onnx>=1.17,<1.18",

@@ -3,9 +3,11 @@
 mixed-precision rules (float32 weights, float32 output)."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import keras
 import numpy as np
@@ -87,21 +89,81 @@ CASES += [
 # that import alone) under TensorFlow; under JAX, where that process would compile every
 # op again (~7 s a model), in this one: the registration is the same code on every
 # backend, and tests/test_backends.py loads kzoo's layers in a fresh JAX process.
+# One such process serves the module: it imports kzoo once (starting Python and
+# TensorFlow took about 4 s of each case's 7-25 s) and loads each file it is sent, after
+# clearing what the one before left; it never sees the tests' own imports or models.
 FRESH_PROCESS = keras.backend.backend() == "tensorflow"
 FRESH = textwrap.dedent("""
-    import json, sys
+    import json, os, sys, traceback
+    import keras
     import numpy as np
     import kzoo
-    spec = json.loads(sys.argv[1])
-    model = kzoo.load_model(spec["path"])
-    x = np.load(spec["x"])
-    infer = np.asarray(model(x, training=False))
-    np.savez(spec["out"], infer=infer, train=np.asarray(model(x, training=True)))
+    for line in sys.stdin:
+        spec, error = json.loads(line), None
+        keras.backend.clear_session()
+        try:
+            model = kzoo.load_model(spec["path"])
+            x = np.load(spec["x"])
+            infer = np.asarray(model(x, training=False))
+            np.savez(spec["out"], infer=infer, train=np.asarray(model(x, training=True)))
+            del model
+        except Exception:
+            error = traceback.format_exc()
+        with open(spec["reply"] + ".tmp", "w") as f:
+            json.dump({"error": error}, f)
+        os.replace(spec["reply"] + ".tmp", spec["reply"])
 """)
 
 
+class FreshKzoo:
+    """The fresh process: ``outputs(spec)`` sends it a file to load and waits (up to
+    ``timeout`` seconds) for its reply file, then reads the inference- and training-mode
+    outputs it computed."""
+
+    def __init__(self, preamble, log):
+        self.log = log
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", preamble + FRESH],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            text=True,
+        )
+
+    def outputs(self, spec, timeout=900):
+        reply, deadline = spec["out"] + ".reply.json", time.monotonic() + timeout
+        if self.proc.poll() is None:
+            self.proc.stdin.write(json.dumps({**spec, "reply": reply}) + "\n")
+            self.proc.stdin.flush()
+        while self.proc.poll() is None and time.monotonic() < deadline and not os.path.exists(reply):
+            time.sleep(0.02)
+        if not os.path.exists(reply):
+            self.proc.kill()  # it died or hung: what it said is in its log
+            self.log.seek(0)
+            pytest.fail(f"the fresh process did not answer for {spec['path']}:\n{self.log.read()[-3000:]}")
+        with open(reply) as f:
+            error = json.load(f)["error"]
+        assert error is None, f"the fresh process failed on {spec['path']}:\n{error}"
+        return np.load(spec["out"])
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def fresh_kzoo(python_preamble, tmp_path_factory):
+    if not FRESH_PROCESS:
+        yield None
+        return
+    with open(tmp_path_factory.mktemp("fresh") / "stderr.txt", "w+") as log:
+        fresh = FreshKzoo(python_preamble, log)
+        yield fresh
+        fresh.close()
+
+
 @pytest.mark.parametrize("case, name, kwargs", CASES)
-def test_model_contract(case, name, kwargs, tmp_path, python_preamble):
+def test_model_contract(case, name, kwargs, tmp_path, fresh_kzoo):
     keras.utils.set_random_seed(1)
     info = kzoo.model_info(name)
     classes = 5
@@ -137,17 +199,10 @@ def test_model_contract(case, name, kwargs, tmp_path, python_preamble):
     # Same order as the fresh process: a training-mode call moves BN's statistics.
     expected = {"infer": to_numpy(model(x, training=False)), "train": to_numpy(model(x, training=True))}
     assert np.all(np.isfinite(expected["train"]))
-    if FRESH_PROCESS:
+    if fresh_kzoo is not None:
         np.save(tmp_path / "x.npy", x)
         spec = {"path": str(path), "x": str(tmp_path / "x.npy"), "out": str(tmp_path / "out.npz")}
-        run = subprocess.run(
-            [sys.executable, "-c", python_preamble + FRESH, json.dumps(spec)],
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        assert run.returncode == 0, run.stderr[-3000:]
-        got = np.load(spec["out"])
+        got = fresh_kzoo.outputs(spec)
     else:
         loaded = kzoo.load_model(path)
         got = {"infer": to_numpy(loaded(x, training=False)), "train": to_numpy(loaded(x, training=True))}
