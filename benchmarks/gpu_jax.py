@@ -49,6 +49,9 @@ rich's markdown-it/pygments (only for printing) are not needed, nor carried (~46
 all, under the device tool's 64 MiB). Locally, for a smoke run::
 
     python benchmarks/gpu_jax.py --limit 256 --epochs 2 --models resnet20
+
+``--models resnet56,resnet56:frelu`` times FReLU beside ReLU where XLA fuses the whole step
+(on TensorFlow's CPU runtime FReLU's ``+ b`` is an op of its own: benchmarks/frelu_overhead.py).
 """
 
 import argparse
@@ -307,14 +310,18 @@ def schedule_class(keras):
 
 
 def build(keras, name, precision, steps_per_epoch, args):
-    """kzoo's ``name`` under ``precision``'s dtype policy, compiled with the recipe."""
+    """kzoo's ``name`` under ``precision``'s dtype policy, compiled with the recipe; a name
+    ``model:activation`` (``resnet56:frelu``) builds ``model`` with that activation."""
     import kzoo.models
+
+    name, _, activation = name.partition(":")
+    options = {"activation": activation} if activation else {}
 
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
     try:
         keras.utils.set_random_seed(args.seed)
-        model = kzoo.models.create_model(name, input_shape=IMAGE + (1,), classes=CLASSES)
+        model = kzoo.models.create_model(name, input_shape=IMAGE + (1,), classes=CLASSES, **options)
         for variable in model.trainable_variables:  # as kzoo.training.compile.apply_weight_decay
             variable.regularizer = keras.regularizers.L2(RECIPE["weight_decay"] / 2)
         rate = schedule_class(keras)(RECIPE["lr"], args.epochs * steps_per_epoch, RECIPE["warmup_steps"])
@@ -460,11 +467,18 @@ def write_json(result, path):
     os.replace(tmp, path)
 
 
-def _names(text, known, flag):
+def _names(text, known, flag, activations=()):
+    """The comma-separated entries of ``text``, each one of ``known`` or, with
+    ``activations``, ``known:activation``."""
     names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in known]
-    if not names or unknown:
-        raise SystemExit(f"error: `{flag}` must list some of {', '.join(known)}; got {text!r}")
+
+    def allowed(entry):
+        name, colon, activation = entry.partition(":")
+        return name in known and (not colon or activation in activations)
+
+    if not names or not all(allowed(n) for n in names):
+        also = f" (each may be followed by :{'|'.join(activations)})" if activations else ""
+        raise SystemExit(f"error: `{flag}` must list some of {', '.join(known)}{also}; got {text!r}")
     return names
 
 
@@ -472,7 +486,11 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated kzoo model names")
+    parser.add_argument(
+        "--models",
+        default=",".join(MODELS),
+        help="comma-separated kzoo model names; name:activation (resnet56:frelu) swaps the activation",
+    )
     parser.add_argument(
         "--precisions", default="float32,mixed_bfloat16", help=f"comma-separated: {PRECISIONS}"
     )
@@ -517,8 +535,9 @@ def main(argv=None):
     if REPO not in sys.path:
         sys.path.insert(0, REPO)  # kzoo's source, when it is not installed (the device machine)
     import kzoo.models
+    from kzoo.placement import ACTIVATION_NAMES
 
-    models = _names(args.models, kzoo.models.list_models(), "--models")
+    models = _names(args.models, kzoo.models.list_models(), "--models", ACTIVATION_NAMES)
     precisions = _names(args.precisions, PRECISIONS, "--precisions")
     (x_train, y_train), (x_test, y_test), folder = load_fashion_mnist(args.data_dir, args.limit)
     data = ((padded(x_train), y_train), (normalise(x_test), y_test))

@@ -142,39 +142,57 @@ def measure_apart(name, batch, rounds, seconds):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run(pattern="*", batch=32, rounds=2, seconds=1.5, verbose=True, write=None, resume=False, apart=False):
+def _matching(names, pattern):
+    patterns = pattern.split(",")
+    return [n for n in names if any(fnmatch.fnmatch(n, p) for p in patterns)]
+
+
+def run(
+    pattern="*",
+    batch=32,
+    rounds=2,
+    seconds=1.5,
+    verbose=True,
+    write=None,
+    resume=False,
+    apart=False,
+    first=None,
+):
     """Every model matching ``pattern`` (fnmatch patterns, comma-separated). With
     ``write`` (a path), the result is rewritten there after each model; with ``resume``,
     the rows already there for the same settings and machine are kept, not measured again;
-    with ``apart``, each model is timed in a process of its own (``measure_apart``)."""
-    patterns = pattern.split(",")
-    names = [n for n in kzoo.list_models() if any(fnmatch.fnmatch(n, p) for p in patterns)]
+    with ``apart``, each model is timed in a process of its own (``measure_apart``); with
+    ``first`` (patterns), the models it matches are measured before the others (a run cut
+    short then lacks the others). Rows stay in the registry's order."""
+    names = _matching(kzoo.list_models(), pattern)
     if not names:
         raise ValueError(f"`pattern`={pattern!r} matches no registered model (see `kzoo list`)")
     if resume and not write:
         raise ValueError("`resume` needs `write`: the file whose rows it continues")
     here, settings = machine(), _settings(pattern, batch, rounds, seconds)
     done = _resumable(write, settings, here) if resume else {}
-    start, rows = time.perf_counter(), []
-    result = {"benchmark": "model_speed", **settings, "rows": rows, "machine": here}
-    for count, name in enumerate(names, 1):
-        if name in done:
-            rows.append(done[name])
-            continue
-        rows.append((measure_apart if apart else measure)(name, batch, rounds, seconds))
+    rows = {n: done[n] for n in names if n in done}
+    early = _matching(names, first) if first else []
+    todo = [n for n in dict.fromkeys(early + names) if n not in rows]
+    start = time.perf_counter()
+    result = {"benchmark": "model_speed", **settings, "rows": [], "machine": here}
+    for count, name in enumerate(todo, 1):
+        rows[name] = (measure_apart if apart else measure)(name, batch, rounds, seconds)
+        result["rows"] = [rows[n] for n in names if n in rows]
         result["date"] = time.strftime("%Y-%m-%d %H:%M:%S")  # of the latest row measured
-        if count < len(names):
+        if count < len(todo):
             _record(result, write, complete=False)  # the last one is recorded below
         if verbose:
-            r = rows[-1]
+            r = rows[name]
             print(
-                f"[{count}/{len(names)}, {(time.perf_counter() - start) / 60:.1f} min] {name}: inference "
+                f"[{count}/{len(todo)}, {(time.perf_counter() - start) / 60:.1f} min] {name}: inference "
                 f"{r['inference_float32_img_s']:.1f} / {r['inference_bfloat16_img_s']:.1f} img/s, train "
                 f"{r['train_float32_img_s']:.1f} / {r['train_bfloat16_img_s']:.1f} img/s (float32 / bfloat16), "
                 f"{r['seconds']:.0f} s",
                 file=sys.stderr,
                 flush=True,
             )
+    result["rows"] = [rows[n] for n in names if n in rows]
     _record(result, write, complete=True)
     return result
 
@@ -202,6 +220,7 @@ def main():
     parser.add_argument(
         "--in-process", action="store_true", help="time every model in this process, not one process each"
     )
+    parser.add_argument("--first", help="fnmatch patterns of the models to measure before the others")
     parser.add_argument("--row", help=argparse.SUPPRESS)  # measure_apart's child: one model's row as JSON
     args = parser.parse_args()
     if args.row:
@@ -217,6 +236,7 @@ def main():
         write=RESULT if args.write_results else None,
         resume=args.resume,
         apart=not args.in_process,
+        first=args.first,
     )
     if args.write_results:
         import summary

@@ -10,6 +10,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
 
+import frelu_overhead  # noqa: E402
 import fused_batchnorm  # noqa: E402
 import grouped_conv  # noqa: E402
 import model_speed  # noqa: E402
@@ -144,6 +145,37 @@ def test_model_speed_keeps_its_rows_in_its_own_file_and_resumes(tmp_path):
     assert "Not in this run" in text and "model_speed" not in text.split("Not in this run")[1]
 
 
+def test_model_speed_measures_first_what_it_is_told_and_keeps_the_registry_order(tmp_path, monkeypatch):
+    order = []
+
+    def measure(name, batch, rounds, seconds):
+        order.append(name)
+        speeds = {f"{m}_{p}_img_s": 1.0 for m in ("inference", "train") for p in ("float32", "bfloat16")}
+        return {"model": name, "seconds": 0.0, **speeds}
+
+    monkeypatch.setattr(model_speed, "measure", measure)
+    path = str(tmp_path / "model_speed.json")
+    result = model_speed.run("resnet2*,smallnet*", verbose=False, write=path, first="smallnet_bn,resnet200")
+    assert order == [
+        "resnet200",
+        "smallnet_bn",
+        "resnet20",
+        "resnet200v2",
+        "smallnet",
+    ]  # first, in registry order
+    assert [r["model"] for r in result["rows"]] == [
+        "resnet20",
+        "resnet200",
+        "resnet200v2",
+        "smallnet",
+        "smallnet_bn",
+    ]
+    assert json.loads(open(path).read())["rows"] == result["rows"] and result["complete"]
+    order.clear()
+    model_speed.run("resnet2*,smallnet*", verbose=False, write=path, resume=True, first="smallnet")
+    assert order == []  # every row was there
+
+
 def test_model_speed_apart_times_each_model_in_its_own_process(monkeypatch):
     """What a process of its own measures is the row measure gives (the same keys and
     model facts); a child that fails is an error naming the model, not a silent gap."""
@@ -169,3 +201,20 @@ def test_grouped_conv_times_kzoo_and_keras_paths(monkeypatch):
         assert set(result[case]["train"]) == {"kzoo", "keras"}
         assert result[case]["kzoo_over_keras"]["median"] > 0
     assert "kzoo's `GroupedConv2D`" in summary._grouped_conv(result)
+
+
+def test_frelu_overhead_splits_the_forward_add_from_training_the_bias():
+    result = frelu_overhead.run(batch=4, rounds=2, steps=1, model="resnet20")
+    assert set(result["train"]) == {"relu", "frelu", "frelu_fixed_bias"}
+    for key in ("frelu_step_time_overhead", "fixed_bias_step_time_overhead"):
+        assert result[key]["min"] <= result[key]["median"] <= result[key]["max"]
+    g = result["graph"]
+    # ResNet-20's 19 activations: each FReLU adds its `+ b`, and its bias's gradient (a sum).
+    assert g["frelu_layers"] == 19
+    assert g["ops_added_by_frelu"]["AddV2"] == g["ops_added_by_frelu"]["Sum"] == 19
+    assert g["fused_batchnorm_relu"]["frelu"] == g["fused_batchnorm_relu"]["relu"] > 0
+    text = summary._frelu(result)
+    assert "FReLU step-time overhead" in text and "With its biases frozen" in text
+    assert (
+        "19 AddV2" in text and "fused batch normalisation + ReLU kernels: 10 with ReLU, 10 with FReLU" in text
+    )

@@ -30,7 +30,7 @@ def test_smoke_run_on_jax_writes_every_run(fmnist_like_dir, tmp_path):
     command = [
         sys.executable,
         os.path.join(BENCH, "gpu_jax.py"),
-        *("--limit", "256", "--epochs", "2", "--models", "resnet20"),
+        *("--limit", "256", "--epochs", "2", "--models", "resnet20,resnet20:frelu"),
         *("--precisions", "float32,mixed_bfloat16", "--data-dir", fmnist_like_dir, "--out", str(out)),
     ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
@@ -42,10 +42,10 @@ def test_smoke_run_on_jax_writes_every_run(fmnist_like_dir, tmp_path):
     settings = result["settings"]
     assert (settings["train_images"], settings["test_images"]) == (256, 200)  # the fixture has 200
     assert (settings["lr"], settings["batch_size"], settings["epochs"]) == (0.1, 128, 2)
-    assert set(result["results"]) == {"resnet20"}
+    assert set(result["results"]) == {"resnet20", "resnet20:frelu"}
     runs = result["results"]["resnet20"]
-    assert set(runs) == {"float32", "mixed_bfloat16"}
-    for run in runs.values():
+    assert set(runs) == set(result["results"]["resnet20:frelu"]) == {"float32", "mixed_bfloat16"}
+    for run in [*runs.values(), *result["results"]["resnet20:frelu"].values()]:
         assert run["status"] == "done" and run["stop_reason"] == "max epochs (2)"
         assert run["epochs_run"] == len(run["epochs"]) == 2 and run["steps_per_epoch"] == 2
         assert math.isfinite(run["images_per_s"]) and run["images_per_s"] > 0
@@ -60,6 +60,7 @@ def test_smoke_run_on_jax_writes_every_run(fmnist_like_dir, tmp_path):
         assert (reached is None) == (max(run["test_accuracy"]) < 0.94)
     text = summary.render({"gpu_jax": result})
     assert "## Keras on JAX, GPU" in text and "| resnet20 | mixed_bfloat16 | 2 |" in text
+    assert "| resnet20:frelu | float32 | 2 |" in text
     assert "gpu_jax" not in text.split("Not in this run:")[1].split("\n")[0]
 
 
@@ -121,6 +122,19 @@ def test_augmented_epoch_is_shuffled_crops_and_flips_of_the_images():
         assert plain or mirrored, f"image {label} is no crop of its padded source"
         flips += mirrored and not plain
     assert 16 < flips < 48  # about half are mirrored
+
+
+def test_models_are_names_or_name_activation_pairs():
+    known = ("resnet20", "resnet56")
+    assert gpu_jax._names("resnet20, resnet56:frelu", known, "--models", ("relu", "frelu")) == [
+        "resnet20",
+        "resnet56:frelu",
+    ]
+    for bad in ("resnet56:swish", "resnet57", "resnet20:", ""):
+        with pytest.raises(SystemExit, match=r"`--models` must list some of resnet20, resnet56 \(each may"):
+            gpu_jax._names(bad, known, "--models", ("relu", "frelu"))
+    with pytest.raises(SystemExit, match="`--precisions` must list some of float32; got 'float32:frelu'"):
+        gpu_jax._names("float32:frelu", ("float32",), "--precisions")
 
 
 def test_a_keras_on_another_backend_is_refused():
