@@ -174,6 +174,9 @@ def test_model_speed_measures_first_what_it_is_told_and_keeps_the_registry_order
     order.clear()
     model_speed.run("resnet2*,smallnet*", verbose=False, write=path, resume=True, first="smallnet")
     assert order == []  # every row was there
+    with pytest.raises(ValueError, match="`first` pattern 'vgg\\*' matches none"):
+        model_speed.run("resnet2*,smallnet*", verbose=False, first="smallnet,vgg*")
+    assert order == []  # refused before measuring anything
 
 
 def test_model_speed_apart_times_each_model_in_its_own_process(monkeypatch):
