@@ -9,13 +9,14 @@ import csv
 import json
 import os
 import re
+import shlex
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import kzoo
-from kzoo import data
+from kzoo import cli_parser, data
 from kzoo.models import pretrained
 from kzoo.serving import publish as publishing
 from kzoo.serving import runtimes, versions
@@ -192,3 +193,29 @@ def test_tags_rescore_their_records(tag):
     scores = kzoo.evaluate(kzoo.create_model(tag, pretrained=True), record.dataset)
     assert scores["test_top1"] == pytest.approx(record.top1, abs=0.002), tag
     assert scores["test_top5"] == pytest.approx(record.top5, abs=0.002), tag
+
+
+def _publish_recipe():
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(BASE), "applications", "publish_fashion_mnist.py")
+    spec = importlib.util.spec_from_file_location("publish_fashion_mnist", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_shipped_tags_are_the_publish_recipes():
+    """Each shipped tag is one that applications/publish_fashion_mnist.py trains, from the
+    command it runs for the shipped seed, with every seed it trains; the record's builder
+    options are the ones its flags set (a tag trained by hand, or with another recipe, fails)."""
+    recipe = _publish_recipe()
+    assert set(TAGS) <= set(recipe.TAGS)
+    for tag in TAGS:
+        record = RECORDS[tag]
+        architecture, _, seeds = recipe.TAGS[tag]
+        command, out = recipe.train_command(tag, record.source["seed"], os.path.join("runs", "publish"))
+        assert record.command == command and record.architecture == architecture, tag
+        assert sorted(s["seed"] for s in record.seeds) == list(range(seeds)), tag
+        parsed = cli_parser.build_parser().parse_args(shlex.split(command)[1:])
+        assert record.options == cli_parser.model_kwargs(parsed), tag
