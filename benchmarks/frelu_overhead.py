@@ -8,7 +8,11 @@ biases (their gradient, a sum over each activation, and the optimizer's updates)
 
 ``graph`` counts the ops of each net's training step as TensorFlow's grappler rewrites it
 for this CPU (its oneDNN fusions included): which ops FReLU adds, and whether the fused
-batch normalisation + ReLU kernels (``_FusedBatchNormEx``) survive it."""
+batch normalisation + ReLU kernels (``_FusedBatchNormEx``) survive it.
+
+``--xla`` also times both nets with their whole training step compiled by XLA
+(``jit_compile=True``), where the ``+ b`` can fuse into the ops around it: FReLU's overhead
+there, and what XLA's step costs against TensorFlow's own runtime on this CPU."""
 
 import os
 import sys
@@ -68,19 +72,32 @@ def graph(model):
     }
 
 
-def run(batch=64, rounds=12, steps=10, model="resnet56"):
+def run(batch=64, rounds=12, steps=10, model="resnet56", xla=False):
     keras.utils.set_random_seed(0)
     models = {"relu": kzoo.create_model(model), "frelu": kzoo.create_model(model, activation="frelu")}
     models["frelu_fixed_bias"] = kzoo.create_model(model, activation="frelu")
     for layer in models["frelu_fixed_bias"].layers:
         if isinstance(layer, kzoo.layers.FReLU):
             layer.trainable = False
-    timings = compare(models, "train", batch, (32, 32, 3), 10, rounds=rounds, steps=steps)
+    if xla:
+        models["relu_xla"] = kzoo.create_model(model)
+        models["frelu_xla"] = kzoo.create_model(model, activation="frelu")
+    jit = {"relu_xla": True, "frelu_xla": True}
+    timings = compare(models, "train", batch, (32, 32, 3), 10, rounds=rounds, steps=steps, jit_compile=jit)
 
     # Step-time overhead = relu throughput / frelu throughput - 1, paired per round.
     def overhead(label):
         return {k: round(v - 1, 3) for k, v in paired_ratio(timings, "relu", label).items()}
 
+    xla_result = {}
+    if xla:
+        xla_result = {
+            "xla_frelu_step_time_overhead": {
+                k: round(v - 1, 3) for k, v in paired_ratio(timings, "relu_xla", "frelu_xla").items()
+            },
+            # > 1: XLA's compiled step is faster than TensorFlow's runtime on this CPU
+            "xla_over_runtime_relu": paired_ratio(timings, "relu_xla", "relu"),
+        }
     return {
         "benchmark": "frelu_overhead",
         "model": model,
@@ -90,6 +107,7 @@ def run(batch=64, rounds=12, steps=10, model="resnet56"):
         "train": timings,
         "frelu_step_time_overhead": overhead("frelu"),
         "fixed_bias_step_time_overhead": overhead("frelu_fixed_bias"),
+        **xla_result,
         "graph": graph(model),
         "machine": machine(),
     }

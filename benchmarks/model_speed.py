@@ -173,7 +173,7 @@ def run(
     done = _resumable(write, settings, here) if resume else {}
     rows = {n: done[n] for n in names if n in done}
     early = _matching(names, first) if first else []
-    for part in (first.split(",") if first else []):
+    for part in first.split(",") if first else []:
         if not _matching(names, part):  # a typo would silently measure in the usual order
             raise ValueError(f"`first` pattern {part!r} matches none of the models {pattern!r} selects")
     todo = [n for n in dict.fromkeys(early + names) if n not in rows]

@@ -41,6 +41,12 @@ def _frelu(r):
             f" With its biases frozen (the forward `+ b` alone): {t['frelu_fixed_bias']['images_per_s']:.1f} "
             f"img/s, overhead {_range(r['fixed_bias_step_time_overhead'])}."
         )
+    if "xla_frelu_step_time_overhead" in r:
+        text += (
+            f" With the whole step compiled by XLA: ReLU {t['relu_xla']['images_per_s']:.1f} img/s, FReLU "
+            f"{t['frelu_xla']['images_per_s']:.1f} img/s, overhead {_range(r['xla_frelu_step_time_overhead'])}; "
+            f"XLA's ReLU throughput over TensorFlow's runtime's: {_range(r['xla_over_runtime_relu'])}."
+        )
     if "graph" in r:
         g = r["graph"]
         added = ", ".join(f"{n} {op}" for op, n in g["ops_added_by_frelu"].items() if n > 0)

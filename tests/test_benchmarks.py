@@ -221,3 +221,17 @@ def test_frelu_overhead_splits_the_forward_add_from_training_the_bias():
     assert (
         "19 AddV2" in text and "fused batch normalisation + ReLU kernels: 10 with ReLU, 10 with FReLU" in text
     )
+
+
+def test_frelu_overhead_with_xla_times_both_nets_compiled_whole():
+    result = frelu_overhead.run(batch=4, rounds=2, steps=1, model="resnet20", xla=True)
+    t = result["train"]
+    assert set(t) == {"relu", "frelu", "frelu_fixed_bias", "relu_xla", "frelu_xla"}
+    # paired per round: XLA's throughput over the runtime's, FReLU's step time over ReLU's
+    ratios = [a / b for a, b in zip(t["relu_xla"]["rounds"], t["relu"]["rounds"])]
+    assert result["xla_over_runtime_relu"]["min"] == pytest.approx(min(ratios), abs=1e-3)
+    over = [a / b - 1 for a, b in zip(t["relu_xla"]["rounds"], t["frelu_xla"]["rounds"])]
+    assert result["xla_frelu_step_time_overhead"]["max"] == pytest.approx(max(over), abs=1e-3)
+    assert "With the whole step compiled by XLA" in summary._frelu(result)
+    plain = {k: v for k, v in result.items() if not k.startswith("xla_")}
+    assert "XLA" not in summary._frelu(plain)
