@@ -103,6 +103,20 @@ def test_signatures_have_no_half_precision(exported):
     assert loaded.signatures["serving_default"].structured_input_signature[1]["images"].dtype == tf.uint8
 
 
+def test_each_weight_is_stored_once(exported, model):
+    """The SavedModel's checkpoint holds the model's weights once (keras' ExportArchive
+    alone stored each twice: keras-team/keras#23553), and the loaded object still lists
+    them all by name, trainable and not."""
+    reader = tf.train.load_checkpoint(os.path.join(exported.path, "variables", "variables"))
+    shapes = reader.get_variable_to_shape_map()
+    stored = sum(int(np.prod(shape)) for key, shape in shapes.items() if key != "_CHECKPOINTABLE_OBJECT_GRAPH")
+    assert stored == model.count_params()
+    loaded = tf.saved_model.load(exported.path)
+    assert sorted(v.name.split(":")[0] for v in loaded.variables) == sorted(v.path for v in model.variables)
+    assert len(loaded.trainable_variables) == len(model.trainable_variables)
+    assert len(loaded.non_trainable_variables) == len(model.non_trainable_variables)
+
+
 def test_mixed_precision_model_exports_float32(tmp_path):
     keras.config.set_dtype_policy("mixed_float16")
     model = kzoo.ResNet20(input_shape=SHAPE, classes=10)

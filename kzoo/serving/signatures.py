@@ -125,6 +125,7 @@ def write_saved_model(model, folder, functions):
 
     archive = keras.export.ExportArchive()
     archive.track(model)
+    _track_weights_once(archive)
     for signature, (fn, spec) in functions.items():
         if signature == FIXED_SIGNATURE:  # traced now, with the patch; the archive keeps that trace
             fn = tf.function(fn, input_signature=spec, autograph=False)
@@ -134,6 +135,23 @@ def write_saved_model(model, folder, functions):
         else:
             archive.add_endpoint(signature, fn, input_signature=spec)
     archive.write_out(folder, verbose=False)
+
+
+def _track_weights_once(archive):
+    """Store each weight once. ``track`` lists the model's Keras variables while the
+    endpoints capture the tf.Variables inside them: two objects per weight, so the
+    SavedModel held every weight twice (twice the bytes on disk and in a server's memory;
+    keras-team/keras#23553). Listing the tf.Variables themselves lets TensorFlow save each
+    one once, under the same names and collections."""
+    import tensorflow as tf
+
+    holder = getattr(archive, "_tf_trackable", None)
+    for collection in ("variables", "trainable_variables", "non_trainable_variables"):
+        listed = getattr(holder, collection, None)
+        if listed is None:
+            continue
+        inner = [getattr(v, "value", v) for v in listed]
+        setattr(holder, collection, [i if isinstance(i, tf.Variable) else v for i, v in zip(inner, listed)])
 
 
 def write_warmup(folder, name, shape):
