@@ -109,7 +109,9 @@ def test_each_weight_is_stored_once(exported, model):
     them all by name, trainable and not."""
     reader = tf.train.load_checkpoint(os.path.join(exported.path, "variables", "variables"))
     shapes = reader.get_variable_to_shape_map()
-    stored = sum(int(np.prod(shape)) for key, shape in shapes.items() if key != "_CHECKPOINTABLE_OBJECT_GRAPH")
+    stored = sum(
+        int(np.prod(shape)) for key, shape in shapes.items() if key != "_CHECKPOINTABLE_OBJECT_GRAPH"
+    )
     assert stored == model.count_params()
     loaded = tf.saved_model.load(exported.path)
     assert sorted(v.name.split(":")[0] for v in loaded.variables) == sorted(v.path for v in model.variables)
