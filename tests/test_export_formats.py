@@ -19,7 +19,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 import kzoo
 from kzoo import data
-from kzoo.serving import convert
+from kzoo.serving import convert, versions
 
 SHAPE = (28, 28, 1)
 
@@ -346,9 +346,10 @@ def test_mixed_precision_models_convert_as_float32(fmt, tmp_path):
 def test_a_published_saved_model_converts_with_its_record(tmp_path):
     """A SavedModel version kzoo exported is rebuilt from its card and variables (checked
     to answer as it does), and the new card keeps its training record."""
-    source = os.path.join(
-        os.path.dirname(os.path.dirname(__file__)), "saved_models", "resnet20_fashion_mnist_eraserelu", "1"
+    folder = os.path.join(
+        os.path.dirname(os.path.dirname(__file__)), "saved_models", "resnet20_fashion_mnist_eraserelu"
     )
+    source = os.path.join(folder, str(versions(folder)[-1]))  # the newest, as served
     original = json.load(open(os.path.join(source, "model_card.json")))
     result = kzoo.export(source, tmp_path, "m", format="onnx")
     card = result.card
