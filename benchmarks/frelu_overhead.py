@@ -86,15 +86,13 @@ def run(batch=64, rounds=12, steps=10, model="resnet56", xla=False):
     timings = compare(models, "train", batch, (32, 32, 3), 10, rounds=rounds, steps=steps, jit_compile=jit)
 
     # Step-time overhead = relu throughput / frelu throughput - 1, paired per round.
-    def overhead(label):
-        return {k: round(v - 1, 3) for k, v in paired_ratio(timings, "relu", label).items()}
+    def overhead(label, base="relu"):
+        return {k: round(v - 1, 3) for k, v in paired_ratio(timings, base, label).items()}
 
     xla_result = {}
     if xla:
         xla_result = {
-            "xla_frelu_step_time_overhead": {
-                k: round(v - 1, 3) for k, v in paired_ratio(timings, "relu_xla", "frelu_xla").items()
-            },
+            "xla_frelu_step_time_overhead": overhead("frelu_xla", base="relu_xla"),
             # > 1: XLA's compiled step is faster than TensorFlow's runtime on this CPU
             "xla_over_runtime_relu": paired_ratio(timings, "relu_xla", "relu"),
         }

@@ -1,5 +1,8 @@
 """Helpers shared by test modules (tests/ is on sys.path under pytest's default import mode)."""
 
+import importlib.util
+import os
+
 import keras
 
 
@@ -14,3 +17,11 @@ class CutAtEpoch(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         if epoch == self.epoch:
             raise KeyboardInterrupt
+
+
+def load_script(path):
+    """The module of an applications/ script (they are files, not a package)."""
+    spec = importlib.util.spec_from_file_location("recipe_" + os.path.basename(path)[:-3], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -14,6 +14,7 @@ import shlex
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import load_script
 
 import kzoo
 from kzoo import cli_parser, data
@@ -195,26 +196,16 @@ def test_tags_rescore_their_records(tag):
     assert scores["test_top5"] == pytest.approx(record.top5, abs=0.002), tag
 
 
-def _publish_recipe():
-    import importlib.util
-
-    path = os.path.join(os.path.dirname(BASE), "applications", "publish_fashion_mnist.py")
-    spec = importlib.util.spec_from_file_location("publish_fashion_mnist", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_shipped_tags_are_the_publish_recipes():
     """Each shipped tag is one that applications/publish_fashion_mnist.py trains, from the
     command it runs for the shipped seed, with every seed it trains; the record's builder
     options are the ones its flags set (a tag trained by hand, or with another recipe, fails)."""
-    recipe = _publish_recipe()
+    recipe = load_script(os.path.join(os.path.dirname(BASE), "applications", "publish_fashion_mnist.py"))
     assert set(TAGS) <= set(recipe.TAGS)
     for tag in TAGS:
         record = RECORDS[tag]
         architecture, _, seeds = recipe.TAGS[tag]
-        command, out = recipe.train_command(tag, record.source["seed"], os.path.join("runs", "publish"))
+        command, _ = recipe.train_command(tag, record.source["seed"], os.path.join("runs", "publish"))
         assert record.command == command and record.architecture == architecture, tag
         assert sorted(s["seed"] for s in record.seeds) == list(range(seeds)), tag
         parsed = cli_parser.build_parser().parse_args(shlex.split(command)[1:])

@@ -6,7 +6,6 @@ definition."""
 import argparse
 import csv
 import glob
-import importlib.util
 import json
 import math
 import os
@@ -14,6 +13,7 @@ import re
 import statistics
 
 import pytest
+from helpers import load_script
 
 import kzoo
 from kzoo import cli as kzoo_cli
@@ -25,14 +25,7 @@ from kzoo.training import Protocol, get_protocol
 RECIPES = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "applications", "*.py")))
 
 
-def _recipe(path):
-    spec = importlib.util.spec_from_file_location("recipe_" + os.path.basename(path)[:-3], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-STUDIES = [m.STUDY for m in map(_recipe, RECIPES) if hasattr(m, "STUDY")]
+STUDIES = [m.STUDY for m in map(load_script, RECIPES) if hasattr(m, "STUDY")]
 
 
 def _study(**changes):
@@ -324,7 +317,7 @@ def _kzoo_reproduce(argv):
 def test_kzoo_reproduce_lists_the_recipes(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # no applications/ here: the recipes next to the package
     with_study = sorted(
-        os.path.basename(p)[:-3] for p, m in zip(RECIPES, map(_recipe, RECIPES)) if hasattr(m, "STUDY")
+        os.path.basename(p)[:-3] for p, m in zip(RECIPES, map(load_script, RECIPES)) if hasattr(m, "STUDY")
     )
     assert len(with_study) >= 12
     for argv in ([], ["--list-studies"]):
@@ -472,7 +465,7 @@ def test_test_curve_needs_the_test_set():
 
 
 def test_time_to_accuracy_helpers():
-    tta = _recipe(os.path.join(os.path.dirname(RECIPES[0]), "time_to_accuracy.py"))
+    tta = load_script(os.path.join(os.path.dirname(RECIPES[0]), "time_to_accuracy.py"))
     rows = [
         {"seconds": 10, "test_accuracy": 0.90},
         {"seconds": 10, "test_accuracy": 0.941},
@@ -513,10 +506,10 @@ def test_time_to_accuracy_helpers():
     assert again["same_curve_of_test_top1"] and not differs["same_curve_of_test_top1"]
 
 
-def test_time_to_accuracy_recipe(fmnist_subset_dir, tmp_path, capsys):
+def test_time_to_accuracyload_script(fmnist_subset_dir, tmp_path, capsys):
     """A candidate is a `kzoo train` command: recorded whole, with its roofline line,
     gathered into results.md and fastest.json."""
-    tta = _recipe(os.path.join(os.path.dirname(RECIPES[0]), "time_to_accuracy.py"))
+    tta = load_script(os.path.join(os.path.dirname(RECIPES[0]), "time_to_accuracy.py"))
     out = str(tmp_path / "tta")
     own = ["--name", "tiny", "--target", "0.3", "--out", out]
     train_args = ["resnet20", "--epochs", "2", "--batch-size", "64", "--data-dir", fmnist_subset_dir]
@@ -554,7 +547,7 @@ def test_time_to_accuracy_recipe(fmnist_subset_dir, tmp_path, capsys):
 def test_precision_parity_study(fmnist_subset_dir, tmp_path, capsys):
     """Both precisions for each seed, alternating; a finished run is kept on a re-run;
     the summary pairs the seeds."""
-    parity = _recipe(os.path.join(os.path.dirname(RECIPES[0]), "precision_parity.py"))
+    parity = load_script(os.path.join(os.path.dirname(RECIPES[0]), "precision_parity.py"))
     names = [name for name, _ in parity.plan(["mlp12"], [0, 1])]
     assert names == [
         "mlp12-float32-seed0",
@@ -596,7 +589,7 @@ def test_readme_lists_every_recipe_with_its_run_counts():
     page = os.path.join("docs", "reproduction.md")
     page = page if os.path.exists(os.path.join(root, page)) else "README.md"
     readme = open(os.path.join(root, page)).read()
-    for path, module in zip(RECIPES, map(_recipe, RECIPES)):
+    for path, module in zip(RECIPES, map(load_script, RECIPES)):
         if not hasattr(module, "STUDY"):
             continue
         study = module.STUDY
