@@ -32,7 +32,7 @@ def _resnet50(r):
 def _frelu(r):
     t = r["train"]
     text = (
-        f"{r['model']} training steps, batch {r['batch']}, {r['rounds']} rounds: ReLU "
+        f"{r['model']} training steps, batch {r['batch']}, {r.get('precision', 'float32')}, {r['rounds']} rounds: ReLU "
         f"{t['relu']['images_per_s']:.1f} img/s, FReLU {t['frelu']['images_per_s']:.1f} img/s; "
         f"FReLU step-time overhead {_range(r['frelu_step_time_overhead'])} (goal: at most 0.02)."
     )

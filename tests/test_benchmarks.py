@@ -5,6 +5,7 @@ import json
 import os
 import sys
 
+import keras
 import numpy as np
 import pytest
 
@@ -221,6 +222,16 @@ def test_frelu_overhead_splits_the_forward_add_from_training_the_bias():
     assert (
         "19 AddV2" in text and "fused batch normalisation + ReLU kernels: 10 with ReLU, 10 with FReLU" in text
     )
+
+
+def test_frelu_overhead_in_bfloat16_builds_every_net_in_it_and_leaves_the_policy():
+    result = frelu_overhead.run(batch=4, rounds=1, steps=1, model="resnet20", precision="bfloat16")
+    assert result["precision"] == "mixed_bfloat16" and result["graph"]["compute_dtype"] == "bfloat16"
+    assert set(result["train"]) == {"relu", "frelu", "frelu_fixed_bias"}
+    assert "batch 4, mixed_bfloat16," in summary._frelu(result)
+    assert keras.config.dtype_policy().name == "float32"
+    with pytest.raises(ValueError, match="precision='float16': expected one of float32, bfloat16"):
+        frelu_overhead.run(precision="float16")
 
 
 def test_frelu_overhead_with_xla_times_both_nets_compiled_whole():
