@@ -15,7 +15,7 @@ batch normalisation + ReLU kernels (``_FusedBatchNormEx``) survive it.
 there, and what XLA's step costs against TensorFlow's own runtime on this CPU.
 
 ``--precision bfloat16`` builds every net under ``mixed_bfloat16``, the precision of kzoo's
-fastest CPU recipe, where the convolutions run faster and an element-wise pass weighs more."""
+fastest CPU recipe, where the convolutions run faster, so an element-wise pass can weigh more."""
 
 import os
 import sys
