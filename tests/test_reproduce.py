@@ -25,7 +25,8 @@ from kzoo.training import Protocol, get_protocol
 RECIPES = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "applications", "*.py")))
 
 
-STUDIES = [m.STUDY for m in map(load_script, RECIPES) if hasattr(m, "STUDY")]
+SCRIPTS = {path: load_script(path) for path in RECIPES}  # loaded once, read by several tests
+STUDIES = [m.STUDY for m in SCRIPTS.values() if hasattr(m, "STUDY")]
 
 
 def _study(**changes):
@@ -316,9 +317,7 @@ def _kzoo_reproduce(argv):
 
 def test_kzoo_reproduce_lists_the_recipes(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # no applications/ here: the recipes next to the package
-    with_study = sorted(
-        os.path.basename(p)[:-3] for p, m in zip(RECIPES, map(load_script, RECIPES)) if hasattr(m, "STUDY")
-    )
+    with_study = sorted(os.path.basename(p)[:-3] for p, m in SCRIPTS.items() if hasattr(m, "STUDY"))
     assert len(with_study) >= 12
     for argv in ([], ["--list-studies"]):
         assert _kzoo_reproduce(argv) == 0
@@ -506,7 +505,7 @@ def test_time_to_accuracy_helpers():
     assert again["same_curve_of_test_top1"] and not differs["same_curve_of_test_top1"]
 
 
-def test_time_to_accuracyload_script(fmnist_subset_dir, tmp_path, capsys):
+def test_time_to_accuracy_recipe(fmnist_subset_dir, tmp_path, capsys):
     """A candidate is a `kzoo train` command: recorded whole, with its roofline line,
     gathered into results.md and fastest.json."""
     tta = load_script(os.path.join(os.path.dirname(RECIPES[0]), "time_to_accuracy.py"))
@@ -589,7 +588,7 @@ def test_readme_lists_every_recipe_with_its_run_counts():
     page = os.path.join("docs", "reproduction.md")
     page = page if os.path.exists(os.path.join(root, page)) else "README.md"
     readme = open(os.path.join(root, page)).read()
-    for path, module in zip(RECIPES, map(load_script, RECIPES)):
+    for path, module in SCRIPTS.items():
         if not hasattr(module, "STUDY"):
             continue
         study = module.STUDY
