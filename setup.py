@@ -42,6 +42,8 @@ setup(
             "onnx>=1.17",
             "onnxruntime>=1.20",
             "ai-edge-litert>=2.0",
+            # kzoo.place is tested on keras-hub backbones (built from a config, no download)
+            "keras-hub>=0.32,<0.33",
         ],
     },
     entry_points={"console_scripts": ["kzoo=kzoo.cli:main"]},

@@ -19,7 +19,7 @@ from kzoo import _quiet
 from kzoo._version import __version__
 
 with _quiet.quiet_import():  # Keras imports TensorFlow under its TF backend (kzoo._quiet)
-    from kzoo import checks, layers, models, placement
+    from kzoo import checks, layers, models, placement, transform
     from kzoo.models import (
         DFNMR,
         DFNMR1,
@@ -75,6 +75,7 @@ with _quiet.quiet_import():  # Keras imports TensorFlow under its TF backend (kz
         trainable_params,
     )
     from kzoo.placement import activation_layers
+    from kzoo.transform import adapt, modules, place
 
 # The parts that need TensorFlow: a subpackage, or a function and the module it comes from.
 _TF_SUBPACKAGES = ("data", "training", "serving", "tuning", "reproduce")
@@ -135,6 +136,7 @@ __all__ = [
     "placement",
     "serving",
     "training",
+    "transform",
     "tuning",
     # builders and the registry (kzoo.models; tests/test_public_api.py checks the two lists agree)
     "CifarResNet",
@@ -189,6 +191,10 @@ __all__ = [
     "create_model",
     "list_models",
     "model_info",
+    # placement on any model
+    "place",
+    "modules",
+    "adapt",
     # the pipeline
     "activation_layers",
     "train",

@@ -57,7 +57,13 @@ def _list_tags(pattern):
 def _summary(args):
     import kzoo
 
-    model = kzoo.create_model(args.name, **_model_kwargs(args))
+    kwargs = _model_kwargs(args)
+    if args.modules:  # the model without erasing, and what --erase/--proportion would remove
+        erase, proportion = kwargs.pop("erase", None), kwargs.pop("proportion", None)
+        model = kzoo.create_model(args.name, **kwargs)
+        print(kzoo.modules(model, erase=erase, proportion=proportion))
+        return 0
+    model = kzoo.create_model(args.name, **kwargs)
     if not args.brief:
         model.summary(line_length=110)
     trainable = kzoo.trainable_params(model)

@@ -15,6 +15,17 @@ def _shape(text):
     return dims
 
 
+def _size(text):
+    """H,W such as 32,32."""
+    try:
+        dims = tuple(int(d) for d in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected H,W such as 32,32, got {text!r}") from None
+    if len(dims) != 2 or min(dims) < 1:
+        raise argparse.ArgumentTypeError(f"expected two positive sizes H,W such as 32,32, got {text!r}")
+    return dims
+
+
 def _proportion(text):
     """A fraction (0.5) or a comma-separated list of 1-based block indices (1,3,5)."""
     try:
@@ -79,6 +90,19 @@ _ALL, _BUILDS, _SUMMARY = ("summary", "train", "tune"), ("summary", "train"), ("
 MODEL_OPTIONS = (
     (("--input-shape",), {"type": _shape, "help": "H,W,C (default: the model's)"}, _SUMMARY),
     (("--classes",), {"type": int}, _SUMMARY),
+    (
+        ("--weights",),
+        {"help": "weights file (or keras:NAME's 'imagenet', a registered model's published weights)"},
+        _ALL,
+    ),
+    (
+        ("--resize",),
+        {
+            "type": _size,
+            "help": "keras:NAME / .keras models: H,W the images are resized to inside the model",
+        },
+        _ALL,
+    ),
     (("--activation",), {"help": "relu, frelu, prelu, leaky_relu or elu"}, _BUILDS),
     (
         ("--erase",),
@@ -114,6 +138,12 @@ MODEL_OPTIONS = (
 )
 
 
+MODEL_HELP = (
+    "a registered model (kzoo list), a keras.applications architecture as keras:NAME "
+    "(keras:MobileNetV2) or a saved model file (model.keras), placed and given a head and input for the data"
+)
+
+
 def add_model_options(parser, command):
     preact = parser.add_mutually_exclusive_group()
     for flags, settings, commands in MODEL_OPTIONS:
@@ -139,9 +169,15 @@ def build_parser(description=None):
     ls.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'resnet1*'")
     ls.add_argument("--pretrained", action="store_true", help="list the pretrained tags instead")
     sm = sub.add_parser("summary", help="build a model and print its summary")
-    sm.add_argument("name")
+    sm.add_argument("name", help=MODEL_HELP)
     add_model_options(sm, "summary")
     sm.add_argument("--brief", action="store_true", help="only the totals and the activations kept")
+    sm.add_argument(
+        "--modules",
+        action="store_true",
+        help="the modules and activation slots found in the model's graph (kzoo.modules), and "
+        "which activations --erase/--proportion remove",
+    )
     _add_train(sub)
     _add_evaluate(sub)
     _add_export(sub)
@@ -153,8 +189,8 @@ def build_parser(description=None):
 
 
 def _add_train(sub):
-    tr = sub.add_parser("train", help="train a registered model under a protocol (resumes when re-run)")
-    tr.add_argument("name")
+    tr = sub.add_parser("train", help="train a model under a protocol (resumes when re-run)")
+    tr.add_argument("name", help=MODEL_HELP)
     tr.add_argument("--dataset", help="default: the protocol's")
     tr.add_argument("--protocol", default="fashion_mnist_demo", help="see `kzoo protocols`")
     tr.add_argument("--epochs", type=int)
@@ -289,7 +325,7 @@ def _add_tune(sub):
         help="search erase location/proportion/activation with keras-tuner "
         "(selects on validation; resumes when re-run)",
     )
-    tu.add_argument("name")
+    tu.add_argument("name", help=MODEL_HELP)
     tu.add_argument("--dataset", help="default: the protocol's")
     tu.add_argument(
         "--protocol", default="fashion_mnist_demo", help="how each trial trains; see `kzoo protocols`"

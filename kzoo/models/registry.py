@@ -16,6 +16,8 @@ from kzoo import checks
 from kzoo.models import pretrained as _pretrained
 
 _REGISTRY = {}
+# Functions name -> ModelInfo (or None) for names outside the registry (kzoo.models.external).
+_RESOLVERS = []
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +59,18 @@ class ModelInfo:
 
     def signature(self):
         return inspect.signature(self.builder)
+
+    @property
+    def slug(self):
+        """The name as it goes into run directories (a model file's path does not)."""
+        return self.name
+
+
+def add_resolver(fn):
+    """Let ``model_info`` answer names outside the registry: ``fn(name)`` returns their
+    ``ModelInfo``, or None for a name it does not know."""
+    _RESOLVERS.append(fn)
+    return fn
 
 
 def register_model(name=None, builder=None, **meta):
@@ -142,6 +156,10 @@ def model_info(name):
     naming close matches."""
     if not isinstance(name, str):
         raise TypeError(f"`name` must be a string, got {name!r}")
+    for resolve in _RESOLVERS:
+        info = resolve(name)
+        if info is not None:
+            return info
     key = name.lower()
     if _pretrained.is_tag(key):
         record = _pretrained.get(key)
@@ -163,7 +181,10 @@ def model_info(name):
     if key not in _REGISTRY:
         close = difflib.get_close_matches(key, list(_REGISTRY), n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ValueError(f"Unknown model {name!r}.{hint} See kzoo.list_models().")
+        raise ValueError(
+            f"Unknown model {name!r}.{hint} See kzoo.list_models(); a keras.applications "
+            "architecture is named keras:NAME (keras:MobileNetV2), a saved model by its .keras file."
+        )
     return _REGISTRY[key]
 
 

@@ -67,11 +67,43 @@ def to_onnx(fn, input_signature, path, opset=DEFAULT_OPSET):
     tf2onnx = require("tf2onnx", "onnx")
     function = tf.function(fn, input_signature=input_signature, autograph=False)
     with plain_grouped_convolutions():
-        function.get_concrete_function()
+        concrete = function.get_concrete_function()
         tf2onnx.convert.from_function(
             function, input_signature=input_signature, opset=opset, output_path=path
         )
+    _embed_captured_constants(path, concrete)
     return {"converter": f"tf2onnx {tf2onnx.__version__}", "opset": opset}
+
+
+def _embed_captured_constants(path, concrete):
+    """tf2onnx leaves the constant tensors a traced function captures (not variables:
+    ``keras.layers.Normalization``'s mean and variance, as in keras.applications'
+    EfficientNet and ConvNeXt) as inputs of the ONNX graph, which a server would have to
+    feed; they become initializers holding their values (or go, where the converter
+    folded them into the graph)."""
+    import numpy as np
+    import onnx
+    import tensorflow as tf
+
+    values = {
+        internal.name: external.numpy()
+        for external, internal in concrete.graph.captures
+        if external.dtype != tf.resource and hasattr(external, "numpy")
+    }
+    model = onnx.load(path)
+    extra = [i for i in model.graph.input if i.name in values]
+    if not extra:
+        return
+    used = {name for node in model.graph.node for name in node.input}
+    for graph_input in extra:
+        if graph_input.name not in used:  # folded into the graph by the converter
+            model.graph.input.remove(graph_input)
+            continue
+        model.graph.initializer.append(
+            onnx.numpy_helper.from_array(np.asarray(values[graph_input.name]), graph_input.name)
+        )
+        model.graph.input.remove(graph_input)
+    onnx.save(model, path)
 
 
 def to_litert(saved_model_dir, signature, path, quantize=None, representative=None):

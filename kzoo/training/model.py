@@ -27,13 +27,14 @@ def check_model_fits(model, info, arg="model"):
     if classes != info.classes:
         raise ValueError(
             f"`{arg}`: the model predicts {classes} classes but dataset {info.name!r} has {info.classes}; "
-            f"build it with classes={info.classes}"
+            f"build it with classes={info.classes}, or give it a new head: "
+            f"kzoo.adapt(model, classes={info.classes})"
         )
     expected = tuple(model.input_shape[1:])
     if len(expected) != 3 or any(e is not None and e != d for e, d in zip(expected, info.image_shape)):
         raise ValueError(
             f"`{arg}`: the model takes inputs of shape {expected} but dataset {info.name!r} has images of "
-            f"shape {info.image_shape}"
+            f"shape {info.image_shape}; kzoo.adapt(model, input_shape={tuple(info.image_shape)}) adapts it"
         )
 
 
@@ -48,7 +49,9 @@ def check_model_before_data(model, model_kwargs, info):
         check_model_fits(model, info)
         return
     if not isinstance(model, str):
-        raise TypeError(f"`model` must be a registered model name or a keras.Model, got {model!r}")
+        raise TypeError(
+            f"`model` must be a registered model name, keras:NAME, a .keras file or a keras.Model, got {model!r}"
+        )
     model_info(model)
     if "classes" in model_kwargs and model_kwargs["classes"] != info.classes:
         raise ValueError(

@@ -20,6 +20,7 @@ import keras
 
 from kzoo import checks
 from kzoo.models import common
+from kzoo.models.registry import model_info
 from kzoo.training import callbacks as cb
 from kzoo.training import distribute
 from kzoo.training.compile import compile_for_protocol, compile_for_scoring
@@ -215,9 +216,10 @@ def _plan(
             "as a registered name, not a built keras.Model"
         )
     name = model if isinstance(model, str) else getattr(model, "name", "model")
+    slug = model_info(model).slug if isinstance(model, str) else name
     if out is not None:
         checks.path(out, "out")
-    run = RunDir(checks.writable_dir(out or os.path.join("runs", f"{name}-{dataset}-{proto.name}"), "out"))
+    run = RunDir(checks.writable_dir(out or os.path.join("runs", f"{slug}-{dataset}-{proto.name}"), "out"))
     config = {
         "model": name,
         "model_kwargs": model_kwargs,

@@ -53,7 +53,9 @@ class PlacementHyperModel(keras_tuner.HyperModel):
 
         # Cheapest first; nothing here reads data or writes a file.
         if not isinstance(model, str):
-            raise TypeError(f"`model` must be a registered model name, got {model!r}")
+            raise TypeError(
+                f"`model` must be a registered model name, keras:NAME or a .keras file, got {model!r}"
+            )
         self.info = model_info(model)
         self.protocol = _validation_protocol(protocol, protocol_overrides)
         self.dataset = dataset or self.protocol.dataset
@@ -73,13 +75,13 @@ class PlacementHyperModel(keras_tuner.HyperModel):
         self._check_steps()
         self._check_model_kwargs()
         self._check_locations()
-        super().__init__(name=f"{self.info.name}_placement", tunable=True)
+        super().__init__(name=f"{self.info.slug}_placement", tunable=True)
 
     def _checked_out(self, out):
         """``out`` (default runs/tune-MODEL-DATASET), absolute and writable."""
         if out is not None:
             checks.path(out, "out")
-        default = os.path.join("runs", f"tune-{self.info.name}-{self.dataset}")
+        default = os.path.join("runs", f"tune-{self.info.slug}-{self.dataset}")
         return checks.writable_dir(out or default, "out")
 
     def _builder_kwargs(self, extra):
