@@ -112,14 +112,16 @@ def main(argv=None):
     for fmt in FORMATS:
         target = os.path.join(args.out, "exports")
         name = f"resnet50_eraserelu_fashion_mnist_{fmt}"
-        if os.path.isdir(os.path.join(target, name)):
+        folder = os.path.join(target, name)
+        done = os.path.isdir(folder) and any(v.isdigit() for v in os.listdir(folder))
+        export = ["export", run_dir, "--base", target, "--name", name, "--format", fmt, *data]
+        if done:
             print(f"{name}: exported already")
+            steps[f"export_{fmt}"] = ("kzoo " + shlex.join(export), "", 0.0)
         else:
-            steps[f"export_{fmt}"] = _run(
-                ["export", run_dir, "--base", target, "--name", name, "--format", fmt, *data], log
-            )
-        versions = sorted(os.listdir(os.path.join(target, name)), key=int)
-        with open(os.path.join(target, name, versions[-1], "model_card.json")) as f:
+            steps[f"export_{fmt}"] = _run(export, log)
+        versions = sorted((v for v in os.listdir(folder) if v.isdigit()), key=int)
+        with open(os.path.join(folder, versions[-1], "model_card.json")) as f:
             exports[fmt] = json.load(f)["verification"]
     with open(os.path.join(run_dir, "metrics.json")) as f:
         metrics = json.load(f)
@@ -129,7 +131,6 @@ def main(argv=None):
         "adapted to grayscale, images resized to 32x32, trained on the real Fashion-MNIST",
         "machine": _cpu(),
         "commands": [steps[k][0] for k in steps],
-        "seconds": {k: round(v[2], 1) for k, v in steps.items()},
         "metrics": {
             k: metrics[k]
             for k in (

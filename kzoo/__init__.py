@@ -2,9 +2,10 @@
 proportional module, FReLU), with builders shaped like keras.applications.
 
 The public API is ``__all__``: every builder and the registry (``kzoo.ResNet164``,
-``kzoo.create_model``), placement's ``activation_layers``, and one function per step of
-the pipeline (``train``, ``evaluate``, ``export``); the subpackages ``data``, ``models``,
-``training``, ``serving``, ``tuning`` and ``reproduce`` hold the rest.
+``kzoo.create_model``), placement's ``activation_layers``, placement on any Keras model
+(``kzoo.place``, ``kzoo.modules``, ``kzoo.adapt``: ``kzoo.transform``), and one function
+per step of the pipeline (``train``, ``evaluate``, ``export``); the subpackages ``data``,
+``models``, ``transform``, ``training``, ``serving``, ``tuning`` and ``reproduce`` hold the rest.
 
 The models (builders, layers, placement, the registry, ``load_model``) need Keras only,
 so they run on every Keras backend; the pipeline (``data``, ``training``, ``serving``,

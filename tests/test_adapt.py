@@ -285,3 +285,24 @@ def test_kzoo_summary_prints_the_modules_of_any_model(saved_model_file):
     assert out.returncode == 2 and "linear bottleneck" in out.stderr and "Traceback" not in out.stderr
     out = _kzoo("summary", "keras:MobileNetV2", "--resize", "32")
     assert out.returncode == 2 and "--resize" in out.stderr
+
+
+def test_a_search_over_a_keras_model_saves_it_for_its_trials(tmp_path):
+    from kzoo import tuning
+
+    model = A.MobileNetV2(weights=None, alpha=0.35, input_shape=(32, 32, 3), classes=7)
+    space = tuning.SearchSpace(locations=["second"], proportions=[0.5])
+    out = tmp_path / "search"
+    hypermodel = tuning.PlacementHyperModel(
+        model, "fashion_mnist", space=space, model_kwargs={"resize": (32, 32)}, out=str(out)
+    )
+    assert hypermodel.info.name == str(out / "base.keras") and os.path.isfile(out / "base.keras")
+    again = tuning.PlacementHyperModel(
+        model, "fashion_mnist", space=space, model_kwargs={"resize": (32, 32)}, out=str(out)
+    )
+    assert again.info.name == hypermodel.info.name
+    other = A.MobileNetV2(weights=None, alpha=0.35, input_shape=(32, 32, 3), classes=7)
+    with pytest.raises(ValueError, match="holds another base model"):
+        tuning.PlacementHyperModel(
+            other, "fashion_mnist", space=space, model_kwargs={"resize": (32, 32)}, out=str(out)
+        )

@@ -328,18 +328,29 @@ def test_other_backends_are_refused_by_name(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.parametrize("fmt", ["onnx", "litert"])
+@pytest.mark.parametrize("fmt", ["saved_model", "onnx", "litert"])
 def test_mixed_precision_models_convert_as_float32(fmt, tmp_path):
     """bfloat16 ops have no ONNX Runtime / LiteRT CPU kernels: the float32 copy (same
-    weights) is converted, and checked against the mixed-precision model."""
+    weights) is converted and checked against itself at float32's tolerance; how far the
+    copy is from the mixed-precision model is on the card. A model loaded from a run's
+    .keras file (its own policy float32, its layers' bfloat16) is seen as mixed too."""
     keras.config.set_dtype_policy("mixed_bfloat16")
     model = kzoo.ResNet20(input_shape=SHAPE, classes=10, activation="frelu")
     keras.config.set_dtype_policy("float32")
+    model.save(tmp_path / "run.keras")
+    model = kzoo.load_model(tmp_path / "run.keras")
+    assert model.dtype_policy.name == "float32"
     result = kzoo.export(model, tmp_path, "m", dataset="fashion_mnist", format=fmt)
     assert result.card["export"]["computed_in"] == "float32 (the model computes in bfloat16)"
-    assert result.card["verification"]["tolerance"] == 1e-2
+    assert result.card["compute_dtype"] == "bfloat16"
+    check = result.card["verification"]
+    assert check["tolerance"] == 1e-4 and check["mixed_precision_model"] == "bfloat16"
+    assert 0 < check["max_abs_diff_to_mixed_precision_model"] < 1e-1
+    from kzoo.serving import runtimes
+
     images = np.random.default_rng(0).integers(0, 256, (4, *SHAPE), dtype=np.uint8)
-    out = RUN[fmt](os.path.join(result.path, FILE[fmt]), images)
+    path = result.path if fmt == "saved_model" else os.path.join(result.path, FILE[fmt])
+    out = runtimes.runner(fmt, path)(images)
     np.testing.assert_allclose(out["probabilities"], _keras_probs(model, images).astype("float32"), atol=1e-2)
 
 

@@ -498,7 +498,7 @@ def test_a_shared_layer_placed_two_ways_is_refused():
         kzoo.place(model, erase="first", proportion=[1])
 
 
-# ----------------------------------------------------------------- keras-hub backbones (built from a config: no download)
+# ----------------------------------------------------------------- keras-hub backbones (from a config: no download)
 
 
 def _hub_backbones():

@@ -11,7 +11,7 @@ import json
 import os
 
 from kzoo.serving.classifier import SOFTMAX_APPLIED, SOFTMAX_IN_MODEL
-from kzoo.serving.convert import LITERT_FILE, ONNX_FILE
+from kzoo.serving.convert import LITERT_FILE, ONNX_FILE, compute_dtype
 from kzoo.serving.signatures import BYTES_SIGNATURE, FIXED_SIGNATURE, IMAGE_BYTES, IMAGES
 
 CARD_KEYS = (
@@ -97,7 +97,7 @@ def model_card(
             },
             "classifier": classifier,
             "preprocessing": data.preprocessing_text(info.name, shape[:2], resize=fmt == "saved_model"),
-            "compute_dtype": model.dtype_policy.compute_dtype,
+            "compute_dtype": compute_dtype(model),
             "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "exported_with": {"kzoo": kzoo.__version__, "keras": keras.__version__},
         }

@@ -24,13 +24,26 @@ QUANTIZATIONS = ("dynamic_int8", "int8")
 CALIBRATION_IMAGES = 200
 
 
+def compute_dtype(model):
+    """The dtype ``model``'s layers compute in: that of its first layer that does not
+    compute in float32 (a mixed-precision model's bfloat16 or float16), else float32.
+    Read from the layers: a model loaded from a ``.keras`` file has a float32 policy of its
+    own whatever its layers have."""
+    for layer in model._flatten_layers(include_self=False):
+        dtype = getattr(layer, "compute_dtype", None)
+        if dtype not in (None, "float32") and "float" in str(dtype):
+            return str(dtype)
+    return "float32"
+
+
 def float32_copy(model):
     """``model`` computing in float32 (same weights): a mixed-precision model's bfloat16 /
-    float16 ops have no ONNX Runtime or LiteRT CPU kernels. The model itself when it is
-    float32 already."""
+    float16 ops have no ONNX Runtime or LiteRT CPU kernels, and rounding them differently
+    in each runtime's graph would make the formats disagree. The model itself when it
+    computes in float32 already."""
     import keras
 
-    if model.dtype_policy.compute_dtype == "float32":
+    if compute_dtype(model) == "float32":
         return model
 
     def float32(value):
@@ -47,7 +60,7 @@ def float32_copy(model):
     copy = model.__class__.from_config(float32(model.get_config()))
     copy.set_weights(model.get_weights())
     if (
-        copy.dtype_policy.compute_dtype != "float32"
+        compute_dtype(copy) != "float32"
         or keras.backend.standardize_dtype(copy.outputs[0].dtype) != "float32"
     ):
         raise ValueError(

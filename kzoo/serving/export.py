@@ -112,13 +112,16 @@ def export(
     versions_dir.remove_stale_tmp(folder)
     tmp = versions_dir.make_tmp(folder, version)
     try:
-        # ONNX and LiteRT have no bfloat16/float16 CPU kernels: a mixed-precision model is
-        # converted as its float32 copy (same weights), and verified against itself.
-        converted = model if fmt == "saved_model" else convert.float32_copy(model)
+        # A mixed-precision model is exported as its float32 copy (same weights) in every
+        # format: ONNX Runtime and LiteRT have no bfloat16/float16 CPU kernels, and each
+        # runtime's graph rounds half precision its own way (a deep net's probabilities
+        # moved by 1% between Keras and its own SavedModel). The file is verified against
+        # the copy; the copy's difference from the mixed-precision model is on the card.
+        converted = convert.float32_copy(model)
         functions = signatures.serving_functions(converted, info, shape, top_k, apply_softmax)
         written, facts = _write(fmt, converted, tmp, functions, quantize, opset, calibration)
         if converted is not model:
-            facts["computed_in"] = f"float32 (the model computes in {model.dtype_policy.compute_dtype})"
+            facts["computed_in"] = f"float32 (the model computes in {convert.compute_dtype(model)})"
         if warmup:
             signatures.write_warmup(tmp, name, shape)
         if keras_file:
@@ -129,8 +132,12 @@ def export(
         card["export"] = facts
         if verify:
             card["verification"] = verification.verify(
-                model, fmt, written, info, shape, apply_softmax, test_set, quantize
+                converted, fmt, written, info, shape, apply_softmax, test_set, quantize
             )
+            if converted is not model:
+                card["verification"].update(
+                    verification.precision_difference(model, converted, info, shape, apply_softmax, test_set)
+                )
         write_card(tmp, card)
         try:
             versions_dir.rename_noreplace(tmp, target)

@@ -12,6 +12,7 @@ Anything else is refused: nothing is published.
 import numpy as np
 
 from kzoo.serving import classifier, runtimes
+from kzoo.serving.convert import compute_dtype
 
 VERIFY_IMAGES = 256
 RANDOM_IMAGES = 16
@@ -64,7 +65,7 @@ def verify(model, fmt, path, info, shape, apply_softmax, test_set=None, quantize
         "top1_agreement": agreement,
     }
     if quantize is None:
-        tolerance = FLOAT32_TOLERANCE if model.dtype_policy.compute_dtype == "float32" else HALF_TOLERANCE
+        tolerance = FLOAT32_TOLERANCE if compute_dtype(model) == "float32" else HALF_TOLERANCE
         figures["tolerance"] = tolerance
         if not difference <= tolerance:
             raise RuntimeError(
@@ -85,6 +86,21 @@ def verify(model, fmt, path, info, shape, apply_softmax, test_set=None, quantize
             figures["test_top1_change"] = None
             figures["test_top1_change_note"] = f"not measured: {info.name}'s test set is not on this machine"
     return figures
+
+
+def precision_difference(model, copy, info, shape, apply_softmax, test_set=None):
+    """How far a mixed-precision model's probabilities are from its float32 copy's (the one
+    exported), on the verification images: for the card, not a check."""
+    if test_set is not None and test_set[0].shape[1:] != tuple(shape):
+        test_set = None
+    images, _ = verification_images(info, shape, test_set)
+    mixed = keras_probabilities(model, images, info, shape, apply_softmax)
+    full = keras_probabilities(copy, images, info, shape, apply_softmax)
+    return {
+        "mixed_precision_model": compute_dtype(model),
+        "max_abs_diff_to_mixed_precision_model": float(np.abs(full - mixed).max()),
+        "top1_agreement_with_mixed_precision_model": float(np.mean(full.argmax(1) == mixed.argmax(1))),
+    }
 
 
 def top1_change_on_test_set(model, run, info, shape, apply_softmax, test_set):

@@ -16,7 +16,9 @@ OBJECTIVE = "val_accuracy"  # what a trial is scored (and selected) on: its last
 
 
 class PlacementHyperModel(keras_tuner.HyperModel):
-    """A keras-tuner HyperModel over a registered architecture's placement options.
+    """A keras-tuner HyperModel over a model's placement options: a registered
+    architecture's, or those ``kzoo.place`` gives any model (``keras:NAME``, a ``.keras``
+    file, a ``keras.Model`` saved as ``out/base.keras``).
 
     ``build(hp)`` returns the architecture with the trial's ``erase``/``proportion``/
     ``activation``; ``fit(hp, model)`` trains that configuration with ``kzoo.train``
@@ -47,18 +49,24 @@ class PlacementHyperModel(keras_tuner.HyperModel):
         command=None,
         **protocol_overrides,
     ):
+        import keras
+
         from kzoo import data
         from kzoo.models.registry import model_info
         from kzoo.training.precision import resolve_precision
 
-        # Cheapest first; nothing here reads data or writes a file.
-        if not isinstance(model, str):
+        # Cheapest first; nothing here reads data or writes a file (but a given model's file).
+        if not isinstance(model, (str, keras.Model)):
             raise TypeError(
-                f"`model` must be a registered model name, keras:NAME or a .keras file, got {model!r}"
+                "`model` must be a registered model name, keras:NAME, a .keras file or a keras.Model, "
+                f"got {model!r}"
             )
-        self.info = model_info(model)
         self.protocol = _validation_protocol(protocol, protocol_overrides)
         self.dataset = dataset or self.protocol.dataset
+        if isinstance(model, keras.Model):
+            out = out or os.path.join("runs", f"tune-{model.name}-{self.dataset}")
+            model = _saved_base(model, out)
+        self.info = model_info(model)
         self.data_info = data.dataset_info(self.dataset)
         self.space = _checked_space(space)
         self.model_kwargs = {**self.protocol.model_kwargs, **_checked_model_kwargs(model_kwargs)}
@@ -253,6 +261,36 @@ class PlacementHyperModel(keras_tuner.HyperModel):
             raise keras_tuner.errors.FailedTrialError(f"diverged: {err}") from err
         except (tf.errors.ResourceExhaustedError, MemoryError) as err:
             raise keras_tuner.errors.FailedTrialError(f"out of memory: {err}") from err
+
+
+def _saved_base(model, out):
+    """A ``keras.Model`` to search over as the file its trials build from, ``out/base.keras``
+    (the search's record names it, and a resumed search reads it again); a file there
+    already must hold this very model (same architecture and weights)."""
+    import keras
+    import numpy as np
+
+    from kzoo.models.common import load_model
+    from kzoo.training.callbacks import atomic_save
+    from kzoo.transform.place import check_model
+
+    check_model(model)
+    path = os.path.join(checks.writable_dir(out, "out"), "base.keras")
+    if os.path.exists(path):
+        saved = load_model(path, compile=False)
+        same = saved.to_json() == model.to_json() and all(
+            np.array_equal(a, b) for a, b in zip(saved.get_weights(), model.get_weights())
+        )
+        keras.backend.clear_session()
+        if not same:
+            raise ValueError(
+                f"{path!r} holds another base model than `model` {model.name!r}: this `out` is the "
+                "search of another model; give another `out`, or delete it to start over"
+            )
+        return path
+    os.makedirs(out, exist_ok=True)
+    atomic_save(model, path)
+    return path
 
 
 def _validation_protocol(protocol, overrides):

@@ -83,7 +83,13 @@ def tune(
     reduction factor). Selection uses the validation split only; the best trial's last
     model is then evaluated on the test set once. Returns a ``TuneResult``.
 
-    Every argument is checked before any data is read or file written (``out`` included).
+    ``model``: a registered name, ``keras:NAME``, a ``.keras`` file, or a ``keras.Model`` (a
+    base model, a pretrained one, placed trial by trial by ``kzoo.place`` and given the
+    data's head and input by ``kzoo.adapt``; it is saved as ``out/base.keras`` for the
+    trials to build from, and a resumed search must be given the same model).
+
+    Every argument is checked before any data is read or file written (``out`` included;
+    a ``keras.Model``'s file aside).
     """
     max_trials, max_failures = _check_budget(tuner, max_trials, max_consecutive_failed_trials)
     seed = checks.seed(seed)
