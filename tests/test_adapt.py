@@ -202,6 +202,8 @@ def test_a_saved_model_by_its_file_keeps_its_weights(saved_model_file):
     np.testing.assert_allclose(to_numpy(as_is(x)), to_numpy(original(x)), rtol=1e-6, atol=1e-7)
     with pytest.raises(FileNotFoundError):
         kzoo.create_model("no/such/model.keras")
+    with pytest.raises(TypeError, match="its own weights in it; it takes no alpha, weights"):
+        kzoo.create_model(path, weights="imagenet", alpha=0.5)
 
 
 def test_a_saved_model_built_under_a_run_s_policy_takes_it(saved_model_file):

@@ -464,6 +464,12 @@ class Subclassed(keras.Model):
             ValueError,
             ["has no activation to erase"],
         ),
+        (
+            lambda: keras.Sequential([keras.Input((4,)), keras.layers.Dense(4, activation="softmax")]),
+            {"activation": "frelu"},
+            ValueError,
+            ["has no activation for `activation`/`ensemble` to change"],
+        ),
     ],
 )
 def test_what_cannot_be_placed_is_refused_clearly(make, options, error, words):

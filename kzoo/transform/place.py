@@ -81,7 +81,12 @@ def place(model, activation=None, erase=None, proportion=None, ensemble=False):
     default, by_slot = _activation_spec(activation)
     if not isinstance(ensemble, bool):
         raise TypeError(f"`ensemble` must be True or False, got {ensemble!r}")
-    found, _outside, _plain = find_modules(model)
+    found, outside, _plain = find_modules(model)
+    if (default is not None or by_slot or ensemble) and not found and not outside:
+        raise ValueError(
+            f"{model.name!r} has no activation for `activation`/`ensemble` to change (no activation "
+            "layer, and no layer with an activation argument other than a gate)"
+        )
     erased = select(found, erase, proportion, repr(model.name))
     hidden = hidden_layers(model)
     if hidden and (activation is not None or erase is not None or ensemble):

@@ -109,9 +109,10 @@ def _application(name):
     return getattr(keras.applications, builders[key])
 
 
-def _keras_info(spec):
-    app_name = spec[len(PREFIX) :]
-    app = _application(app_name)
+def _placed_builder(base, classes_default, doc):
+    """A builder of ``base(weights, architecture)`` (the model to start from) placed by
+    ``kzoo.place`` and given a head and input by ``kzoo.adapt``, with kzoo's builder
+    arguments; ``doc`` its docstring."""
 
     def build(
         activation=None,
@@ -122,39 +123,47 @@ def _keras_info(spec):
         weights=None,
         input_shape=None,
         pooling=None,
-        classes=1000,
+        classes=classes_default,
         classifier_activation="softmax",
         resize=None,
         **architecture,
     ):
-        """keras.applications' architecture, placed (``kzoo.place``) and adapted
-        (``kzoo.adapt``) to ``classes`` and ``input_shape``. ``weights``: None, "imagenet"
-        or a weights file of the architecture as keras builds it by default (its
-        ImageNet head included). Other keywords go to keras' builder (MobileNetV2's
-        ``alpha``)."""
         _check_options(resize, classes, classifier_activation, include_top, pooling)
+        model = base(weights, architecture)
+        placement = {"activation": activation, "erase": erase, "proportion": proportion, "ensemble": ensemble}
+        return _finish(
+            model, placement, include_top, input_shape, pooling, classes, classifier_activation, resize
+        )
+
+    build.__doc__ = doc
+    return build
+
+
+def _keras_info(spec):
+    app = _application(spec[len(PREFIX) :])
+    named = {"name": app.__name__.lower()} if "name" in inspect.signature(app).parameters else {}
+
+    def base(weights, architecture):
         reserved = {"input_tensor", "name"} & set(architecture)
         if reserved:
             raise ValueError(f"{PREFIX}{app.__name__} does not take {', '.join(sorted(reserved))}")
         if weights is not None and weights != "imagenet":
             weights = os.fspath(checks.require_file(checks.path(weights, "weights"), "`weights`"))
-        named = {"name": app.__name__.lower()} if "name" in inspect.signature(app).parameters else {}
         try:
             if weights is None:
-                base = app(weights=None, include_top=False, **named, **architecture)
-            else:
-                base = app(weights=weights, **named, **architecture)
+                return app(weights=None, include_top=False, **named, **architecture)
+            return app(weights=weights, **named, **architecture)
         except (ValueError, TypeError) as err:
             given = "".join(f", {k}={v!r}" for k, v in architecture.items())
             raise type(err)(f"keras.applications.{app.__name__}(weights={weights!r}{given}): {err}") from None
-        placement = {"activation": activation, "erase": erase, "proportion": proportion, "ensemble": ensemble}
-        return _finish(
-            base, placement, include_top, input_shape, pooling, classes, classifier_activation, resize
-        )
 
+    doc = f"""keras.applications.{app.__name__}, placed (``kzoo.place``) and adapted (``kzoo.adapt``)
+    to ``classes`` and ``input_shape``. ``weights``: None, "imagenet" or a weights file of the
+    architecture as keras builds it by default (its ImageNet head included). Other keywords
+    go to keras' builder (MobileNetV2's ``alpha``)."""
     return ExternalInfo(
         name=PREFIX + app.__name__,
-        builder=build,
+        builder=_placed_builder(base, 1000, doc),
         family="keras.applications",
         paper=f"keras.applications.{app.__name__}",
         published_params=None,
@@ -167,46 +176,32 @@ def _keras_info(spec):
 
 def _file_info(path):
     checks.require_file(path, "the model file")
-    base = common.load_model(path, compile=False)
-    if len(base.inputs) != 1 or len(base.outputs) != 1:
+    saved = common.load_model(path, compile=False)
+    if len(saved.inputs) != 1 or len(saved.outputs) != 1:
         raise ValueError(
-            f"model file {path!r} holds a model with {len(base.inputs)} inputs and {len(base.outputs)} "
+            f"model file {path!r} holds a model with {len(saved.inputs)} inputs and {len(saved.outputs)} "
             "outputs; kzoo trains one image input and one class output"
         )
-    shape = tuple(base.input_shape[1:])
-    classes = _classes(base)
 
-    def build(
-        activation=None,
-        erase=None,
-        proportion=None,
-        ensemble=False,
-        include_top=True,
-        input_shape=None,
-        pooling=None,
-        classes=classes,
-        classifier_activation="softmax",
-        resize=None,
-    ):
-        """The saved model (its weights: the pretrained one), placed (``kzoo.place``) and
-        adapted (``kzoo.adapt``) to ``classes`` and ``input_shape``; under a mixed-precision
-        policy its layers compute in that precision, its classifier in float32."""
-        _check_options(resize, classes, classifier_activation, include_top, pooling)
-        model = common.load_model(path, compile=False)
-        model = _under_policy(model)
-        placement = {"activation": activation, "erase": erase, "proportion": proportion, "ensemble": ensemble}
-        return _finish(
-            model, placement, include_top, input_shape, pooling, classes, classifier_activation, resize
-        )
+    def base(weights, architecture):
+        if weights is not None or architecture:
+            given = ", ".join(sorted(["weights"] * (weights is not None) + list(architecture)))
+            raise TypeError(
+                f"model file {path!r} is built as it was saved, its own weights in it; it takes no {given}"
+            )
+        return _under_policy(common.load_model(path, compile=False))
 
+    doc = f"""The model saved in {path} (its weights: the pretrained ones), placed (``kzoo.place``)
+    and adapted (``kzoo.adapt``) to ``classes`` and ``input_shape``; under a mixed-precision
+    policy its layers compute in that precision, its classifier in float32."""
     return ExternalInfo(
         name=path,
-        builder=build,
+        builder=_placed_builder(base, _classes(saved), doc),
         family="file",
         paper=f"model file {path}",
         published_params=None,
-        input_shape=shape,
-        classes=classes,
+        input_shape=tuple(saved.input_shape[1:]),
+        classes=_classes(saved),
         dataset="",
         params_note="placed and adapted by kzoo.place / kzoo.adapt",
     )
