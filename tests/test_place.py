@@ -350,6 +350,17 @@ def test_nested_models_and_sequential_ones_are_walked_into():
     )
 
 
+def test_a_backbone_called_twice_stays_one_shared_backbone():
+    backbone = kzoo.ResNet20(include_top=False, pooling="avg", input_shape=(16, 16, 3))
+    a, b = keras.Input((16, 16, 3), name="a"), keras.Input((16, 16, 3), name="b")
+    out = keras.layers.Subtract()([backbone(a), backbone(b)])
+    siamese = keras.Model([a, b], out)
+    placed = kzoo.place(siamese, activation="frelu")
+    assert [type(layer).__name__ for layer in placed.layers].count("Functional") == 1
+    x = np.random.default_rng(0).normal(size=(2, 16, 16, 3)).astype("float32")
+    assert np.allclose(to_numpy(placed([x, x])), 0.0)
+
+
 def test_merges_written_as_operations_close_modules():
     inp = keras.Input((8, 8, 4))
     x = inp

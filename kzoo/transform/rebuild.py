@@ -34,7 +34,6 @@ class Change:
     unfuse: bool = False
     drop: bool = False
     fused: bool = False  # the activation is an argument of the layer (Conv2D(activation=...))
-    new_layer: object = None  # a layer to call instead of the original (a new head)
 
 
 @contextlib.contextmanager
@@ -117,8 +116,6 @@ class Rebuilder:
             if is_model_with_graph(layer):
                 return _Nested(layer)
             change = self.changes.get(id(layer))
-            if change is not None and change.new_layer is not None:
-                return change.new_layer
             config = layer.get_config()
             if change is not None and (change.erase or change.unfuse) and "activation" in config:
                 config["activation"] = "linear"
@@ -147,14 +144,17 @@ class Rebuilder:
             names.add(name)
             return name
 
-        starts = {}
+        starts, nested = {}, {}
 
         def call(op, *args, **kwargs):
             if starts:
                 args, kwargs = keras.tree.map_structure(lambda t: starts.get(id(t), t), (args, kwargs))
-            if isinstance(op, _Nested):
+            if isinstance(op, _Nested):  # rebuilt once per input shape (a shared backbone stays shared)
                 shapes = [tuple(t.shape) for t in keras.tree.flatten(args)]
-                return self.rebuild(op.model, shapes)(*args, **kwargs)
+                key = (id(op.model), str(shapes))
+                if key not in nested:
+                    nested[key] = self.rebuild(op.model, shapes)
+                return nested[key](*args, **kwargs)
             old = originals.get(id(op))
             change = self.changes.get(id(old)) if old is not None else None
             if change is None:
