@@ -171,6 +171,20 @@ def uniform_selection(num_blocks, proportion):
     return tuple(i for i in range(1, num_blocks + 1) if ceil(i * p) > ceil((i - 1) * p))
 
 
+def chosen_blocks(count, proportion, unit, owner, hint=""):
+    """The 1-based indices of the ``count`` blocks (or modules: ``unit``) that a checked
+    ``proportion`` chooses: its fraction spread uniformly, or its own indices, which must
+    lie in 1..count (``owner`` has them; ``hint`` says where to see them)."""
+    if not isinstance(proportion, tuple):
+        return uniform_selection(count, proportion)
+    bad = [i for i in proportion if not 1 <= i <= count]
+    if bad:
+        raise ValueError(
+            f"`proportion` {unit} indices must be in 1..{count} ({owner} has {count} {unit}s{hint}), got {bad}"
+        )
+    return proportion
+
+
 def _check_proportion(proportion):
     if proportion is None:
         return None
@@ -255,16 +269,7 @@ class ActivationPlacement:
             frozenset(slot for location in group for slot in slots.resolve(location))
             for group in self._erase_cycle
         ]
-        if isinstance(self.proportion, tuple):
-            bad = [i for i in self.proportion if not 1 <= i <= num_blocks]
-            if bad:
-                raise ValueError(
-                    f"`proportion` block indices must be in 1..{num_blocks} (this network has "
-                    f"{num_blocks} blocks), got {bad}"
-                )
-            self.erased_blocks = self.proportion
-        else:
-            self.erased_blocks = uniform_selection(num_blocks, self.proportion)
+        self.erased_blocks = chosen_blocks(num_blocks, self.proportion, "block", "this network")
         # The k-th erased block (counted from 0) loses the slots of group k mod len(groups).
         self._erased_slots = {b: groups[k % len(groups)] for k, b in enumerate(self.erased_blocks)}
         return self

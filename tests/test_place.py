@@ -407,7 +407,7 @@ def test_the_report_says_what_a_choice_removes():
     model = kzoo.ResNet20(input_shape=(16, 16, 3))
     report = kzoo.modules(model, erase="last", proportion=0.5)
     assert list(report.erased) == [1, 3, 5, 7, 9]
-    assert report.erased[3] == (kzoo.transform.slots.Site("stage1_block3_last_relu", "relu"),)
+    assert report.erased[3] == (kzoo.transform.report.Site("stage1_block3_last_relu", "relu"),)
     text = str(report)
     assert "9 module(s)" in text and "removes 5 activation(s) in module(s) 1, 3, 5, 7, 9" in text
     assert "outside modules: stem_relu (relu)" in text

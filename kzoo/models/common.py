@@ -185,6 +185,18 @@ def finish(img_input, source_tensor, outputs, name, weights):
     return model
 
 
+def compute_dtype(model):
+    """The dtype ``model``'s layers compute in: that of its first layer that does not
+    compute in float32 (a mixed-precision model's bfloat16 or float16), else float32.
+    Read from the layers: a model loaded from a ``.keras`` file has a float32 policy of its
+    own whatever its layers have."""
+    for layer in model._flatten_layers(include_self=False):
+        dtype = getattr(layer, "compute_dtype", None)
+        if dtype not in (None, "float32") and "float" in str(dtype):
+            return str(dtype)
+    return "float32"
+
+
 def trainable_params(model):
     """The number of trainable parameters, the figure papers print (BN's moving
     statistics, which ``count_params`` includes, are not learned)."""

@@ -10,8 +10,9 @@ import datetime
 import json
 import os
 
+from kzoo.models.common import compute_dtype
 from kzoo.serving.classifier import SOFTMAX_APPLIED, SOFTMAX_IN_MODEL
-from kzoo.serving.convert import LITERT_FILE, ONNX_FILE, compute_dtype
+from kzoo.serving.convert import LITERT_FILE, ONNX_FILE
 from kzoo.serving.signatures import BYTES_SIGNATURE, FIXED_SIGNATURE, IMAGE_BYTES, IMAGES
 
 CARD_KEYS = (

@@ -84,12 +84,11 @@ def _probe(model, info, shape):
     import tensorflow as tf
 
     from kzoo import data
+    from kzoo.models.common import compute_dtype
 
     images = np.random.default_rng(0).integers(0, 256, (PROBE_IMAGES, *shape), dtype=np.uint8)
     x = data.prepare_for_model(tf.constant(images, tf.float32), info.name, shape[:2])
     out = np.asarray(tf.cast(model(x, training=False), tf.float32))
-    from kzoo.serving.convert import compute_dtype
-
     dtypes = (str(model.outputs[0].dtype), compute_dtype(model))
     tolerance = max(PROBE_TOLERANCE.get(d, PROBE_TOLERANCE["bfloat16"]) for d in dtypes)
     if not np.all(np.isfinite(out)):

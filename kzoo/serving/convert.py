@@ -15,6 +15,7 @@ directly keeps its variables as resources LiteRT cannot read). LiteRT quantisati
 import importlib.metadata
 import warnings
 
+from kzoo.models.common import compute_dtype
 from kzoo.serving.runtimes import require
 
 ONNX_FILE = "model.onnx"
@@ -22,18 +23,6 @@ LITERT_FILE = "model.tflite"
 DEFAULT_OPSET = 17
 QUANTIZATIONS = ("dynamic_int8", "int8")
 CALIBRATION_IMAGES = 200
-
-
-def compute_dtype(model):
-    """The dtype ``model``'s layers compute in: that of its first layer that does not
-    compute in float32 (a mixed-precision model's bfloat16 or float16), else float32.
-    Read from the layers: a model loaded from a ``.keras`` file has a float32 policy of its
-    own whatever its layers have."""
-    for layer in model._flatten_layers(include_self=False):
-        dtype = getattr(layer, "compute_dtype", None)
-        if dtype not in (None, "float32") and "float" in str(dtype):
-            return str(dtype)
-    return "float32"
 
 
 def float32_copy(model):

@@ -22,6 +22,7 @@ import shutil
 import tempfile
 
 from kzoo import checks
+from kzoo.models import common
 from kzoo.serving import convert, formats, runtimes, signatures, verification, versions_dir
 from kzoo.serving.card import model_card, write_card
 from kzoo.serving.classifier import check_classifier
@@ -121,7 +122,7 @@ def export(
         functions = signatures.serving_functions(converted, info, shape, top_k, apply_softmax)
         written, facts = _write(fmt, converted, tmp, functions, quantize, opset, calibration)
         if converted is not model:
-            facts["computed_in"] = f"float32 (the model computes in {convert.compute_dtype(model)})"
+            facts["computed_in"] = f"float32 (the model computes in {common.compute_dtype(model)})"
         if warmup:
             signatures.write_warmup(tmp, name, shape)
         if keras_file:
@@ -132,12 +133,16 @@ def export(
         card["export"] = facts
         if verify:
             card["verification"] = verification.verify(
-                converted, fmt, written, info, shape, apply_softmax, test_set, quantize
+                converted,
+                fmt,
+                written,
+                info,
+                shape,
+                apply_softmax,
+                test_set,
+                quantize,
+                mixed=model if converted is not model else None,
             )
-            if converted is not model:
-                card["verification"].update(
-                    verification.precision_difference(model, converted, info, shape, apply_softmax, test_set)
-                )
         write_card(tmp, card)
         try:
             versions_dir.rename_noreplace(tmp, target)

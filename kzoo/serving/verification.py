@@ -11,8 +11,8 @@ Anything else is refused: nothing is published.
 
 import numpy as np
 
+from kzoo.models.common import compute_dtype
 from kzoo.serving import classifier, runtimes
-from kzoo.serving.convert import compute_dtype
 
 VERIFY_IMAGES = 256
 RANDOM_IMAGES = 16
@@ -47,9 +47,11 @@ def keras_probabilities(model, images, info, shape, apply_softmax):
     return np.concatenate(parts)
 
 
-def verify(model, fmt, path, info, shape, apply_softmax, test_set=None, quantize=None):
+def verify(model, fmt, path, info, shape, apply_softmax, test_set=None, quantize=None, mixed=None):
     """Run ``path`` with ``fmt``'s runtime against ``model``; the figures for the card,
-    or a RuntimeError (nothing is published) when they disagree."""
+    or a RuntimeError (nothing is published) when they disagree. ``mixed``: the
+    mixed-precision model that ``model`` is the float32 copy of, whose distance from it
+    the figures give too (for the card, not a check)."""
     if test_set is not None and test_set[0].shape[1:] != tuple(shape):
         test_set = None  # not of the model's size: random images, and no test-set top-1
     images, what = verification_images(info, shape, test_set)
@@ -64,6 +66,13 @@ def verify(model, fmt, path, info, shape, apply_softmax, test_set=None, quantize
         "max_abs_diff_probabilities": difference,
         "top1_agreement": agreement,
     }
+    if mixed is not None:
+        half = keras_probabilities(mixed, images, info, shape, apply_softmax)
+        figures["mixed_precision_model"] = compute_dtype(mixed)
+        figures["max_abs_diff_to_mixed_precision_model"] = float(np.abs(expected - half).max())
+        figures["top1_agreement_with_mixed_precision_model"] = float(
+            np.mean(expected.argmax(1) == half.argmax(1))
+        )
     if quantize is None:
         tolerance = FLOAT32_TOLERANCE if compute_dtype(model) == "float32" else HALF_TOLERANCE
         figures["tolerance"] = tolerance
@@ -86,21 +95,6 @@ def verify(model, fmt, path, info, shape, apply_softmax, test_set=None, quantize
             figures["test_top1_change"] = None
             figures["test_top1_change_note"] = f"not measured: {info.name}'s test set is not on this machine"
     return figures
-
-
-def precision_difference(model, copy, info, shape, apply_softmax, test_set=None):
-    """How far a mixed-precision model's probabilities are from its float32 copy's (the one
-    exported), on the verification images: for the card, not a check."""
-    if test_set is not None and test_set[0].shape[1:] != tuple(shape):
-        test_set = None
-    images, _ = verification_images(info, shape, test_set)
-    mixed = keras_probabilities(model, images, info, shape, apply_softmax)
-    full = keras_probabilities(copy, images, info, shape, apply_softmax)
-    return {
-        "mixed_precision_model": compute_dtype(model),
-        "max_abs_diff_to_mixed_precision_model": float(np.abs(full - mixed).max()),
-        "top1_agreement_with_mixed_precision_model": float(np.mean(full.argmax(1) == mixed.argmax(1))),
-    }
 
 
 def top1_change_on_test_set(model, run, info, shape, apply_softmax, test_set):

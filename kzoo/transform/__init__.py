@@ -6,6 +6,7 @@ head and input for fine-tuning)."""
 from kzoo.transform import specs as specs  # registers keras:NAME and .keras names
 from kzoo.transform.adapt import adapt
 from kzoo.transform.place import place
-from kzoo.transform.slots import ModuleReport, modules
+from kzoo.transform.report import ModuleReport
+from kzoo.transform.slots import modules
 
 __all__ = ["ModuleReport", "adapt", "modules", "place"]

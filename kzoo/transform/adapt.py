@@ -9,9 +9,8 @@ import numpy as np
 
 from kzoo import checks
 from kzoo.models import common
-from kzoo.transform.graph import is_model_with_graph, layer_graph
-from kzoo.transform.place import check_model
-from kzoo.transform.rebuild import Rebuilder, as_functional
+from kzoo.transform.graph import check_model, is_model_with_graph, layer_graph
+from kzoo.transform.rebuild import Rebuilder, as_functional, free_name
 
 # What may stand between the classifier and the model's output, and is replaced with it.
 _HEAD_TAIL = (
@@ -109,6 +108,16 @@ def _head(model):
         tensor = node.input_tensors[0]
 
 
+def check_resize(resize):
+    """``resize`` is None or (height, width), both positive."""
+    if resize is None:
+        return
+    if not isinstance(resize, (tuple, list)) or len(resize) != 2:
+        raise ValueError(f"`resize` must be (height, width), got {resize!r}")
+    for d in resize:
+        checks.integer(d, "resize", minimum=1)
+
+
 def _shape(input_shape, model):
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != len(model.input_shape) - 1:
         raise ValueError(
@@ -151,9 +160,9 @@ def adapt(model, classes=None, input_shape=None, resize=None, classifier_activat
         raise ValueError("`resize` needs `input_shape` (the images' own shape, with their channels)")
     if classes is None and input_shape is None:
         raise ValueError("kzoo.adapt needs `classes` or `input_shape` (or both): there is nothing to change")
-    if classes is not None:
-        checks.integer(classes, "classes", minimum=1)
-    common.check_common_args(True, None, None, classes or 1, classifier_activation, model.name)
+    common.check_common_args(
+        True, None, None, 1 if classes is None else classes, classifier_activation, model.name
+    )
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ValueError(
             f"kzoo.adapt takes a model with one input and one output; {model.name!r} has "
@@ -169,18 +178,16 @@ def adapt(model, classes=None, input_shape=None, resize=None, classifier_activat
         with common.deep_graphs():
             trunk = keras.Model(model.input, head[1], name=model.name)
     weights_fn, config_fn, shapes, prefix = None, None, None, None
-    if resize is not None:
-        if not isinstance(resize, (tuple, list)) or len(resize) != 2:
-            raise ValueError(f"`resize` must be (height, width), got {resize!r}")
-        for d in resize:
-            checks.integer(d, "resize", minimum=1)
+    check_resize(resize)
     if input_shape is not None:
         input_shape = _shape(input_shape, model)
         shapes = [(None, *input_shape)]
         if resize is not None:
 
             def prefix(tensor):
-                return keras.layers.Resizing(*resize, name=_free(model, "resize"))(tensor)
+                return keras.layers.Resizing(
+                    *resize, name=free_name({layer.name for layer in model.layers}, "resize")
+                )(tensor)
 
         old, new = model.input_shape[-1], input_shape[-1]
         if old != new:
@@ -215,29 +222,19 @@ def adapt(model, classes=None, input_shape=None, resize=None, classifier_activat
         return rebuilt
     x = rebuilt.outputs[0]
     name = head[0].name if head is not None else "predictions"
-    mixed = any(
-        getattr(layer, "compute_dtype", "float32") not in ("float32", None) for layer in rebuilt.layers
-    )
+    mixed = common.compute_dtype(rebuilt) != "float32"
     if len(x.shape) > 2:
         pool = {3: keras.layers.GlobalAveragePooling1D, 4: keras.layers.GlobalAveragePooling2D}.get(
             len(x.shape)
         )
         if pool is None:
             raise ValueError(f"kzoo.adapt cannot pool {model.name!r}'s output of shape {tuple(x.shape)}")
-        x = pool(name=_free(rebuilt, "avg_pool"))(x)
+        x = pool(name=free_name({layer.name for layer in rebuilt.layers}, "avg_pool"))(x)
     y = keras.layers.Dense(
         classes, activation=classifier_activation, name=name, **({"dtype": "float32"} if mixed else {})
     )(x)
     with common.deep_graphs():
         return keras.Model(rebuilt.input, y, name=model.name)
-
-
-def _free(model, name):
-    names = {layer.name for layer in model.layers}
-    base, n = name, 1
-    while name in names:
-        name, n = f"{base}_{n}", n + 1
-    return name
 
 
 def _check_nonempty(model, input_shape):

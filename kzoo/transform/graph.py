@@ -158,11 +158,36 @@ def hidden_activations(layer):
     return sum(1 for sub in inner(include_self=False) if activation_kind(sub)[0] is not None)
 
 
+def hidden_layers(calls):
+    """``{layer: activations inside}`` of the layers whose inside the graph ``calls`` does not show."""
+    return {c.name: c.hidden for c in calls if c.hidden}
+
+
 def is_model_with_graph(layer):
     """A functional model, or a built Sequential one (whose graph is a functional one)."""
     if isinstance(layer, keras.Sequential):
         return getattr(layer, "_functional", None) is not None
     return isinstance(layer, Functional)
+
+
+def check_model(model, arg="model"):
+    """Refuse what has no graph to read: not a model, a subclassed model, an unbuilt
+    Sequential one."""
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            f"`{arg}` must be a keras.Model (functional or Sequential), got {type(model).__name__}"
+        )
+    if isinstance(model, keras.Sequential) and not is_model_with_graph(model):
+        raise ValueError(
+            f"`{arg}` {model.name!r} is a Sequential model that is not built: give it an input "
+            "(keras.Input(shape) as its first layer, or call build(input_shape)) first"
+        )
+    if not is_model_with_graph(model):
+        raise ValueError(
+            f"`{arg}` {model.name!r} is a subclassed {type(model).__name__} whose call() is Python "
+            "code, with no layer graph for kzoo to read its modules from; build it with the "
+            "functional API (keras.Model(inputs, outputs)) or as a Sequential model"
+        )
 
 
 def _nodes_in_call_order(graph):

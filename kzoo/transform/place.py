@@ -3,30 +3,10 @@ model, through the modules and slots ``kzoo.transform.slots`` finds in its graph
 
 import keras
 
-from kzoo.placement import resolve_activation
-from kzoo.transform.graph import ensembled_activation, is_model_with_graph, layer_graph
+from kzoo.placement import _Activation, resolve_activation
+from kzoo.transform.graph import check_model, ensembled_activation, hidden_layers, layer_graph
 from kzoo.transform.rebuild import Change, Rebuilder, kind_renamed
-from kzoo.transform.slots import find_modules, hidden_layers, select
-
-
-def check_model(model, arg="model"):
-    """Refuse what has no graph to read: not a model, a subclassed model, an unbuilt
-    Sequential one."""
-    if not isinstance(model, keras.Model):
-        raise TypeError(
-            f"`{arg}` must be a keras.Model (functional or Sequential), got {type(model).__name__}"
-        )
-    if isinstance(model, keras.Sequential) and not is_model_with_graph(model):
-        raise ValueError(
-            f"`{arg}` {model.name!r} is a Sequential model that is not built: give it an input "
-            "(keras.Input(shape) as its first layer, or call build(input_shape)) first"
-        )
-    if not is_model_with_graph(model):
-        raise ValueError(
-            f"`{arg}` {model.name!r} is a subclassed {type(model).__name__} whose call() is Python "
-            "code, with no layer graph for kzoo to read its modules from; build it with the "
-            "functional API (keras.Model(inputs, outputs)) or as a Sequential model"
-        )
+from kzoo.transform.slots import find_modules, select
 
 
 def _activation_spec(activation):
@@ -81,14 +61,15 @@ def place(model, activation=None, erase=None, proportion=None, ensemble=False):
     default, by_slot = _activation_spec(activation)
     if not isinstance(ensemble, bool):
         raise TypeError(f"`ensemble` must be True or False, got {ensemble!r}")
-    found, outside, _plain = find_modules(model)
+    calls = layer_graph(model)
+    found, outside, _plain = find_modules(calls)
     if (default is not None or by_slot or ensemble) and not found and not outside:
         raise ValueError(
             f"{model.name!r} has no activation for `activation`/`ensemble` to change (no activation "
             "layer, and no layer with an activation argument other than a gate)"
         )
     erased = select(found, erase, proportion, repr(model.name))
-    hidden = hidden_layers(model)
+    hidden = hidden_layers(calls)
     if hidden and (activation is not None or erase is not None or ensemble):
         shown = ", ".join(f"{name!r} ({n})" for name, n in list(hidden.items())[:5])
         raise ValueError(
@@ -112,14 +93,13 @@ def place(model, activation=None, erase=None, proportion=None, ensemble=False):
             for site in m.resolve(key) or ():
                 chosen[site.call] = act
     removed = {site.call for sites in erased.values() for site in sites}
-    changes = _changes(model, default, chosen, removed, ensemble)
+    changes = _changes(calls, default, chosen, removed, ensemble)
     return Rebuilder(changes).rebuild(model)
 
 
-def _changes(model, default, chosen, removed, ensemble):
+def _changes(calls, default, chosen, removed, ensemble):
     """``Change`` per original layer, from the graph's calls (a layer called more than
     once must be placed alike in every call)."""
-    calls = layer_graph(model)
     changes = {}
     ensembled = set()
     for c in calls:  # kzoo's own ensemble additions, and which activation each serves
@@ -172,8 +152,6 @@ def _changes(model, default, chosen, removed, ensemble):
 
 def _own_activation(layer):
     """A weighted layer's own nonlinearity, as a separate layer."""
-    from kzoo.placement import _Activation
-
     fn = layer.activation
     kind = getattr(fn, "__name__", "activation")
     return _Activation(kind, lambda name, rank: keras.layers.Activation(fn, name=name))

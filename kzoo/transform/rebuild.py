@@ -88,6 +88,14 @@ def kind_renamed(name, old_kind, new_kind):
     return name
 
 
+def free_name(taken, name):
+    """``name``, or ``name_1``, ``name_2`` ... the first that is not in ``taken``."""
+    base, n = name, 1
+    while name in taken:
+        name, n = f"{base}_{n}", n + 1
+    return name
+
+
 def _input_name(tensor):
     """The name of the input layer that made ``tensor`` (kept in the new model)."""
     history = getattr(tensor, "_keras_history", None)
@@ -134,13 +142,11 @@ class Rebuilder:
             return new
 
         def unique(name, own=None):
-            """``name``, or with a suffix if another layer has it (a layer that takes the
-            place of ``own``, no longer called, may take its name)."""
+            """``name`` for a new layer (a layer that takes the place of ``own``, no longer
+            called, may take its name)."""
             if name == own:
                 return name
-            base, n = name, 1
-            while name in names:
-                name, n = f"{base}_{n}", n + 1
+            name = free_name(names, name)
             names.add(name)
             return name
 

@@ -30,148 +30,15 @@ weighted layer (``Conv2D(..., activation="relu")``); gates (sigmoid, softmax, ta
 are not slots. kzoo's ensemble additions (``act(x) + x``) are part of their activation.
 """
 
-import dataclasses
-
-from kzoo.placement import ERASE_LOCATIONS, _check_proportion, _parse_erase, uniform_selection
-from kzoo.transform.graph import ensembled_activation, layer_graph
+from kzoo.placement import _check_proportion, _parse_erase, chosen_blocks
+from kzoo.transform.graph import check_model, ensembled_activation, hidden_layers, layer_graph
+from kzoo.transform.report import Module, ModuleReport, Site
 
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
 
 
 def _ordinal(i):
     return ORDINALS[i] if i < len(ORDINALS) else f"slot{i + 1}"
-
-
-@dataclasses.dataclass(frozen=True)
-class Site:
-    """One activation of the model: the layer it is (or is fused into), its kind, and
-    whether it is the ``activation`` argument of a weighted layer. ``call`` is its place
-    in the graph (a layer called twice has two sites)."""
-
-    layer: str
-    kind: str
-    fused: bool = False
-    call: int = dataclasses.field(default=-1, compare=False, repr=False)
-
-    def to_dict(self):
-        return {"layer": self.layer, "kind": self.kind, "fused": self.fused}
-
-    def __str__(self):
-        return f"{self.layer} ({self.kind}{', fused' if self.fused else ''})"
-
-
-@dataclasses.dataclass(frozen=True)
-class Module:
-    """A module found in the graph: its 1-based ``index``, the merge layers that close
-    it (none for a single-activation module of a plain chain), its slots (name -> sites,
-    in graph order) and the other names its slots answer to (alias -> slot)."""
-
-    index: int
-    merges: tuple
-    slots: dict
-    aliases: dict
-
-    def names(self):
-        """Every location this module answers to: its slots, then its aliases."""
-        return (*self.slots, *(a for a in self.aliases if a not in self.slots))
-
-    def resolve(self, location):
-        """The sites ``location`` names here, or None when the module has no such slot."""
-        location = self.aliases.get(location, location)
-        return self.slots.get(location)
-
-    def sites(self):
-        """Every activation of the module, once each, in graph order."""
-        seen = {}
-        for sites in self.slots.values():
-            for site in sites:
-                seen.setdefault(site.call, site)
-        return tuple(seen.values())
-
-    def describe(self):
-        """``first: a (relu), b (relu); last: c (relu)`` with the aliases."""
-        parts = []
-        for slot, sites in self.slots.items():
-            if slot.startswith("line"):
-                continue
-            also = [a for a, s in self.aliases.items() if s == slot]
-            label = slot + (f" (= {', '.join(also)})" if also else "")
-            parts.append(f"{label}: {', '.join(str(s) for s in sites)}")
-        return "; ".join(parts)
-
-
-@dataclasses.dataclass(frozen=True)
-class ModuleReport:
-    """The modules of a model, its activations outside modules, and what a given
-    ``erase``/``proportion`` removes (``erased``: module index -> sites)."""
-
-    model: str
-    modules: tuple
-    outside: tuple
-    plain: bool  # no merges: every activation is a single-activation module
-    hidden: dict = dataclasses.field(default_factory=dict)  # layer -> activations inside it, unseen
-    erase: object = None
-    proportion: object = None
-    erased: dict = dataclasses.field(default_factory=dict)
-
-    @property
-    def slot_names(self):
-        """Every location some module answers to, in a stable order."""
-        names = []
-        for module in self.modules:
-            names.extend(n for n in module.names() if n not in names)
-        return tuple(names)
-
-    def erased_sites(self):
-        return tuple(site for sites in self.erased.values() for site in sites)
-
-    def to_dict(self):
-        return {
-            "model": self.model,
-            "plain": self.plain,
-            "erase": self.erase,
-            "proportion": self.proportion,
-            "modules": [
-                {
-                    "index": m.index,
-                    "merges": list(m.merges),
-                    "slots": {k: [s.to_dict() for s in v] for k, v in m.slots.items()},
-                    "aliases": dict(m.aliases),
-                    "erased": [s.layer for s in self.erased.get(m.index, ())],
-                }
-                for m in self.modules
-            ],
-            "outside": [s.to_dict() for s in self.outside],
-            "hidden": dict(self.hidden),
-        }
-
-    def __str__(self):
-        lines = [
-            f"{self.model}: {len(self.modules)} module(s)"
-            + (" (no merges: each activation is a single-activation module)" if self.plain else "")
-            + f", {sum(len(m.sites()) for m in self.modules)} activation(s) in modules, "
-            f"{len(self.outside)} outside"
-        ]
-        if self.erase is not None:
-            removed = self.erased_sites()
-            lines.append(
-                f"erase={self.erase!r} proportion={self.proportion!r}: removes {len(removed)} "
-                f"activation(s) in module(s) {', '.join(str(i) for i in self.erased) or 'none'}"
-            )
-        for m in self.modules:
-            mark = " *" if m.index in self.erased else ""
-            merges = f" [{', '.join(m.merges)}]" if m.merges else ""
-            lines.append(f"{m.index:>4}{mark}{merges} {m.describe()}")
-            if m.index in self.erased:
-                lines.append(f"       erased: {', '.join(s.layer for s in self.erased[m.index])}")
-        if self.outside:
-            lines.append(f"outside modules: {', '.join(str(s) for s in self.outside)}")
-        if self.hidden:
-            lines.append(
-                "inside layers whose graph kzoo cannot read (subclassed blocks; not counted above): "
-                + ", ".join(f"{name} ({n} activation(s))" for name, n in self.hidden.items())
-            )
-        return "\n".join(lines)
 
 
 def _site(call):
@@ -320,10 +187,10 @@ def _named_slots(finder, body, last, lines):
     return slots, aliases
 
 
-def find_modules(model):
-    """``(modules, outside, plain)`` of ``model``: its ``Module`` list, the sites of the
-    activations outside every module, and whether it is a plain chain."""
-    calls = layer_graph(model)
+def find_modules(calls):
+    """``(modules, outside, plain)`` of a model's graph (``kzoo.transform.graph.layer_graph``):
+    its ``Module`` list, the sites of the activations outside every module, and whether it
+    is a plain chain."""
     finder = _Finder(calls)
     acts = [c.index for c in calls if c.activation]
     modules, in_module, covered = [], set(), 0
@@ -394,21 +261,8 @@ def select(modules, erase, proportion, model_name="the model"):
         return {}
     if not modules:
         raise ValueError(f"`erase`={erase!r}: {model_name} has no activation to erase (no module was found)")
-    n = len(modules)
-    if proportion is None:
-        proportion = 1.0
-    if isinstance(proportion, tuple):
-        bad = [i for i in proportion if not 1 <= i <= n]
-        if bad:
-            raise ValueError(
-                f"`proportion` module indices must be in 1..{n} ({model_name} has {n} modules; "
-                f"kzoo.modules(model) lists them), got {bad}"
-            )
-        chosen = proportion
-    else:
-        chosen = uniform_selection(n, proportion)
-    if not chosen:
-        raise ValueError(f"`proportion`={proportion!r} selects no module of {model_name}'s {n}")
+    proportion = 1.0 if proportion is None else proportion
+    chosen = chosen_blocks(len(modules), proportion, "module", model_name, "; kzoo.modules(model) lists them")
     known = set()
     for m in modules:
         known.update(m.names())
@@ -467,17 +321,8 @@ def modules(model, erase=None, proportion=None):
 
     ``print(kzoo.modules(model))`` shows it as a table; ``.to_dict()`` as data.
     """
-    from kzoo.transform.place import check_model
-
     check_model(model)
-    found, outside, plain = find_modules(model)
+    calls = layer_graph(model)
+    found, outside, plain = find_modules(calls)
     erased = select(found, erase, proportion, repr(model.name))
-    return ModuleReport(model.name, found, outside, plain, hidden_layers(model), erase, proportion, erased)
-
-
-def hidden_layers(model):
-    """``{layer: activations inside}`` of the layers whose inside the graph does not show."""
-    return {c.name: c.hidden for c in layer_graph(model) if c.hidden}
-
-
-__all__ = ["ERASE_LOCATIONS", "Module", "ModuleReport", "Site", "find_modules", "modules", "select"]
+    return ModuleReport(model.name, found, outside, plain, hidden_layers(calls), erase, proportion, erased)

@@ -20,7 +20,7 @@ import keras
 from kzoo import checks
 from kzoo.models import common
 from kzoo.models.registry import ModelInfo, add_resolver
-from kzoo.transform.adapt import adapt
+from kzoo.transform.adapt import adapt, check_resize
 from kzoo.transform.place import place
 from kzoo.transform.rebuild import Rebuilder
 
@@ -54,25 +54,19 @@ class ExternalInfo(ModelInfo):
 
 
 def _check_options(resize, classes, classifier_activation, include_top, pooling):
-    common.check_bool(include_top, "include_top")
-    if pooling not in common.POOLINGS:
-        raise ValueError(f"`pooling` must be None, 'avg' or 'max', got {pooling!r}")
-    if classes is not None:
-        checks.integer(classes, "classes", minimum=1)
-    if resize is not None and (not isinstance(resize, (tuple, list)) or len(resize) != 2):
-        raise ValueError(f"`resize` must be None or (height, width), got {resize!r}")
-    common.check_common_args(include_top, None, pooling, classes or 1, classifier_activation, "model")
+    """The builder's own arguments, before the model to start from is built or loaded."""
+    check_resize(resize)
+    common.check_common_args(
+        include_top, None, pooling, 1 if classes is None else classes, classifier_activation, "model"
+    )
 
 
 def _finish(base, placement, include_top, input_shape, pooling, classes, classifier_activation, resize):
     """Place (``placement``: the keywords of ``kzoo.place``), then adapt the head and the
     input, then pool a headless model."""
-    activation, erase, proportion, ensemble = (
-        placement[k] for k in ("activation", "erase", "proportion", "ensemble")
-    )
     model = base
-    if activation is not None or erase is not None or proportion is not None or ensemble:
-        model = place(model, activation=activation, erase=erase, proportion=proportion, ensemble=ensemble)
+    if placement["ensemble"] or any(placement[k] is not None for k in ("activation", "erase", "proportion")):
+        model = place(model, **placement)
     shape = None
     if input_shape is not None:
         input_shape = tuple(input_shape)

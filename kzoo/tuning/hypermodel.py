@@ -272,7 +272,7 @@ def _saved_base(model, out):
 
     from kzoo.models.common import load_model
     from kzoo.training.callbacks import atomic_save
-    from kzoo.transform.place import check_model
+    from kzoo.transform.graph import check_model
 
     check_model(model)
     path = os.path.join(checks.writable_dir(out, "out"), "base.keras")
