@@ -115,6 +115,64 @@ def test_pipeline_rejects_non_dataset():
         data.pipeline(np.zeros((4, 32, 32, 3)), "cifar10", training=False, batch_size=2)
 
 
+def _images(shape, dtype=tf.uint8, label_shape=()):
+    return tf.data.Dataset.from_tensor_slices(
+        (tf.zeros((4, *shape), dtype), tf.zeros((4, *label_shape), tf.int32))
+    )
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize(
+    "name, ds, err, match",
+    [
+        # another dataset's images: broadcast or reshaped before, refused now
+        ("cifar10", lambda: _images((28, 28, 1)), ValueError, "'cifar10' has images of shape \\(32, 32, 3\\)"),
+        ("cifar10", lambda: _images((32, 32, 1)), ValueError, "got \\(32, 32, 1\\)"),
+        ("fashion_mnist", lambda: _images((32, 32, 3)), ValueError, "'fashion_mnist' has images of shape"),
+        ("mnist", lambda: _images((32, 32, 1)), ValueError, "\\(28, 28, 1\\)"),
+        ("imagenet2012", lambda: _images((64, 48, 1)), ValueError, "images with 3 channel"),
+        ("cifar10", lambda: _images((2, 32, 32, 3)), ValueError, "images \\[height, width, channels\\]"),
+        # float images (would be normalised as if on 0-255), labels that are not classes
+        ("cifar10", lambda: _images((32, 32, 3), tf.float32), TypeError, "uint8 images"),
+        ("cifar10", lambda: _images((32, 32, 3), label_shape=(10,)), TypeError, "one integer class label"),
+        ("cifar10", lambda: tf.data.Dataset.from_tensor_slices(tf.zeros((4, 32, 32, 3), tf.uint8)),
+         ValueError, "\\(image, label\\) pairs"),
+    ],
+)  # fmt: skip
+def test_pipeline_refuses_images_of_another_dataset(name, ds, err, match, training):
+    with pytest.raises(err, match=match):
+        data.pipeline(ds(), name, training=training, batch_size=2)
+
+
+def test_pipeline_takes_images_of_any_size_where_the_dataset_has_them():
+    out = data.pipeline(_images((64, 48, 3)), "imagenet2012", training=False, batch_size=2)
+    assert out.element_spec[0].shape.as_list() == [None, 224, 224, 3]
+
+
+@pytest.mark.parametrize(
+    "call, err, match",
+    [
+        (lambda: data.prepare_for_model(tf.zeros((2, 28, 28, 1)), "cifar10", (32, 32)), ValueError,
+         "the 3 channel\\(s\\)|3 channel"),
+        (lambda: data.prepare_for_model(tf.zeros((2, 32, 32, 3)), "mnist", (28, 28)), ValueError,
+         "1 channel"),
+        (lambda: data.prepare_for_model(tf.zeros((32, 32, 3)), "cifar10", (32, 32)), ValueError,
+         "\\[batch, height, width, channels\\]"),
+        (lambda: data.resize_for_model(tf.zeros((28, 28, 1)), "cifar10", (32, 32)), ValueError, "3 channel"),
+        (lambda: data.prepare_for_model(tf.zeros((2, 32, 32, 3)), "cifar10", 32), TypeError, "`size`"),
+        (lambda: data.prepare_for_model(tf.zeros((2, 32, 32, 3)), "cifar10", (0, 32)), ValueError, "`size`"),
+    ],
+)  # fmt: skip
+def test_model_inputs_of_another_dataset_are_refused(call, err, match):
+    with pytest.raises(err, match=match):
+        call()
+
+
+def test_model_inputs_of_any_size_are_resized():
+    x = data.prepare_for_model(tf.fill((2, 64, 40, 3), 128.0), "cifar10", (32, 32))
+    assert x.shape == (2, 32, 32, 3)
+
+
 # ----------------------------------------------------------------------------- registry
 
 

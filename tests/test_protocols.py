@@ -169,3 +169,66 @@ def test_weight_decay_goes_through_momentum():
         w = w - lr * v
         model.train_on_batch(x, y)
     np.testing.assert_allclose(model.get_weights()[0], w, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "protocol, fields, match",
+    [
+        # a field that acts only through another one, set while that one is off
+        ("fashion_mnist_cpu", {"warmup_lr": 0.01}, "`warmup_lr`.*cosine.*warms up from 0"),
+        ("he_cifar", {"warmup_lr": 0.01}, "`warmup_lr`.*`warmup_steps` > 0"),
+        (
+            "fashion_mnist_cpu",
+            {"schedule": "onecycle", "warmup_steps": 0, "warmup_lr": 0.01},
+            "`warmup_steps`",
+        ),
+        ("he_cifar_warmup", {"schedule": "cosine", "warmup_lr": 0.01}, "`warmup_lr`.*schedule"),
+        ("wrn_cifar", {"ema_every": 5}, "`ema_every`.*`ema_decay`"),
+        ("fashion_mnist_cpu", {"milestones": (1,)}, "`milestones`.*'step'"),
+        ("wrn_cifar", {"nesterov": True, "momentum": 0.0}, "`nesterov`.*`momentum` > 0"),
+        # a field with a default, named by the caller while what it shapes is off
+        ("fashion_mnist_cpu", {"gamma": 0.5}, "`gamma`.*`milestones`"),
+        ("he_cifar", {"milestones": (), "gamma": 0.2}, "`gamma`.*`milestones`"),
+        ("fashion_mnist_cpu", {"milestone_unit": "step"}, "`milestone_unit`.*`milestones`"),
+        ("wrn_cifar", {"weight_decay": 0, "decay_all": False}, "`decay_all`.*`weight_decay` > 0"),
+    ],
+)
+def test_settings_that_would_do_nothing_are_refused(protocol, fields, match):
+    with pytest.raises(ValueError, match=f"{match}.*drop it or set what it needs"):
+        get_protocol(protocol, **fields)
+
+
+@pytest.mark.parametrize(
+    "protocol, fields, expected",
+    [
+        ("he_cifar_warmup", {"warmup_steps": 0}, {"warmup_lr": None}),
+        ("he_cifar", {"schedule": "cosine"}, {"milestones": ()}),
+        ("wrn_cifar", {"momentum": 0.0}, {"nesterov": False}),
+        ("he_cifar_warmup", {"schedule": "onecycle"}, {"warmup_lr": 0.01, "warmup_steps": 400}),
+    ],
+)
+def test_turning_a_setting_off_turns_off_what_only_acts_through_it(protocol, fields, expected):
+    p = get_protocol(protocol, **fields)
+    assert {k: getattr(p, k) for k in expected} == expected
+
+
+def test_turning_the_average_off_drops_its_period():
+    with_ema = Protocol("ema_every_test", "", "", "cifar10", epochs=1, ema_decay=0.99, ema_every=5)
+    assert get_protocol(with_ema, ema_decay=None).ema_every == 1
+    with pytest.raises(ValueError, match="`ema_every`.*`ema_decay`"):
+        get_protocol(with_ema, ema_decay=None, ema_every=5)
+
+
+@pytest.mark.parametrize(
+    "fields, match",
+    [
+        ({"warmup_steps": 2000, "warmup_lr": 0.01}, "`warmup_steps`=2000 is not shorter than the run"),
+        ({"schedule": "onecycle", "warmup_steps": 1000}, "`warmup_steps`=1000 is not shorter"),
+        ({"ema_decay": 0.99, "ema_every": 1001}, "`ema_every`=1001 would never update"),
+    ],
+)
+def test_a_warmup_or_average_the_run_is_too_short_for_is_refused(fields, match):
+    p = get_protocol("wrn_cifar", epochs=10, **fields)
+    with pytest.raises(ValueError, match=match + ".*1000 steps"):
+        p.check_length(100)
+    get_protocol("wrn_cifar", epochs=30, **fields).check_length(100)  # long enough

@@ -18,6 +18,8 @@ import kzoo
 from kzoo.training import NonFiniteLossError, train
 
 SMALL = {"validation_size": 64, "batch_size": 64}
+# What a finished run directory holds, and nothing else.
+FINISHED_RUN = ["best.keras", "config.json", "curves.png", "epochs.csv", "last.keras", "metrics.json"]
 
 
 @pytest.fixture
@@ -43,14 +45,7 @@ def test_run_directory(data_dir, tmp_path):
         model_kwargs={"erase": "last", "proportion": 0.5},
         **SMALL,
     )
-    assert sorted(os.listdir(out)) == [
-        "best.keras",
-        "config.json",
-        "curves.png",
-        "epochs.csv",
-        "last.keras",
-        "metrics.json",
-    ]
+    assert sorted(os.listdir(out)) == FINISHED_RUN
     m = json.loads((out / "metrics.json").read_text())
     assert m["epochs"] == 2 and 0 <= m["test_top1"] <= m["test_top5"] <= 1
     assert m["params"] == kzoo.trainable_params(result.model) and m["train_images_per_s"] > 0
@@ -159,6 +154,72 @@ def test_kill_and_resume(data_dir, tmp_path):
     assert metrics["test_top1"] == pytest.approx(float(rows[-1]["test_accuracy"]))
     assert metrics["eval_seconds"] is None  # no separate test pass was made or timed
     assert kzoo.evaluate(out, data_dir=data_dir)["test_top1"] == pytest.approx(metrics["test_top1"])
+
+
+# kill -9 at each point of an epoch's writes (epoch 1 of 3): before its test-curve pass,
+# while a model file is half written, and after its backup but before its best model
+# is promoted. Each runs in a child process that kills itself there, and the re-run of the
+# same call must leave the record (and nothing else) an uninterrupted run leaves.
+_KILLERS = {
+    "test_curve": """
+def killer(self, epoch, logs=None):
+    if epoch == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original(self, epoch, logs)
+cls, attr = cb.TestCurve, "on_epoch_end"
+""",
+    "model_half_written": """
+saves = []
+def killer(self, path, *args, **kwargs):
+    saves.append(path)
+    if len(saves) == 3:  # epoch 0 saved last.keras and best.keras: epoch 1's last.keras
+        open(path, "wb").write(b"PK")  # half of it, in its temporary
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original(self, path, *args, **kwargs)
+import keras
+cls, attr = keras.Model, "save"
+""",
+    "after_backup": """
+def killer(self, epoch):
+    if epoch == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original(self, epoch)
+cls, attr = cb.Checkpoints, "commit"
+""",
+}
+
+
+@pytest.mark.parametrize("point", sorted(_KILLERS))
+def test_a_kill_at_any_point_of_an_epoch_resumes_to_the_uninterrupted_record(data_dir, tmp_path, point):
+    out = str(tmp_path / "run")
+    kwargs = dict(epochs=3, data_dir=data_dir, out=out, verbose=0, test_curve=True, **SMALL)
+    script = "\n".join(
+        [
+            "import os, signal, sys",
+            "from kzoo.training import callbacks as cb, train",
+            _KILLERS[point],
+            "original = getattr(cls, attr)",
+            "setattr(cls, attr, killer)",
+            f"train('smallnet_bn', 'fashion_mnist', 'fashion_mnist_cpu', **{kwargs!r})",
+        ]
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+    assert not os.path.exists(os.path.join(out, "metrics.json"))
+
+    result = train("smallnet_bn", "fashion_mnist", "fashion_mnist_cpu", **kwargs)
+    rows = _rows(out)
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]  # no epoch lost, none twice
+    assert all(r["test_accuracy"] and r["val_accuracy"] for r in rows)
+    assert result.metrics["epochs"] == 3 and len(result.history) == 3
+    assert sorted(os.listdir(out)) == FINISHED_RUN  # no temporary, no candidate, no backup left
+    # best.keras is the best epoch of the record: its validation top-1 is the log's best.
+    _, val_ds, _, _ = kzoo.data.make_datasets(
+        "fashion_mnist", batch_size=64, data_dir=data_dir, validation_size=64, seed=0
+    )
+    best = keras.saving.load_model(os.path.join(out, "best.keras"))
+    score = best.evaluate(val_ds, return_dict=True, verbose=0)["accuracy"]
+    assert score == pytest.approx(max(float(r["val_accuracy"]) for r in rows), abs=1e-6)
 
 
 @keras.saving.register_keras_serializable(package="kzoo_tests")
@@ -430,6 +491,32 @@ def _per_pixel():
     return keras.Model(x, keras.layers.Conv2D(10, 1, activation="softmax")(x))
 
 
+@keras.saving.register_keras_serializable(package="kzoo_tests")
+class _OwnHead(keras.layers.Layer):
+    """A last layer keras does not know: what it outputs is found by running it."""
+
+    def __init__(self, softmax=False, **kwargs):
+        super().__init__(**kwargs)
+        self.softmax = softmax
+        self.dense = keras.layers.Dense(10)
+
+    def call(self, x):
+        y = self.dense(x)
+        return keras.ops.softmax(y) if self.softmax else y
+
+    def get_config(self):
+        return {**super().get_config(), "softmax": self.softmax}
+
+
+def _ending_in(head):
+    """A 28x28x1 classifier whose last layer is ``head`` (a layer, or an activation name)."""
+    x = keras.Input((28, 28, 1))
+    flat = keras.layers.Flatten()(x)
+    if isinstance(head, keras.layers.Layer):
+        return keras.Model(x, head(flat))
+    return keras.Model(x, keras.layers.Dense(10, activation=head)(flat))
+
+
 @pytest.mark.parametrize(
     "kwargs, err, match",
     [
@@ -467,6 +554,22 @@ def _per_pixel():
             "`data_dir`='/nonexistent/fmnist' does not exist",
         ),
         ({"data_dir": "/etc/hostname"}, ValueError, "`data_dir`=.* is a file"),
+        # models that give logits or other scores, trained as if they gave probabilities
+        ({"model": _ending_in(None)}, ValueError, "`model` ends in Dense .* no activation, not a softmax"),
+        ({"model": _ending_in("sigmoid")}, ValueError, "activation sigmoid, not a softmax"),
+        ({"model": _ending_in(_OwnHead())}, ValueError, "custom _OwnHead.*random images.*not a softmax"),
+        ({"model_kwargs": {"classifier_activation": None}}, ValueError, "`model_kwargs` ends in Dense"),
+        # settings the run's length leaves without effect (936 steps of 64 per epoch)
+        ({"epochs": 1, "warmup_steps": 936}, ValueError, "`warmup_steps`=936 is not shorter than the run"),
+        ({"ema_decay": 0.99, "ema_every": 10**4}, ValueError, "`ema_every`=10000 would never update"),
+        ({"ema_every": 5}, ValueError, "`ema_every`=5 does nothing here: it needs `ema_decay`"),
+        ({"warmup_lr": 0.01}, ValueError, "`warmup_lr`=0.01 does nothing here"),
+        ({"tta": "flip", "test": False}, ValueError, "`tta`='flip' averages the test scores.*`test`=False"),
+        (
+            {"model": _ending_in("softmax"), "mixed_precision": "bfloat16"},
+            ValueError,
+            "`mixed_precision`='bfloat16' does nothing for a built model, which computes in float32",
+        ),
     ],
 )
 def test_refused_before_data_and_before_writing(kwargs, err, match, tmp_path, monkeypatch):
@@ -667,3 +770,18 @@ def test_cli_exit_codes(error, code, monkeypatch, capsys):
     assert cli.main(["train", "resnet20"]) == code
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("kzoo: error: ")
+
+
+def test_a_built_models_precision_is_read_from_its_layers(tmp_path):
+    """A loaded mixed-precision model says float32 as a whole; the run records what its
+    layers compute in, and an explicit request that matches it is accepted."""
+    from kzoo.training import trainer
+    from kzoo.training.precision import dtype_policy
+
+    with dtype_policy("mixed_bfloat16"):
+        _ending_in("softmax").save(str(tmp_path / "m.keras"))
+    loaded = kzoo.load_model(str(tmp_path / "m.keras"))
+    assert trainer._model_precision(loaded, "auto", "float32") == "mixed_bfloat16"
+    assert trainer._model_precision(loaded, "bfloat16", "mixed_bfloat16") == "mixed_bfloat16"
+    with pytest.raises(ValueError, match="computes in bfloat16"):
+        trainer._model_precision(loaded, "float32", "float32")

@@ -102,6 +102,10 @@ def test_a_location_the_architecture_lacks_is_refused_before_training(tmp_path):
             "needs the protocol's length in epochs",
         ),
         ({"validation_size": 0}, "tuning selects on a validation split"),
+        # settings that would do nothing in a search
+        ({"tta": "flip"}, "`tta`='flip' averages test scores.*would do nothing"),
+        ({"epochs": 1, "warmup_steps": 5000}, "`warmup_steps`=5000 is not shorter than the run"),
+        ({"ema_every": 3}, "`ema_every`=3 does nothing here: it needs `ema_decay`"),
         ({"model_kwargs": {"erase": "first"}}, "`model_kwargs` must not set erase"),
         (
             {"max_consecutive_failed_trials": 0},

@@ -206,13 +206,36 @@ def centre_crop(image, spec):
     return x[top : top + height, left : left + width, :]
 
 
+def check_images(shape, spec, arg, *, batched, any_size=False):
+    """Refuse images that are not ``spec``'s: another rank, another channel count
+    (1-channel images through CIFAR's normalisation would come out broadcast to 3), or,
+    unless ``any_size`` (they are resized) or the dataset's images vary (ImageNet),
+    another size. Unknown dimensions (a graph's) pass; nothing is reshaped."""
+    shape = tf.TensorShape(shape)
+    what = "[batch, height, width, channels]" if batched else "[height, width, channels]"
+    if shape.rank is None:
+        return
+    if shape.rank != (4 if batched else 3):
+        raise ValueError(f"`{arg}` must be images {what} of dataset {spec.name!r}, got shape {shape}")
+    fixed = not any_size and spec.eval_resize is None
+    expected = tuple(spec.image_shape) if fixed else (None, None, spec.image_shape[-1])
+    got = tuple(shape.as_list()[-3:])
+    if any(e is not None and g is not None and e != g for e, g in zip(expected, got)):
+        want = f"images of shape {expected}" if fixed else f"images with {expected[-1]} channel(s)"
+        raise ValueError(
+            f"`{arg}`: dataset {spec.name!r} has {want}, got {got} (height, width, channels); "
+            "nothing is broadcast or reshaped: give images of that dataset, or name theirs"
+        )
+
+
 def resize_for_model(image, name, size):
     """One float32 image (0-255 scale) of any size brought to the model's ``size`` as
     the evaluation pipeline would: the dataset's resize + centre crop (ImageNet's 256 /
     224) when the image is not already that size, a bilinear resize for the small
     datasets when it differs."""
     spec = dataset_info(name)
-    height, width = size
+    height, width = _check_size(size)
+    check_images(image.shape, spec, "image", batched=False, any_size=True)
     shape = tf.shape(image)
     same = tf.logical_and(tf.equal(shape[0], height), tf.equal(shape[1], width))
     if spec.eval_resize is not None:
@@ -223,11 +246,19 @@ def resize_for_model(image, name, size):
     return tf.ensure_shape(x, [height, width, image.shape[-1]])
 
 
+def _check_size(size):
+    """``size``, the model's (height, width): two positive integers."""
+    if not isinstance(size, (tuple, list)) or len(size) != 2:
+        raise TypeError(f"`size` must be the model's (height, width), got {size!r}")
+    return tuple(checks.integer(d, "size", minimum=1) for d in size)
+
+
 def prepare_for_model(images, name, size):
     """A float32 batch on the 0-255 scale, any size, to the input the model was trained
     and evaluated on for dataset ``name`` (what kzoo's exports compute in their graph)."""
     spec = dataset_info(name)
-    height, width = size
+    height, width = _check_size(size)
+    check_images(images.shape, spec, "images", batched=True, any_size=True)
     shape = tf.shape(images)
     same = tf.logical_and(tf.equal(shape[1], height), tf.equal(shape[2], width))
     channels = spec.image_shape[-1]

@@ -7,7 +7,14 @@ import math
 import tensorflow as tf
 
 from kzoo import checks
-from kzoo.data.augment import centre_crop, crop_flip_fn, normaliser, random_erasing_fn, random_resized_crop
+from kzoo.data.augment import (
+    centre_crop,
+    check_images,
+    crop_flip_fn,
+    normaliser,
+    random_erasing_fn,
+    random_resized_crop,
+)
 from kzoo.data.loading import check_dirs, read_split
 from kzoo.data.registry import dataset_info
 from kzoo.data.splits import check_train_fraction, checked_validation_size, steps_per_epoch, train_examples
@@ -36,6 +43,28 @@ def _erasing_seed(seed):
     """The erasing seed of a batch, split off the batch's seed: the seeds the other
     augmentations draw with stay as they were."""
     return tf.random.experimental.stateless_fold_in(seed, tf.constant(1, seed.dtype))
+
+
+def _check_elements(ds, spec):
+    """``ds`` gives what ``load`` gives for dataset ``spec``: (uint8 image [H, W, C] of its
+    shape, integer label) pairs. Float images would be normalised as if on the 0-255
+    scale, other shapes broadcast: both refused, from the element spec (no data read)."""
+    elements = ds.element_spec
+    if not isinstance(elements, tuple) or len(elements) != 2:
+        raise ValueError(
+            f"`ds` must give (image, label) pairs as kzoo.data.load does, its elements are {elements}"
+        )
+    image, label = elements
+    if not isinstance(image, tf.TensorSpec) or not isinstance(label, tf.TensorSpec):
+        raise TypeError(f"`ds` must give (image, label) tensors, its elements are {elements}")
+    check_images(image.shape, spec, "ds", batched=False)
+    if image.dtype != tf.uint8:
+        raise TypeError(
+            f"`ds` must give uint8 images (0-255) as kzoo.data.load does, got {image.dtype.name}; "
+            "a float image would be normalised as if on the 0-255 scale"
+        )
+    if not label.dtype.is_integer or label.shape.rank not in (None, 0):
+        raise TypeError(f"`ds` must give one integer class label per image, got {label}")
 
 
 def _check_pipeline_args(ds, training, augment, batch_size, seed, drop_remainder, random_erasing):
@@ -75,6 +104,7 @@ def pipeline(
     batch_size, seed, drop_remainder, random_erasing = _check_pipeline_args(
         ds, training, augment, batch_size, seed, drop_remainder, random_erasing
     )
+    _check_elements(ds, spec)
     deterministic = seed is not None or not training
     normalise, _ = normaliser(spec)
     erase = random_erasing_fn(spec, random_erasing) if training and augment and random_erasing else None

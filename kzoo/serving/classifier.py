@@ -153,3 +153,16 @@ def probabilities(model, x, apply_softmax):
 
     out = tf.cast(model(x, training=False), tf.float32)
     return tf.nn.softmax(out, axis=-1) if apply_softmax else out
+
+
+def output_kind(model, info, shape):
+    """What ``model`` outputs, for a trainer that needs probabilities: ("softmax" |
+    "logits" | "other", where), from its layers, or, where they do not tell, from its
+    outputs on a few random images (rows of probabilities count as a softmax)."""
+    kind, where = _final_activation(model.outputs[0])
+    if kind != "unknown":
+        return kind, where
+    are_probabilities, seen = _probe(model, info, shape)
+    return (
+        "softmax" if are_probabilities else "logits"
+    ), f"{where}, whose outputs on random images have {seen}"

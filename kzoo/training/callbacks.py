@@ -7,12 +7,13 @@ import io
 import json
 import math
 import os
+import re
 import shutil
-import tempfile
 import time
 
 import keras
 
+from kzoo import atomic
 from kzoo.training import run_dir
 
 
@@ -37,40 +38,9 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             )
 
 
-def _temporary_beside(path, suffix=""):
-    """A new temporary file in ``path``'s folder (so the rename onto ``path`` is atomic),
-    with the mode a plain ``open`` would give it: mkstemp's 0600 would otherwise end up
-    on the renamed file, unreadable to the other users of a shared run or model folder."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=os.path.dirname(os.path.abspath(path)))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    return fd, tmp
-
-
-def atomic_save(model, path):
-    """Write ``model`` to ``path`` (.keras) through a temporary file in the same folder
-    and an atomic rename: a reader sees the old file or the new one, never half of one."""
-    fd, tmp = _temporary_beside(path, suffix=".keras")
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def atomic_write_text(path, text):
-    """Write ``text`` to ``path`` as ``atomic_save`` writes a model: all or nothing."""
-    fd, tmp = _temporary_beside(path)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+# The run directory's files are written atomically (kzoo.atomic owns how).
+atomic_save = atomic.save_model
+atomic_write_text = atomic.write_text
 
 
 class TestCurve(keras.callbacks.Callback):
@@ -99,17 +69,46 @@ class TestCurve(keras.callbacks.Callback):
 
 
 class Checkpoints(keras.callbacks.Callback):
-    """``last.keras`` after every epoch and ``best.keras`` when ``monitor`` improves,
-    both written atomically. The best score so far is read back from the epoch log on
-    resume, so a resumed run does not overwrite a better earlier model. With ``ema``
-    (a ``WeightEMA``) both hold the averaged weights, the model the run scores."""
+    """``last.keras`` after every epoch and ``best.keras`` when ``monitor`` improves, both
+    written atomically. With ``ema`` (a ``WeightEMA``) both hold the averaged weights, the
+    model the run scores.
 
-    def __init__(self, folder, monitor="val_accuracy", best_so_far=None, ema=None):
+    With ``backup`` (the run's ``Backup``), an epoch's best model is only a candidate,
+    ``.best-epoch-NNNN.keras``, until that epoch's backup is written: then it becomes
+    ``best.keras``. A run killed before the backup redoes the epoch and drops the
+    candidate; one killed after it takes the candidate on resume. So ``best.keras`` is
+    always the best of the epochs in the log, as in an uninterrupted run. ``log`` (the
+    run's ``EpochLog``, placed before this callback) gives the best score so far on resume.
+    """
+
+    def __init__(self, folder, monitor="val_accuracy", log=None, ema=None, backup=None):
         super().__init__()
         self.folder = folder
         self.monitor = monitor
-        self.best = best_so_far
+        self.log = log
+        self.best = None
         self.ema = ema
+        self.staged = backup is not None
+        if backup is not None:
+            backup.on_saved.append(self.commit)
+
+    def _candidates(self):
+        found = {}
+        for name in os.listdir(self.folder) if os.path.isdir(self.folder) else ():
+            match = _CANDIDATE.fullmatch(name)
+            if match:
+                found[int(match.group(1))] = os.path.join(self.folder, name)
+        return found
+
+    def on_train_begin(self, logs=None):
+        first = getattr(self.model, "_initial_epoch", 0) or 0
+        for epoch, path in sorted(self._candidates().items()):
+            if epoch < first:  # its backup was written, its promotion was not
+                os.replace(path, os.path.join(self.folder, run_dir.BEST))
+            else:  # an epoch that is done again
+                os.remove(path)
+        rows = self.log.epochs if self.log is not None else []
+        self.best = max((r[self.monitor] for r in rows if r.get(self.monitor) is not None), default=None)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -118,7 +117,17 @@ class Checkpoints(keras.callbacks.Callback):
             score = logs.get(self.monitor)
             if self.monitor and score is not None and (self.best is None or score > self.best):
                 self.best = float(score)
-                atomic_save(self.model, os.path.join(self.folder, run_dir.BEST))
+                name = f".best-epoch-{epoch:04d}.keras" if self.staged else run_dir.BEST
+                atomic_save(self.model, os.path.join(self.folder, name))
+
+    def commit(self, epoch):
+        """``epoch``'s backup is written: its candidate (if any) becomes ``best.keras``."""
+        path = self._candidates().get(epoch)
+        if path is not None:
+            os.replace(path, os.path.join(self.folder, run_dir.BEST))
+
+
+_CANDIDATE = re.compile(r"\.best-epoch-(\d+)\.keras")
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -206,12 +215,22 @@ class Backup(keras.callbacks.Callback):
     and ``restore(folder)`` keep more of the run in each backup (a ``WeightEMA``).
     """
 
-    def __init__(self, folder, writer=True, keep=2, extra_state=()):
+    def __init__(self, folder, writer=True, keep=2, extra_state=(), restore=True):
         super().__init__()
         self.folder = folder
         self.writer = writer
         self.keep = keep
         self.extra_state = list(extra_state)
+        self.restore = restore
+        self.on_saved = []  # called with the epoch once its backup is written
+
+    def restorer(self):
+        """A callback that restores this backup when training begins, for a run that
+        puts it first and this ``Backup(restore=False)`` last: the epoch's backup is then
+        written after everything else of the epoch (its log row, test scores, models),
+        so a run killed before it does the epoch again, and one killed after it has the
+        whole epoch on record."""
+        return _Restore(self)
 
     def _backups(self):
         if not os.path.isdir(self.folder):
@@ -220,26 +239,31 @@ class Backup(keras.callbacks.Callback):
         return sorted(names, key=lambda n: int(n[6:]), reverse=True)
 
     def on_train_begin(self, logs=None):
-        if self.model.optimizer is not None and not self.model.optimizer.built:
-            self.model.optimizer.build(self.model.trainable_variables)
+        if self.restore:
+            self.restore_into(self.model)
+
+    def restore_into(self, model):
+        """Load the newest readable backup into ``model`` (setting the epoch fit starts at)."""
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
         for name in self._backups():
             path = os.path.join(self.folder, name)
             try:
-                self.model.load_weights(os.path.join(path, "model.weights.h5"))
+                model.load_weights(os.path.join(path, "model.weights.h5"))
                 with open(os.path.join(path, "state.json")) as f:
                     epochs = json.load(f)["epochs"]
                 for state in self.extra_state:
                     state.restore(path)
             except (OSError, ValueError, KeyError):
                 continue  # unreadable (e.g. the disk lost it): fall back to the older one
-            self.model._initial_epoch = epochs  # the field keras' own BackupAndRestore sets
+            model._initial_epoch = epochs  # the field keras' own BackupAndRestore sets
             return
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.writer:
             return
         os.makedirs(self.folder, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=".tmp-", dir=self.folder)
+        tmp = atomic.temporary_dir(self.folder)
         try:
             self.model.save_weights(os.path.join(tmp, "model.weights.h5"))
             with open(os.path.join(tmp, "state.json"), "w") as f:
@@ -253,3 +277,16 @@ class Backup(keras.callbacks.Callback):
             shutil.rmtree(tmp, ignore_errors=True)
         for old in self._backups()[self.keep :]:
             shutil.rmtree(os.path.join(self.folder, old), ignore_errors=True)
+        for call in self.on_saved:
+            call(epoch)
+
+
+class _Restore(keras.callbacks.Callback):
+    """``Backup.restorer()``: restores the backup when training begins."""
+
+    def __init__(self, backup):
+        super().__init__()
+        self.backup = backup
+
+    def on_train_begin(self, logs=None):
+        self.backup.restore_into(self.model)

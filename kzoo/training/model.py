@@ -36,6 +36,23 @@ def check_model_fits(model, info, arg="model"):
             f"`{arg}`: the model takes inputs of shape {expected} but dataset {info.name!r} has images of "
             f"shape {info.image_shape}; kzoo.adapt(model, input_shape={tuple(info.image_shape)}) adapts it"
         )
+    check_gives_probabilities(model, info, arg)
+
+
+def check_gives_probabilities(model, info, arg="model"):
+    """Refuse a model whose output is not a softmax over the classes: the run's loss and
+    cross-entropy take probabilities, and logits trained as such learn nothing useful
+    while the run looks finished. What the layers say decides; where they do not tell,
+    the model's outputs on a few random images."""
+    from kzoo.serving.classifier import output_kind
+
+    kind, where = output_kind(model, info, tuple(info.image_shape))
+    if kind != "softmax":
+        raise ValueError(
+            f"`{arg}` ends in {where}, not a softmax over the classes: kzoo trains and scores "
+            "class probabilities (its loss expects them). Build it with classifier_activation="
+            "'softmax', or end it in one: keras.Model(model.input, keras.layers.Softmax()(model.output))"
+        )
 
 
 def check_model_before_data(model, model_kwargs, info):

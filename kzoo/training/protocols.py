@@ -105,6 +105,22 @@ class Protocol:
         values = [self.lr * self.gamma**i for i in range(len(boundaries) + 1)]
         return StepSchedule(boundaries, values, self.warmup_steps, self.warmup_lr)
 
+    def check_length(self, steps_per_epoch):
+        """Refuse a warm-up or an average that this run's length leaves without effect: a
+        warm-up that never ends, an average (``ema_every``) that is never updated."""
+        total = self.total_epochs(steps_per_epoch) * steps_per_epoch
+        run = f"the whole run is {total} steps ({steps_per_epoch} per epoch)"
+        if self.warmup_steps >= total:
+            raise ValueError(
+                f"`warmup_steps`={self.warmup_steps} is not shorter than the run: {run}; "
+                "shorten the warm-up or train longer"
+            )
+        if self.ema_decay is not None and self.ema_every > total:
+            raise ValueError(
+                f"`ema_every`={self.ema_every} would never update the weight average: {run}; "
+                "lower `ema_every` or train longer"
+            )
+
     def to_dict(self):
         return dataclasses.asdict(self)
 
@@ -152,10 +168,63 @@ def _validate(p):
         raise ValueError("`random_erasing` is a training augmentation: it needs `augment`=True")
     if p.tta is not None:
         checks.choice(p.tta, "tta", TTA_CHOICES)
+    _check_dependent_fields(p)
     if p.schedule == "onecycle" and p.warmup_lr is not None and p.warmup_lr > p.lr:
         raise ValueError(
             f"`warmup_lr` (the one-cycle's starting rate) must not exceed `lr`, got {p.warmup_lr} > {p.lr}"
         )
+
+
+# A field that only acts through another one (its owner), with the owner's "off" test and
+# what it needs: a dependent set while its owner is off would do nothing, and is refused.
+_DEPENDENTS = (
+    ("warmup_lr", lambda p: p.warmup_lr is not None, lambda p: p.warmup_steps > 0, "`warmup_steps` > 0"),
+    (
+        "warmup_lr",
+        lambda p: p.warmup_lr is not None,
+        lambda p: p.schedule in ("step", "onecycle"),
+        "a schedule that starts from it (`schedule`='step' or 'onecycle'; 'cosine' warms up from 0)",
+    ),
+    ("ema_every", lambda p: p.ema_every != 1, lambda p: p.ema_decay is not None, "`ema_decay`"),
+    ("milestones", lambda p: bool(p.milestones), lambda p: p.schedule == "step", "`schedule`='step'"),
+    ("nesterov", lambda p: p.nesterov, lambda p: p.momentum > 0, "`momentum` > 0"),
+)
+# Fields that shape an owner's effect and have a default: given explicitly while the owner is
+# off, they would do nothing either (kept apart because their defaults are not "off").
+_EXPLICIT_DEPENDENTS = {
+    "gamma": (lambda p: p.schedule == "step" and bool(p.milestones), "`milestones` with `schedule`='step'"),
+    "milestone_unit": (lambda p: p.schedule == "step" and bool(p.milestones), "`milestones`"),
+    "decay_all": (lambda p: p.weight_decay > 0, "`weight_decay` > 0"),
+}
+# Turning an owner off by an override also turns off the protocol's own dependents that the
+# caller did not name (``ema_decay=None`` on a protocol with ``ema_every=5``).
+_RESETS = {
+    "ema_decay": (lambda p: p.ema_decay is None, {"ema_every": 1}),
+    "warmup_steps": (lambda p: p.warmup_steps == 0, {"warmup_lr": None}),
+    "schedule": (lambda p: p.schedule != "step", {"milestones": ()}),
+    "momentum": (lambda p: p.momentum == 0, {"nesterov": False}),
+}
+
+
+def _check_dependent_fields(p):
+    """Refuse a field that is set but cannot act: every option takes effect or is refused."""
+    for field, is_set, owner_on, needs in _DEPENDENTS:
+        if is_set(p) and not owner_on(p):
+            raise ValueError(
+                f"`{field}`={getattr(p, field)!r} does nothing here: it needs {needs} "
+                f"(protocol {p.name!r}); drop it or set what it needs"
+            )
+
+
+def _check_explicit_fields(p, given):
+    """The fields the caller named (``given``) that would do nothing in ``p``."""
+    for field in sorted(set(given) & set(_EXPLICIT_DEPENDENTS)):
+        owner_on, needs = _EXPLICIT_DEPENDENTS[field]
+        if not owner_on(p):
+            raise ValueError(
+                f"`{field}`={getattr(p, field)!r} does nothing here: it needs {needs} "
+                f"(protocol {p.name!r}); drop it or set what it needs"
+            )
 
 
 _PROTOCOLS = {}
@@ -194,7 +263,19 @@ def get_protocol(protocol, **overrides):
         overrides.setdefault("steps", None)
     elif "steps" in overrides:
         overrides.setdefault("epochs", None)
-    return dataclasses.replace(base, **overrides)
+    for owner, (is_off, dependents) in _RESETS.items():
+        if owner in overrides and is_off(_Fields({**dataclasses.asdict(base), **overrides})):
+            overrides = {**dependents, **overrides}
+    protocol = dataclasses.replace(base, **overrides)
+    _check_explicit_fields(protocol, overrides)
+    return protocol
+
+
+class _Fields:
+    """A protocol's fields as attributes, before they make a Protocol (not yet validated)."""
+
+    def __init__(self, fields):
+        self.__dict__.update(fields)
 
 
 HE = "He et al. 2016, Deep Residual Learning (Sec. 4.2)"

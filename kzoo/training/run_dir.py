@@ -14,7 +14,7 @@ import dataclasses
 import json
 import os
 
-from kzoo import checks
+from kzoo import atomic, checks
 
 CONFIG = "config.json"
 EPOCHS = "epochs.csv"
@@ -95,11 +95,14 @@ class RunDir:
                 "re-run the same command to resume it, or choose another `out`"
             )
 
+    def remove_stale(self):
+        """Remove the temporaries a killed run left here and in its backup folder."""
+        atomic.remove_stale(self.path)
+        atomic.remove_stale(self.backup)
+
     def read_metrics(self, fix, what="the finished run's metrics"):
         return checks.read_json(self.metrics, what, fix)
 
     def write_json(self, path, record):
         """``record`` as indented JSON at ``path`` (one of this run's files), atomically."""
-        from kzoo.training.callbacks import atomic_write_text
-
-        atomic_write_text(path, json.dumps(record, indent=2, default=str))
+        atomic.write_text(path, json.dumps(record, indent=2, default=str))

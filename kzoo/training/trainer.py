@@ -196,19 +196,24 @@ def _plan(
         raise ValueError(
             "`test_curve`=True evaluates the test set every epoch; it cannot be combined with `test`=False"
         )
+    if proto.tta is not None and not test:
+        raise ValueError(
+            f"`tta`={proto.tta!r} averages the test scores over views; with `test`=False there are none"
+        )
     extra_callbacks = _check_callbacks(callbacks)
     if model_kwargs is not None and not isinstance(model_kwargs, dict):
         raise TypeError(f"`model_kwargs` must be a dict, got {model_kwargs!r}")
     model_kwargs = {**proto.model_kwargs, **(model_kwargs or {})}
     precision = resolve_precision(mixed_precision)
-    if isinstance(model, keras.Model):  # built already: it keeps its own policy
-        precision = model.dtype_policy.name
+    if isinstance(model, keras.Model):  # built already: it computes as its layers do
+        precision = _model_precision(model, mixed_precision, precision)
     check_model_before_data(model, model_kwargs, info)
     check_tta(proto.tta, info)
     # At least one full batch per epoch, from the dataset's sizes (no data read yet).
     expected_steps = data.steps_per_epoch(
         dataset, proto.batch_size, proto.validation_size, proto.train_fraction
     )
+    proto.check_length(expected_steps)
     workers, task = distribute.cluster()
     if workers > 1 and not isinstance(model, str):
         raise ValueError(
@@ -256,6 +261,20 @@ def _plan(
     )
 
 
+def _model_precision(model, asked, resolved):
+    """A built model's precision, read from its layers (a loaded mixed-precision model's
+    own policy says float32). A precision asked for that it does not have would do nothing."""
+    dtype = common.compute_dtype(model)
+    own = {"bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}.get(dtype, "float32")
+    if asked != "auto" and resolved != own:
+        raise ValueError(
+            f"`mixed_precision`={asked!r} does nothing for a built model, which computes in {dtype} "
+            f"({own}): build it under keras.config.set_dtype_policy({resolved!r}), or leave "
+            "`mixed_precision` at 'auto'"
+        )
+    return own
+
+
 def _policy(plan):
     """The run's dtype policy while a model built by name is built and compiled (a model
     passed in was built in its own)."""
@@ -291,26 +310,28 @@ def _fit(net, plan, train_ds, val_ds, test_ds, steps_per_epoch):
     run = plan.run
     if plan.writer:
         os.makedirs(run.path, exist_ok=True)
+        run.remove_stale()  # what a killed run left half-written
         run.write_json(run.config, plan.config)
     log = cb.EpochLog(run.epochs, write=plan.writer)
-    best_so_far = _best_val(log.read())
     sync = distribute.SyncMovingStatistics()
     ema = WeightEMA(plan.proto.ema_decay, plan.proto.ema_every) if plan.proto.ema_decay else None
     averaged = [ema] if ema else []  # swaps the average in for every evaluation
     scorer = _scorer(net, plan.proto.tta)
+    # The backup is restored first and written last: everything an epoch records (test
+    # scores, log row, models) is on disk before the backup that marks the epoch done.
+    backup = cb.Backup(run.backup, writer=plan.writer, extra_state=averaged, restore=False)
+    monitor = "val_accuracy" if val_ds is not None else None
     callbacks = [
         cb.StopOnNonFiniteLoss(),
+        backup.restorer(),
         sync,  # before anything evaluates or saves
         *averaged,
-        cb.Backup(run.backup, writer=plan.writer, extra_state=averaged),
         *([cb.TestCurve(test_ds, callbacks=[sync], scorer=scorer, ema=ema)] if plan.test_curve else []),
         log,
+        *([cb.Checkpoints(run.path, monitor, log=log, ema=ema, backup=backup)] if plan.writer else []),
         *plan.callbacks,
+        backup,
     ]
-    if plan.writer:
-        callbacks.append(
-            cb.Checkpoints(run.path, "val_accuracy" if val_ds is not None else None, best_so_far, ema=ema)
-        )
     verbose = plan.verbose if plan.writer else 0  # the chief reports progress for the cluster
     with distribute.distributed_fit_fixes(net):
         # tf.data pipelines shuffle themselves (seeded); fit's own shuffle would only warn.

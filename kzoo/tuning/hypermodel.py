@@ -105,7 +105,7 @@ class PlacementHyperModel(keras_tuner.HyperModel):
         from kzoo import data
 
         p = self.protocol
-        data.steps_per_epoch(self.dataset, p.batch_size, p.validation_size, p.train_fraction)
+        p.check_length(data.steps_per_epoch(self.dataset, p.batch_size, p.validation_size, p.train_fraction))
 
     def _check_model_kwargs(self):
         """Build the architecture once with ``model_kwargs`` alone (the protocol's included):
@@ -302,6 +302,11 @@ def _validation_protocol(protocol, overrides):
         raise ValueError(
             f"tuning selects on a validation split, but protocol {proto.name!r} holds out "
             "none (validation_size=0); give `validation_size` > 0"
+        )
+    if proto.tta is not None:
+        raise ValueError(
+            f"`tta`={proto.tta!r} averages test scores over views, and a search's trials are never "
+            "scored on the test set: it would do nothing; leave it out"
         )
     return proto
 
