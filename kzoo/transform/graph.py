@@ -214,6 +214,34 @@ def _nodes_in_call_order(graph):
     return order
 
 
+def walk_graph(model, on_input, on_node):
+    """Visit the graph of ``model`` (a functional or built Sequential model) in call order,
+    nested models walked into: ``on_input(tensor, path)`` for each of its inputs and
+    ``on_node(node, path, produced)`` for each layer call, where ``produced`` maps the id
+    of each symbolic tensor seen so far (a nested model's own inputs included) to what the
+    visitor made of it. Each returns one value per output tensor of what it visits (a list
+    for a node). ``layer_graph`` reads the graph this way, ``kzoo.transform.taps`` calls
+    the same layers again on a flat graph, so both number the calls alike."""
+
+    def walk(net, inputs, path):
+        graph = net._functional if isinstance(net, keras.Sequential) else net
+        produced = dict(zip((id(t) for t in graph.inputs), inputs))
+        for node in _nodes_in_call_order(graph):
+            op = node.operation
+            if is_model_with_graph(op):
+                sources = [produced[id(t)] for t in node.input_tensors if id(t) in produced]
+                outs = walk(op, sources, (*path, op.name))
+            else:
+                outs = on_node(node, path, produced)
+            for tensor, out in zip(node.outputs, outs):
+                produced[id(tensor)] = out
+        return [produced[id(t)] for t in graph.outputs]
+
+    top = model._functional if isinstance(model, keras.Sequential) else model
+    inputs = [on_input(t, (model.name,)) for t in top.inputs]
+    return walk(model, inputs, (model.name,))
+
+
 def layer_graph(model):
     """The graph of ``model`` (a functional or built Sequential model) as a list of
     ``Call`` in topological order; nested models are walked into."""
@@ -232,27 +260,38 @@ def layer_graph(model):
         calls.append(call)
         return call.index
 
-    def walk(net, inputs, path):
-        graph = net._functional if isinstance(net, keras.Sequential) else net
-        produced = dict(zip((id(t) for t in graph.inputs), inputs))
-        for node in _nodes_in_call_order(graph):
-            sources = [produced[id(t)] for t in node.input_tensors if id(t) in produced]
-            op = node.operation
-            if is_model_with_graph(op):
-                outs = walk(op, sources, (*path, op.name))
-            else:
-                outs = [new_call(op, path, sources)] * len(node.outputs)
-            for tensor, out in zip(node.outputs, outs):
-                produced[id(tensor)] = out
-        return [produced[id(t)] for t in graph.outputs]
+    def on_node(node, path, produced):
+        sources = [produced[id(t)] for t in node.input_tensors if id(t) in produced]
+        return [new_call(node.operation, path, sources)] * len(node.outputs)
 
-    top = model._functional if isinstance(model, keras.Sequential) else model
-    inputs = [new_call(None, (model.name,), ()) for _ in top.inputs]
-    walk(model, inputs, (model.name,))
+    walk_graph(model, lambda tensor, path: new_call(None, path, ()), on_node)
     for call in calls:
         for i in call.inputs:
             calls[i].outputs.append(call.index)
     return calls
+
+
+def dominators(calls):
+    """The immediate dominator of each call (``{index: index}``): the last call every path
+    from the inputs to it passes through, -1 (a virtual root above every model input) when
+    none does. ``calls`` are in topological order, so a dominator precedes what it dominates."""
+    idom = {}
+    for c in calls:
+        d = c.inputs[0] if c.inputs else -1
+        for p in c.inputs[1:]:
+            d = intersect(idom, d, p)
+        idom[c.index] = d
+    return idom
+
+
+def intersect(idom, a, b):
+    """The nearest common dominator of calls ``a`` and ``b`` (each may be -1, the root)."""
+    while a != b:
+        while a > b:
+            a = idom[a]
+        while b > a:
+            b = idom[b]
+    return a
 
 
 def ensembled_activation(calls, call):

@@ -31,7 +31,14 @@ are not slots. kzoo's ensemble additions (``act(x) + x``) are part of their acti
 """
 
 from kzoo.placement import _check_proportion, _parse_erase, chosen_blocks
-from kzoo.transform.graph import check_model, ensembled_activation, hidden_layers, layer_graph
+from kzoo.transform.graph import (
+    check_model,
+    dominators,
+    ensembled_activation,
+    hidden_layers,
+    intersect,
+    layer_graph,
+)
 from kzoo.transform.report import Module, ModuleReport, Site
 
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
@@ -51,7 +58,7 @@ class _Finder:
     def __init__(self, calls):
         self.calls = calls
         self.anc = self._ancestors()
-        self.idom = self._dominators()
+        self.idom = dominators(calls)
         self.ensemble_adds = {c.index for c in calls if ensembled_activation(calls, c) is not None}
 
     def _ancestors(self):
@@ -63,33 +70,10 @@ class _Finder:
             anc.append(bits)
         return anc
 
-    def _dominators(self):
-        """Immediate dominators, from a virtual root (-1) above every model input."""
-        idom = {}
-        for c in self.calls:
-            preds = c.inputs
-            if not preds:
-                idom[c.index] = -1
-                continue
-            d = preds[0]
-            for p in preds[1:]:
-                d = self._intersect(idom, d, p)
-            idom[c.index] = d
-        return idom
-
-    @staticmethod
-    def _intersect(idom, a, b):
-        while a != b:
-            while a > b:
-                a = idom[a]
-            while b > a:
-                b = idom[b]
-        return a
-
     def common_dominator(self, indices):
         d = self.idom[indices[0]]
         for i in indices[1:]:
-            d = self._intersect(self.idom, d, self.idom[i])
+            d = intersect(self.idom, d, self.idom[i])
         return d
 
     def is_merge(self, c):
