@@ -3,7 +3,8 @@ proportional module, FReLU), with builders shaped like keras.applications.
 
 The public API is ``__all__``: every builder and the registry (``kzoo.ResNet164``,
 ``kzoo.create_model``), placement's ``activation_layers``, placement on any Keras model
-(``kzoo.place``, ``kzoo.modules``, ``kzoo.adapt``: ``kzoo.transform``), and one function
+(``kzoo.place``, ``kzoo.modules``, ``kzoo.adapt``: ``kzoo.transform``) and what happens
+inside it (``kzoo.features``, ``kzoo.taps``, ``kzoo.activation_stats``), and one function
 per step of the pipeline (``train``, ``evaluate``, ``export``); the subpackages ``data``,
 ``models``, ``transform``, ``training``, ``serving``, ``tuning`` and ``reproduce`` hold the rest.
 
@@ -76,7 +77,7 @@ with _quiet.quiet_import():  # Keras imports TensorFlow under its TF backend (kz
         trainable_params,
     )
     from kzoo.placement import activation_layers
-    from kzoo.transform import adapt, modules, place
+    from kzoo.transform import activation_stats, adapt, features, modules, place, taps
 
 # The parts that need TensorFlow: a subpackage, or a function and the module it comes from.
 _TF_SUBPACKAGES = ("data", "training", "serving", "tuning", "reproduce")
@@ -196,6 +197,10 @@ __all__ = [
     "place",
     "modules",
     "adapt",
+    # seeing inside a model: stage outputs, taps at slots, per-slot statistics
+    "features",
+    "taps",
+    "activation_stats",
     # the pipeline
     "activation_layers",
     "train",

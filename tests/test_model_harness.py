@@ -266,3 +266,31 @@ def test_mixed_bfloat16_trains_frelu():
     model.compile("sgd", "sparse_categorical_crossentropy")
     loss = model.train_on_batch(np.ones((2, 16, 16, 3), "float32"), np.array([0, 1]))
     assert np.isfinite(loss)
+
+
+def test_features_taps_and_stats_on_this_backend(tmp_path):
+    """kzoo.features, kzoo.taps and kzoo.activation_stats use Keras only: on this backend a
+    features model gives the stage outputs, trains a step and round-trips with its
+    feature_info (tests/test_features.py covers them in depth under TensorFlow)."""
+    keras.utils.set_random_seed(0)
+    model = kzoo.ResNet20(input_shape=(16, 16, 3), activation="frelu")
+    feats = kzoo.features(model, out_indices=[0, -1])
+    assert [f.layer for f in feats.feature_info] == ["stage1_block3_last_frelu", "stage3_block3_last_frelu"]
+    x = np.random.default_rng(0).normal(size=(2, 16, 16, 3)).astype("float32")
+    stage = keras.Model(model.input, model.get_layer("stage3_block3_last_frelu").output)
+    np.testing.assert_allclose(to_numpy(feats(x)[1]), to_numpy(stage(x)), atol=1e-6)
+    path = str(tmp_path / "features.keras")
+    feats.save(path)
+    loaded = kzoo.load_model(path)
+    assert loaded.feature_info == feats.feature_info
+    loaded.compile(optimizer="sgd", loss=["mse", "mse"])
+    assert np.all(
+        np.isfinite(loaded.train_on_batch(x, [np.zeros((2, *o.shape[1:])) for o in loaded.outputs]))
+    )
+    tapped = kzoo.taps(model, [(1, "last")], where="both")(x)
+    relu_in, relu_out = (
+        to_numpy(tapped[f"module1/last/stage1_block1_last_frelu/{p}"]) for p in ("input", "output")
+    )
+    np.testing.assert_allclose(relu_out, np.maximum(relu_in, 0) - 1.0, atol=1e-6)  # FReLU's bias starts at -1
+    rows = kzoo.activation_stats(model, x, verbose=0).rows
+    assert len(rows) == 19 and rows[0]["frelu_bias"] == -1.0 and 0 < rows[0]["zero_fraction"] < 1
