@@ -180,7 +180,10 @@ def taps(model, sites, where="output"):
             module, slot, resolved = resolve_module_slot(found, tuple(spec), arg, repr(model.name))
             chosen = [(f"module{module}/{slot}/{s.layer}", s.call) for s in resolved]
         else:
-            raise TypeError(f"`{arg}` must be a (module, slot) pair or a layer name, got {spec!r}")
+            raise TypeError(
+                f"`{arg}` must be a (module, slot) pair or a layer name, got {spec!r} (one site is "
+                "(7, 'last'); several are a list of them: [(7, 'last'), (8, 'first')])"
+            )
         for key, call in chosen:
             for part, tensor in site_tensors(flat, call, where, f"`{arg}`={spec!r}").items():
                 outputs[f"{key}/{part}"] = tensor
