@@ -331,7 +331,7 @@ def test_bad_exports_leave_nothing(model, exported, tmp_path):
         kzoo.export(Sub(), tmp_path / "b", "m", dataset="fashion_mnist")
     with pytest.raises(TypeError, match="keras.Model"):
         kzoo.export(42, tmp_path / "b", "m", dataset="fashion_mnist")
-    with pytest.raises(ValueError, match="not finished"):
+    with pytest.raises(ValueError, match="is an empty folder: expected a finished run directory"):
         (tmp_path / "run").mkdir()
         kzoo.export(str(tmp_path / "run"), tmp_path / "b", "m")
     assert not (tmp_path / "b").exists() or not any(p.name.isdigit() for p in (tmp_path / "b").rglob("*"))
@@ -346,7 +346,7 @@ def test_failed_write_leaves_no_version(model, tmp_path, monkeypatch):
     monkeypatch.setattr(signatures, "write_warmup", broken)
     with pytest.raises(OSError, match="disk full"):
         kzoo.export(model, tmp_path, "m", dataset="fashion_mnist")
-    assert os.listdir(tmp_path / "m") == []
+    assert os.listdir(tmp_path) == []  # nor the model folder it made
 
 
 def test_cli_export(exported, tmp_path, capsys):

@@ -19,7 +19,6 @@ is loaded.
 import dataclasses
 import os
 import shutil
-import tempfile
 
 from kzoo import checks
 from kzoo.models import common
@@ -30,6 +29,7 @@ from kzoo.serving.source import input_size, source
 from kzoo.serving.versions_dir import VERSION_MAX, check_name, model_dir, versions
 
 KERAS_FILE = "model.keras"
+LITERT_SOURCE = ".litert-saved-model"  # in the temporary folder, gone before it is published
 
 
 @dataclasses.dataclass
@@ -59,17 +59,20 @@ def export(
     data_dir=None,
     record=None,
 ):
-    """Export ``model`` (a keras.Model, a ``.keras`` file, or a finished run directory,
-    whose ``last.keras`` is exported with its metrics in the card) to
+    """Export ``model`` (a keras.Model, a ``.keras`` file, a finished run directory,
+    whose ``last.keras`` is exported with its metrics in the card, or a SavedModel version
+    kzoo exported, rebuilt with its card's record) to
     ``base_dir/name/<version>/`` and return an ``ExportResult``.
 
     ``format``: "saved_model" (TF Serving), "onnx" (``opset``, default 17) or "litert"
     (``quantize``: None, "dynamic_int8" or "int8", calibrated on training images).
 
     ``name`` defaults to the model's name; ``version`` to one more than the highest
-    present (an existing version is refused, never replaced). ``dataset`` (default: the
-    run's) sets the preprocessing built into the graph. ``top_k`` ids are returned per
-    image. ``keras_file`` adds ``model.keras``; ``warmup`` (default: with a SavedModel)
+    present (an existing version is refused, never replaced). ``dataset`` sets the
+    preprocessing built into the graph; what the run, the version's card or ``record``
+    says the model was trained on is the default and the truth: another dataset is
+    refused unless its preprocessing and classes are the same. ``top_k`` ids are
+    returned per image. ``keras_file`` adds ``model.keras``; ``warmup`` (default: with a SavedModel)
     writes TF Serving's warm-up requests; ``verify`` runs the written file with its own
     runtime against the Keras model, on the dataset's test images when they are on this
     machine (``data_dir``, as ``kzoo.data.load`` takes it; never downloaded), before the
@@ -78,6 +81,7 @@ def export(
     refused: it would serve logits as "probabilities"). ``record`` (a dict of
     ``CARD_KEYS``, as a run's metrics.json holds) is the training record the card states,
     in place of the run's: for a model rebuilt from a run's weights (``kzoo publish``).
+    A failed export leaves nothing behind, not even the folders it made.
     """
     from kzoo import data
 
@@ -89,8 +93,7 @@ def export(
     data_dir = checks.path(data_dir, "data_dir", optional=True)
     if record is not None and not isinstance(record, dict):
         raise TypeError(f"`record` must be None or a dict of the run's facts, got {record!r}")
-    model, run_record, dataset = source(model, dataset)
-    record = run_record if record is None else record
+    model, record, dataset = source(model, dataset, record)
     info = data.dataset_info(dataset)
     if name is None:
         try:
@@ -109,10 +112,10 @@ def export(
     target = os.path.join(folder, str(version))
     test_set, calibration = _images_at_hand(info, shape, data_dir, verify, quantize)
 
-    os.makedirs(folder, exist_ok=True)
-    versions_dir.remove_stale_tmp(folder)
-    tmp = versions_dir.make_tmp(folder, version)
+    made, tmp, published = versions_dir.make_dirs(folder), None, False
     try:
+        versions_dir.remove_stale_tmp(folder)
+        tmp = versions_dir.make_tmp(folder, version)
         # A mixed-precision model is exported as its float32 copy (same weights) in every
         # format: ONNX Runtime and LiteRT have no bfloat16/float16 CPU kernels, and each
         # runtime's graph rounds half precision its own way (a deep net's probabilities
@@ -151,8 +154,12 @@ def export(
                 f"version {version} appeared while exporting; nothing was replaced "
                 f"({target!r} was made meanwhile, not by this export of {name!r})"
             ) from None
+        published = True
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if not published:  # a failed export leaves no folder it made, not even an empty one
+            versions_dir.remove_dirs(made)
     return ExportResult(target, version, card)
 
 
@@ -164,11 +171,16 @@ def _write(fmt, model, folder, functions, quantize, opset, calibration):
     if fmt == "onnx":
         path = os.path.join(folder, convert.ONNX_FILE)
         return path, convert.to_onnx(*functions[signatures.FIXED_SIGNATURE], path, opset)
+    # The converter reads a SavedModel, written inside the version's temporary folder so
+    # that an export killed meanwhile leaves it where the next export's clearing finds it.
     path = os.path.join(folder, convert.LITERT_FILE)
     fixed = signatures.FIXED_SIGNATURE
-    with tempfile.TemporaryDirectory(prefix="kzoo-litert-") as saved_model:
+    saved_model = os.path.join(folder, LITERT_SOURCE)
+    try:
         signatures.write_saved_model(model, saved_model, {fixed: functions[fixed]})
         return path, convert.to_litert(saved_model, fixed, path, quantize, calibration)
+    finally:
+        shutil.rmtree(saved_model, ignore_errors=True)
 
 
 def _images_at_hand(info, shape, data_dir, verify, quantize):

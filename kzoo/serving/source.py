@@ -1,16 +1,30 @@
 """What is exported: a keras.Model, a ``.keras`` file, a finished run directory (whose
 last model is exported with the run's record) or a SavedModel version kzoo exported
-(rebuilt with its card's record: ``kzoo.serving.from_saved_model``), and whether it is an image classifier
-with one image input ``[batch, H, W, C]`` and one output ``[batch, classes]``."""
+(rebuilt with its card's record: ``kzoo.serving.from_saved_model``), and whether it is
+an image classifier with one image input ``[batch, H, W, C]`` and one output
+``[batch, classes]``.
+
+What a run, a version's card or a given ``record`` says the model was trained on (for a
+``.keras`` file in a run directory or a version: that folder's) is the truth: the graph
+normalises as the model learned, and the verification compares against that
+preprocessing. A ``dataset`` that contradicts it is refused unless its preprocessing
+(size, channels, normalisation, resize) and class count are the same. A path that is
+none of the sources (a model folder, an ONNX version, an empty folder, a file inside a
+run or a version) is refused saying what it is and what was expected.
+"""
 
 import os
 import zipfile
 
 from kzoo import checks
-from kzoo.serving import from_saved_model
-from kzoo.training.run_dir import LAST, METRICS, RunDir
+from kzoo.serving import formats, from_saved_model
+from kzoo.serving.card import CARD_JSON
+from kzoo.serving.versions_dir import versions
+from kzoo.training.run_dir import BEST, CONFIG, EPOCHS, LAST, METRICS, RunDir
 
 _KERAS_ARCHIVE_CONFIG = "config.json"  # inside a .keras zip (Keras' format, not the run's)
+_RUN_FILES = (CONFIG, METRICS, LAST, BEST, EPOCHS)
+_EXPECTED = "a keras.Model, a .keras file, a finished run directory or a SavedModel version folder"
 
 
 def load_keras(path):
@@ -61,32 +75,185 @@ def run_record(path):
     return record, checks.require_file(run.last, "the run's last model")
 
 
-def source(model, dataset):
-    """(keras model, run record or {}, dataset) from a model, a .keras file or a run dir."""
+def source(model, dataset, record=None):
+    """(keras model, record for the card, dataset) from a model, a .keras file, a run
+    directory or a SavedModel version. ``record`` (export's own, as ``kzoo publish``
+    gives it) replaces the source's record on the card; the dataset either records is
+    checked against the other and against ``dataset`` before the model is loaded."""
     import keras
 
-    record = {}
+    from kzoo.models.common import trainable_params
+
+    own, facts, kind, path = {}, [], None, None
     if isinstance(model, (str, os.PathLike)) and not isinstance(model, bytes):
         path = checks.path(model, "model")
-        if os.path.isdir(path) and from_saved_model.is_saved_model(path):
-            model, record = from_saved_model.load_version(path)
-        elif os.path.isdir(path):
-            record, path = run_record(path)
-        elif not os.path.lexists(path):
-            raise FileNotFoundError(
-                f"`model`={path!r} does not exist (expected a .keras file or a finished run directory)"
-            )
-        elif not path.endswith(".keras"):
-            raise ValueError(f"`model` must be a keras.Model, a .keras file or a run directory, got {path!r}")
-        if not isinstance(model, keras.Model):
-            model = load_keras(path)
+        kind = _kind(path)
+        if kind == "saved_model":
+            card = from_saved_model.read_version(path)
+            facts.append((f"the SavedModel version {path!r}", card["dataset"]))
+        elif kind == "run":
+            own, last = run_record(path)
+            if "dataset" in own:
+                facts.append((f"the run directory {path!r}", own["dataset"]))
+        else:
+            facts.extend(_folder_dataset(path))
     elif not isinstance(model, keras.Model):
-        raise TypeError(f"`model` must be a keras.Model, a .keras file or a run directory, got {model!r}")
+        raise TypeError(f"`model` must be {_EXPECTED}, got {model!r}")
+    if record is not None and "dataset" in record:
+        facts.append(("`record`", record["dataset"]))
+    dataset = trained_dataset(dataset, facts)
+    if kind == "saved_model":
+        model, own = from_saved_model.load_version(path, card)
+    elif kind is not None:
+        model = load_keras(last if kind == "run" else path)
     check_io(model)
-    dataset = dataset or record.get("dataset")
-    if dataset is None:
-        raise ValueError("`dataset` is needed to know the model's preprocessing (e.g. 'fashion_mnist')")
-    return model, record, dataset
+    # The parameter count a record states is this model's (a version's card is not asked:
+    # its model is rebuilt, every layer trainable, and checked against its answers instead).
+    stated, where = (record, "`record`") if record is not None else (own, f"the run directory {path!r}")
+    params = stated.get("params") if record is not None or kind == "run" else None
+    if params is not None and params != trainable_params(model):
+        raise ValueError(
+            f"{where} states {params} trainable parameters but the model has "
+            f"{trainable_params(model)}: it is not this model's record"
+        )
+    return model, own if record is None else record, dataset
+
+
+def _kind(path):
+    """What ``path`` is meant as: a "saved_model" version, a "run" directory or a "keras"
+    file; else an error saying what it is and what was expected."""
+    if not os.path.lexists(path):
+        raise FileNotFoundError(f"`model`={path!r} does not exist (expected {_EXPECTED})")
+    if os.path.isdir(path):
+        return _folder_kind(path)
+    if path.endswith(".keras"):
+        return "keras"
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        inside = {"saved_model": "the SavedModel version", "run": "the run directory"}[_folder_kind(folder)]
+    except (OSError, ValueError, KeyError):
+        inside = None
+    if inside:
+        raise ValueError(f"`model`={path!r} is a file of {inside} {folder!r}: pass the folder itself")
+    raise ValueError(f"`model` must be {_EXPECTED}, got the file {path!r}")
+
+
+def _folder_dataset(path):
+    """[(where, dataset)] that the run directory or SavedModel version holding the .keras
+    file ``path`` (a run's last.keras, a version's model.keras) records; [] for a file
+    elsewhere or a record that cannot be read (the file is then exported on its own)."""
+    import json
+
+    folder = os.path.dirname(os.path.abspath(path))
+    for name, what in ((CONFIG, "the run directory"), (CARD_JSON, "the SavedModel version")):
+        try:
+            with open(os.path.join(folder, name), encoding="utf-8") as f:
+                recorded = json.load(f).get("dataset")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if recorded is not None:
+            return [(f"{what} {folder!r} that {os.path.basename(path)!r} lies in", recorded)]
+    return []
+
+
+def _folder_kind(path):
+    try:
+        entries = [e for e in os.listdir(path) if not e.startswith(".")]
+    except OSError as err:
+        raise ValueError(f"`model`={path!r} cannot be read ({err.strerror})") from None
+    if from_saved_model.is_saved_model(path):
+        return "saved_model"
+    fmt = formats.version_format(path)
+    if fmt is not None:
+        raise ValueError(
+            f"`model`={path!r} is an {fmt} version; kzoo exports from a SavedModel version, a run "
+            "or a .keras file: pass the SavedModel version it was converted from"
+        )
+    if any(e in entries for e in _RUN_FILES):
+        return "run"
+    present = versions(path)
+    if present:
+        kinds = {v: formats.version_format(os.path.join(path, str(v))) for v in present}
+        saved = [v for v in present if kinds[v] == "saved_model"]
+        listing = ", ".join(f"{v} ({kinds[v] or 'no model'})" for v in present)
+        hint = (
+            f"pass one version's folder, e.g. {os.path.join(path, str(saved[-1]))!r} (the newest SavedModel)"
+            if saved
+            else "none is a SavedModel version, which is what kzoo exports from"
+        )
+        raise ValueError(f"`model`={path!r} is a model directory holding versions {listing}: {hint}")
+    parts = [e for e in (from_saved_model.VARIABLES_DIR, CARD_JSON) if e in entries]
+    if parts:
+        raise FileNotFoundError(
+            f"`model`={path!r} looks like a SavedModel version (it has {' and '.join(parts)}) but its "
+            f"{from_saved_model.SAVED_MODEL_FILE} is missing; copy the whole version folder again"
+        )
+    what = "an empty folder" if not entries else "neither a run directory nor a SavedModel version"
+    raise ValueError(
+        f"`model`={path!r} is {what}: expected a finished run directory (with {CONFIG}, {METRICS} "
+        f"and {LAST}) or a SavedModel version (with {from_saved_model.SAVED_MODEL_FILE}, "
+        f"{from_saved_model.VARIABLES_DIR}/ and {CARD_JSON})"
+    )
+
+
+# What makes two datasets' exports the same graph: the size and channels the model
+# sees, the class count, the normalisation and the evaluation resize.
+_PREPROCESSING = (
+    ("image_shape", "image shape"),
+    ("classes", "classes"),
+    ("mean", "mean"),
+    ("std", "std"),
+    ("eval_resize", "evaluation resize"),
+)
+
+
+def trained_dataset(dataset, facts):
+    """The dataset whose preprocessing the export builds in: the one ``facts`` ((where,
+    dataset name) the run, card or record states) agree the model was trained on, else
+    ``dataset``. A ``dataset`` that differs from it is refused unless its preprocessing
+    and classes are the same (the trained one is then used)."""
+    from kzoo import data
+
+    truth = None
+    for where, name in facts:
+        try:
+            info = data.dataset_info(name)
+        except (TypeError, ValueError) as err:
+            raise ValueError(
+                f"{where} records dataset {name!r}, unknown here ({err}); register it "
+                "(kzoo.data.register_dataset) before exporting"
+            ) from None
+        if truth is None:
+            truth = (where, info)
+        elif info.name != truth[1].name:
+            raise ValueError(
+                f"{where} states dataset {info.name!r} but {truth[0]} states {truth[1].name!r}: "
+                "they describe different models"
+            )
+    if truth is None:
+        if dataset is None:
+            raise ValueError("`dataset` is needed to know the model's preprocessing (e.g. 'fashion_mnist')")
+        return dataset
+    where, trained = truth
+    if dataset is None or dataset == trained.name:
+        return trained.name
+    given = data.dataset_info(dataset)
+    differences = [
+        f"{label} {_plain(getattr(given, field))} (not {_plain(getattr(trained, field))})"
+        for field, label in _PREPROCESSING
+        if _plain(getattr(given, field)) != _plain(getattr(trained, field))
+    ]
+    if differences:
+        raise ValueError(
+            f"`dataset`={dataset!r} contradicts {where}: the model was trained on {trained.name!r}, "
+            f"and {dataset!r} has {', '.join(differences)}; the graph and its verification would "
+            f"use preprocessing the model never saw. Leave `dataset` out (the export uses {trained.name!r})"
+        )
+    return trained.name
+
+
+def _plain(value):
+    return tuple(value) if isinstance(value, list) else value
 
 
 def check_io(model):

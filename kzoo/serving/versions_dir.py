@@ -121,6 +121,27 @@ def remove_stale_tmp(folder):
             shutil.rmtree(path, ignore_errors=True)
 
 
+def make_dirs(folder):
+    """Create ``folder`` and the folders above it that are missing; returns those it made,
+    deepest first, for ``remove_dirs`` when the export fails."""
+    made, probe = [], os.path.abspath(folder)
+    while not os.path.lexists(probe):
+        made.append(probe)
+        probe = os.path.dirname(probe)
+    os.makedirs(folder, exist_ok=True)
+    return made
+
+
+def remove_dirs(made):
+    """Remove the folders ``make_dirs`` made, deepest first, while they are empty (one
+    another export filled meanwhile stays, and so do those above it)."""
+    for folder in made:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
+
+
 def make_tmp(folder, version):
     """A new temporary folder in ``folder`` for ``version``, readable as the version will be.
     Not an integer, so TF Serving skips it; the name says whose it is (remove_stale_tmp)."""
