@@ -264,15 +264,24 @@ def _add_evaluate(sub):
 
 def _add_export(sub):
     ex = sub.add_parser(
-        "export", help="export a run directory or .keras file: SavedModel (TF Serving), ONNX or LiteRT"
+        "export",
+        help="export a run directory, .keras file or SavedModel version: SavedModel (TF Serving), ONNX or LiteRT",
     )
-    ex.add_argument("source", help="a finished run directory (its last.keras and metrics) or a .keras file")
+    ex.add_argument(
+        "source",
+        help="a finished run directory (its last.keras and metrics), a .keras file or a SavedModel "
+        "version kzoo exported (BASE/NAME/<version>)",
+    )
     ex.add_argument(
         "--base", default="saved_models", help="TF Serving's model base path (default saved_models)"
     )
     ex.add_argument("--name", help="model name, the directory under --base (default: the model's name)")
     ex.add_argument("--version", type=int, help="version number (default: the next free one)")
-    ex.add_argument("--dataset", help="sets the preprocessing (default: the run's dataset)")
+    ex.add_argument(
+        "--dataset",
+        help="sets the preprocessing (default: the run's or version's dataset; another one is refused "
+        "unless its preprocessing is the same)",
+    )
     ex.add_argument("--top-k", type=int, default=5, help="class ids returned per image")
     ex.add_argument("--keras", action="store_true", help="also write model.keras into the version")
     ex.add_argument(
