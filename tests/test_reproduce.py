@@ -10,15 +10,19 @@ import json
 import math
 import os
 import re
+import shutil
+import signal
 import statistics
+import subprocess
+import sys
 
 import pytest
 from helpers import load_script
 
 import kzoo
+from kzoo import atomic, data, reproduce
 from kzoo import cli as kzoo_cli
-from kzoo import data, reproduce
-from kzoo.reproduce import Study, Variant
+from kzoo.reproduce import Study, Variant, runner
 from kzoo.reproduce import cli as reproduce_cli
 from kzoo.training import Protocol, get_protocol
 
@@ -90,13 +94,20 @@ def test_jobs_at_both_scales():
     [
         ({"scale": "gpu"}, ValueError, "`scale`"),
         ({"seeds": 0}, ValueError, "`seeds`"),
-        ({"seeds": True}, ValueError, "`seeds`"),
+        ({"seeds": True}, TypeError, "`seeds`"),
+        ({"seeds": "2"}, TypeError, "`seeds`"),
         ({"only": ["zz*"]}, ValueError, "`only`.*matches no variant.*a, b, c, d"),
+        ({"only": 5}, TypeError, "`only`"),
+        ({"only": []}, ValueError, "`only` names no variant"),
+        ({"only": ["a", 3]}, TypeError, "`only`"),
+        ({"only": ["a", " "]}, ValueError, "`only` holds an empty pattern"),
+        ({"study": "tiny"}, TypeError, "`study` must be a kzoo.reproduce.Study"),
     ],
 )
 def test_bad_job_arguments(kwargs, err, match):
+    kwargs = {"study": _study(), **kwargs}
     with pytest.raises(err, match=match):
-        reproduce.jobs(_study(), **kwargs)
+        reproduce.jobs(**kwargs)
 
 
 @pytest.mark.parametrize(
@@ -113,11 +124,41 @@ def test_bad_job_arguments(kwargs, err, match):
         ({"protocol": None}, "has no protocol"),
         ({"curves": {"fig": ("a", "zz")}}, "unknown variants"),
         ({"sweeps": {"fig": ("p", {"zz": 0.5})}}, "unknown variants"),
+        ({"name": "../tiny"}, "Study `name` names a folder"),
+        ({"seeds": 0}, "Study 'tiny': `seeds` must be a positive integer"),
+        ({"cpu_seeds": "3"}, "Study 'tiny': `cpu_seeds` must be a positive integer"),
+        ({"variants": [Variant("a", "A", "resnet20", datasets=("cifar10",)), "b"]}, "`variants` must hold"),
+        ({"cpu_overrides": [("lr", 0.1)]}, "`cpu_overrides` must be a dict"),
+        ({"curves": {"fig": "a"}}, r"`curves`\['fig'\] must be a tuple of names"),
+        ({"sweeps": {"fig": ("p", {"a": "half"})}}, r"`sweeps`\['fig'\]\['a'\] must be a number"),
+        ({"protocol": 5}, "`protocol` must be a protocol name"),
+        ({"protocol": {"cifar10": "fb_resnet_cifar"}}, "names none for 'cifar100'"),
     ],
 )
 def test_bad_studies(changes, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises((ValueError, TypeError), match=match):
         _study(**changes)
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"key": "a/b"}, "Variant `key` names a folder"),
+        ({"key": ""}, "Variant `key` names a folder"),
+        ({"model": 3}, "Variant 'k': `model` must be a string"),
+        ({"model_kwargs": ["erase"]}, "`model_kwargs` must be a dict"),
+        ({"paper": {"cifar10": (8.0, 0.1, 3)}}, r"`paper`\['cifar10'\] must be a number, \(mean, std\)"),
+        ({"paper": {"cifar10": float("nan")}}, "must be a finite number"),
+        ({"datasets": "cifar10"}, "`datasets` must be a tuple of names"),
+        ({"overrides": None}, "`overrides` must be a dict"),
+        ({"cpu_model": 5}, "`cpu_model`"),
+        ({"cpu_kwargs": "erase"}, "`cpu_kwargs` must be a dict"),
+        ({"baseline": ""}, "`baseline` must not be empty"),
+    ],
+)
+def test_bad_variants(changes, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        Variant(**{"key": "k", "label": "K", "model": "resnet20", "paper": {"cifar10": 8.0}, **changes})
 
 
 def test_report_formats_paper_values_and_differences():
@@ -372,7 +413,10 @@ def test_kzoo_reproduce_errors(tmp_path, monkeypatch, capsys):
         (["broken.py"], "kzoo: error: `study`='broken.py' defines no STUDY"),
         (["missing.py"], "kzoo: error: `study`='missing.py': no such recipe file"),
         (["eraserelu_table1", "--only", "zz", "--list"], "kzoo: error: `only`: 'zz' matches no variant"),
-        (["eraserelu_table1", "--seeds", "0", "--list"], "kzoo: error: `seeds` must be a positive integer"),
+        (
+            ["eraserelu_table1", "--seeds", "0", "--list"],
+            "kzoo: error: `seeds` must be an integer at least 1",
+        ),
     ]
     for argv, match in cases:
         assert _kzoo_reproduce(argv) == 2, argv
@@ -384,6 +428,561 @@ def test_kzoo_reproduce_errors(tmp_path, monkeypatch, capsys):
     assert "kzoo: error: reproduce: argument --scale: invalid choice: 'gpu'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="`study` must be one of"):
         reproduce.resolve_study("zz")
+
+
+def _write_recipe(folder, name, text):
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"{name}.py")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def _tree(folder):
+    """Every file and folder under ``folder``, relative to it."""
+    return sorted(
+        os.path.relpath(os.path.join(root, name), folder)
+        for root, dirs, files in os.walk(folder)
+        for name in dirs + files
+    )
+
+
+def test_kzoo_reproduce_checks_every_option_before_anything_is_written(
+    tmp_path, monkeypatch, capsys, fmnist_like_dir
+):
+    monkeypatch.chdir(tmp_path)
+    _write_recipe("applications", "tiny", TINY_RECIPE.format(name="tiny"))
+    (tmp_path / "afile").write_text("")
+    os.mkdir("done")
+    cases = [
+        # a run: the output folder and the data folder, before the output folder is made
+        (["tiny", "--out", "o", "--data-dir", "missing"], "`data_dir`='missing' does not exist"),
+        (
+            ["tiny", "--out", "afile", "--data-dir", fmnist_like_dir],
+            "`out`=.*afile' is a file, not a directory",
+        ),
+        (["tiny", "--out", "afile/o"], "`out`=.*afile/o' lies under the file"),
+        (["tiny", "--out", ""], "`out` must be a non-empty path"),
+        (["tiny", "--out", "o", "--only", ", "], "`only` names no variant key or pattern"),
+        (["tiny", "--out", "o", "--epochs", "0"], "`epochs` must be an integer at least 1"),
+        # a report needs the folder a run wrote
+        (
+            ["tiny", "--report", "--out", "missing/deep"],
+            "`out`='missing/deep' does not exist, so it holds no runs",
+        ),
+        (
+            ["tiny", "--report", "--out", "done", "--data-dir", "missing"],
+            "`data_dir`='missing' does not exist",
+        ),
+        # --list checks the options it does not use too
+        (["tiny", "--list", "--out", "o", "--epochs", "0"], "`epochs` must be an integer at least 1"),
+        (["tiny", "--list", "--out", "o", "--data-dir", "missing"], "`data_dir`='missing' does not exist"),
+        (["tiny", "--list", "--out", "afile"], "`out`=.*afile' is a file"),
+        (["tiny", "--list", "--seeds", "-1"], "`seeds` must be an integer at least 1"),
+        # options with no recipe to take them, a recipe with --list-studies
+        (["--epochs", "2"], "--epochs needs a recipe"),
+        (["--out", "o", "--quiet"], "--out, --quiet need a recipe"),
+        (["tiny", "--list-studies"], "`--list-studies` lists the recipes and runs none"),
+    ]
+    before = _tree(tmp_path)
+    for argv, match in cases:
+        assert _kzoo_reproduce(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert re.search(match, err) and "Traceback" not in err, (argv, err)
+        assert _tree(tmp_path) == before, argv  # nothing created
+    with pytest.raises(SystemExit) as exit_:
+        _kzoo_reproduce(["tiny", "--list", "--report"])
+    assert exit_.value.code == 2 and "not allowed with argument --list" in capsys.readouterr().err
+    # through kzoo's own main: a bad input is exit 2, not a failed run's 1
+    assert kzoo_cli.main(["reproduce", "tiny", "--out", "afile", "--data-dir", fmnist_like_dir]) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert _tree(tmp_path) == before
+
+
+def test_recipe_command_line_maps_errors_to_exit_codes(tmp_path, capsys):
+    study = _study()
+    (tmp_path / "afile").write_text("")
+    assert reproduce.main(study, ["--out", str(tmp_path / "afile")]) == 2
+    err = capsys.readouterr().err
+    assert "error: `out`=" in err and "is a file" in err and "Traceback" not in err
+    assert reproduce.main(study, ["--report", "--out", str(tmp_path / "missing")]) == 2
+    assert "does not exist, so it holds no runs" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "missing")
+    with pytest.raises(TypeError, match="`study` must be a kzoo.reproduce.Study"):
+        reproduce.main("tiny", [])
+    with pytest.raises(TypeError, match="`argv` must be a list of strings"):
+        reproduce.main(study, "--list")
+
+
+@pytest.mark.parametrize(
+    "kwargs, err, match",
+    [
+        ({"study": 5}, TypeError, "`study` must be a kzoo.reproduce.Study"),
+        ({"scale": "gpu"}, ValueError, "`scale` must be one of 'paper', 'cpu', got 'gpu'"),
+        ({"out": 5}, TypeError, "`out` must be a path"),
+        ({"out": ""}, ValueError, "`out` must be a non-empty path"),
+        ({"out": "FILE"}, ValueError, "is a file, not a directory"),
+        ({"out": "FILE/o"}, ValueError, "lies under the file"),
+        ({"only": 5}, TypeError, "`only` must be a variant key or pattern"),
+        ({"only": ["zz"]}, ValueError, "`only`: 'zz' matches no variant"),
+        ({"seeds": 0}, ValueError, "`seeds` must be an integer at least 1"),
+        ({"seeds": "2"}, TypeError, "`seeds`"),
+        ({"epochs": "1"}, TypeError, "`epochs` must be an integer at least 1"),
+        ({"epochs": 0}, ValueError, "`epochs` must be an integer at least 1"),
+        ({"data_dir": 5}, TypeError, "`data_dir` must be a path"),
+        ({"data_dir": "MISSING"}, FileNotFoundError, "`data_dir`=.* does not exist"),
+        ({"verbose": 7}, ValueError, "`verbose` must be 'auto', 0, 1 or 2"),
+        ({"command": 5}, TypeError, "`command` must be a string or None"),
+    ],
+)
+def test_run_refuses_bad_arguments_before_anything_is_written(tmp_path, kwargs, err, match):
+    (tmp_path / "FILE").write_text("")
+    out = str(tmp_path / "out")
+    values = {"study": _study(), "scale": "cpu", "out": out, "verbose": 0, **kwargs}
+    for key in ("out", "data_dir"):
+        if isinstance(values.get(key), str) and values[key][:4] in ("FILE", "MISS"):
+            values[key] = str(tmp_path / values[key])
+    with pytest.raises(err, match=match):
+        reproduce.run(values.pop("study"), values.pop("scale"), values.pop("out"), **values)
+    assert _tree(tmp_path) == ["FILE"]
+
+
+def test_the_output_helpers_check_their_arguments(tmp_path):
+    study = _study()
+    job = reproduce.jobs(study, "cpu", seeds=1)[0]
+    out = str(tmp_path)
+    cases = [
+        (lambda: reproduce.read_job(5, job), TypeError, "`out` must be a path"),
+        (lambda: reproduce.is_done(out, "a"), TypeError, "`job` must be a kzoo.reproduce.Job"),
+        (
+            lambda: reproduce.write_job_record(out, job, "../wall.json", {}),
+            ValueError,
+            "`name` must be a file name",
+        ),
+        (lambda: reproduce.write_job_record(out, job, "wall.json", 5), TypeError, "`record` must be a dict"),
+        (lambda: reproduce.check_records(out, job), TypeError, "`todo` must be a list of kzoo.reproduce.Job"),
+        (lambda: reproduce.check_records(out, [job], epochs=0), ValueError, "`epochs` must be an integer"),
+        (lambda: reproduce.check_jobs(["a"]), TypeError, "`todo` must hold kzoo.reproduce.Job"),
+        (lambda: reproduce.summarize(study, "cpu", out, [job, "b"]), TypeError, "`todo` must hold"),
+        (lambda: reproduce.write_report(study, "gpu", out), ValueError, "`scale` must be one of"),
+        (lambda: reproduce.default_out(study, "cpu", epochs=0), ValueError, "`epochs` must be an integer"),
+        (
+            lambda: reproduce.render("tiny", "cpu", [], []),
+            TypeError,
+            "`study` must be a kzoo.reproduce.Study",
+        ),
+        (lambda: reproduce.score(0.9, "errors"), ValueError, "`metric` must be one of 'error', 'accuracy'"),
+        (lambda: reproduce.score(1.5, "error"), ValueError, "`top1` must be a finite number in"),
+        (lambda: reproduce.mean_std("12"), TypeError, "`values` must be a list of numbers"),
+        (lambda: reproduce.load_study(5), TypeError, "`study` must be a path"),
+        (lambda: reproduce.resolve_study(""), ValueError, "`study` must be a non-empty path"),
+        (
+            lambda: reproduce.clear_temporaries(str(tmp_path / "missing")),
+            FileNotFoundError,
+            "`out`=.* does not exist",
+        ),
+    ]
+    for call, err, match in cases:
+        with pytest.raises(err, match=match):
+            call()
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_row_kzoo_train_would_refuse_is_refused_before_any_job_runs(tmp_path, fmnist_like_dir):
+    study = _study(
+        variants=(
+            Variant("a", "A", "resnet20", paper={"cifar10": 8.0}),
+            Variant("b", "B", "resnet20", paper={"cifar10": 8.0}, overrides={"lrr": 0.1}),
+        )
+    )
+    with pytest.raises(ValueError, match="row 'b' on fashion_mnist: .*unknown protocol field.*'lrr'"):
+        reproduce.run(study, "cpu", str(tmp_path / "out"), data_dir=fmnist_like_dir, verbose=0)
+    typo = _study(variants=(Variant("a", "A", "resnet20", paper={"cifar10": 8.0}, cpu_model="resnet2O"),))
+    with pytest.raises(ValueError, match="row 'a' on fashion_mnist: .*resnet2O"):
+        reproduce.run(typo, "cpu", str(tmp_path / "out"), data_dir=fmnist_like_dir, verbose=0)
+    assert not os.path.exists(tmp_path / "out")
+
+
+BROKEN_RECIPES = {
+    "syntax": ("X = 1\nSTUDY = (\n", r"the recipe is not valid Python \(line 2: "),
+    "missing_import": (
+        "import os\nimport kzoo_no_such_module\nSTUDY = 1\n",
+        r"the recipe failed to load \(line 2: ModuleNotFoundError: No module named 'kzoo_no_such_module'\)",
+    ),
+    "bad_study": (
+        TINY_RECIPE.format(name="bad").replace('metric="error"', 'metric="loss"'),
+        r"the recipe failed to load \(line 4: ValueError: Study 'bad': `metric` must be one of",
+    ),
+    "exits": (
+        "import sys\nsys.exit(3)\nSTUDY = 1\n",
+        r"the recipe failed to load \(line 2: it exited \(SystemExit 3\)",
+    ),
+}
+
+
+def test_a_broken_recipe_is_named_with_its_line_not_a_traceback(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    _write_recipe("applications", "tiny", TINY_RECIPE.format(name="tiny"))
+    for name, (text, match) in BROKEN_RECIPES.items():
+        path = _write_recipe("applications", name, text)
+        for argv in ([name, "--list"], [os.path.join("applications", f"{name}.py"), "--list"]):
+            assert _kzoo_reproduce(argv) == 2, argv
+            err = capsys.readouterr().err
+            assert re.search(r"kzoo: error: `study`=.*" + re.escape(f"{name}.py'") + ": " + match, err), err
+            assert "Traceback" not in err
+        with pytest.raises(ValueError, match=match):
+            reproduce.load_study(path)
+    # The listing lists the recipes that load, then names each one that does not.
+    assert _kzoo_reproduce(["--list-studies"]) == 2
+    captured = capsys.readouterr()
+    assert "tiny                     a tiny recipe" in captured.out
+    assert "kzoo: error: 4 recipe(s) cannot be loaded" in captured.err and "Traceback" not in captured.err
+    for name, (_, match) in BROKEN_RECIPES.items():
+        assert re.search(f"recipe file '[^']*{name}.py': {match}", captured.err), name
+
+
+def test_a_recipe_imports_its_neighbours_as_python_runs_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    _write_recipe("applications", "rows_of_tiny", 'KEYS = ("a", "b")\n')
+    text = TINY_RECIPE.format(name="uses").replace(
+        "from kzoo.reproduce import Study, Variant, main",
+        "from rows_of_tiny import KEYS\nfrom kzoo.reproduce import Study, Variant, main",
+    )
+    _write_recipe("applications", "uses", text)
+    path = list(sys.path)
+    assert _kzoo_reproduce(["uses", "--list", "--seeds", "1", "--out", "o"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    assert sys.path == path
+
+
+CPU_PROTOCOL_FIELDS = get_protocol("fashion_mnist_demo").to_dict()
+
+
+def _finished_job(out, job, epochs=2, top1=0.9, model_kwargs=None, wall=5.0):
+    """The records a finished job leaves (as kzoo.train and the runner write them),
+    written by hand: a report's input without training."""
+    folder = os.path.join(out, job.folder)
+    os.makedirs(folder, exist_ok=True)
+    rows = [
+        {
+            "epoch": e,
+            "accuracy": 0.5,
+            "test_accuracy": top1,
+            "test_cross_entropy": 0.3,
+            "lr": 0.1,
+            "seconds": 2.0,
+        }
+        for e in range(epochs)
+    ]
+    with open(os.path.join(folder, "epochs.csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    kwargs = job.model_kwargs if model_kwargs is None else model_kwargs
+    record = {"model": job.model, "model_kwargs": kwargs, "dataset": job.dataset, "seed": job.seed}
+    config = {
+        **record,
+        "protocol": "fashion_mnist_demo",
+        "protocol_fields": {**CPU_PROTOCOL_FIELDS, "epochs": epochs},
+    }
+    metrics = {
+        **record,
+        "protocol": "fashion_mnist_demo",
+        "epochs": epochs,
+        "test_top1": top1,
+        "test_top5": 0.99,
+        "test_loss": 0.3,
+        "best_val_top1": None,
+        "params": 1000,
+        "train_seconds": 2.0 * epochs,
+        "command": "by hand",
+    }
+    for name, value in (
+        ("config.json", config),
+        ("metrics.json", metrics),
+        ("wall.json", {"wall_seconds": wall}),
+    ):
+        with open(os.path.join(folder, name), "w") as f:
+            json.dump(value, f)
+    return folder
+
+
+def _finished_study(out, seeds=1, epochs=2):
+    study = _study()
+    for job in reproduce.jobs(study, "cpu", seeds=seeds):
+        _finished_job(out, job, epochs=epochs, top1={"a": 0.9, "b": 0.92, "c": 0.88}[job.variant.key])
+    return study
+
+
+def test_a_report_of_finished_records(tmp_path, capsys):
+    out = str(tmp_path / "out")
+    study = _finished_study(out)
+    assert reproduce.main(study, ["--report", "--seeds", "1", "--epochs", "2", "--out", out]) == 0
+    report = open(os.path.join(out, "results.md")).read()
+    assert "| A | resnet20 | fashion_mnist | 10.00 ± 0.00 | 1/1 | - |" in report
+    assert "| B | resnet20 | fashion_mnist | 8.00 ± 0.00 | 1/1 | -2.00 |" in report
+    assert reproduce.main(study, ["--list", "--seeds", "1", "--epochs", "2", "--out", out]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()[-3:]] == ["done"] * 3
+
+
+def _damage(name, text):
+    def damage(folder):
+        path = os.path.join(folder, name)
+        if text is None:
+            os.remove(path)
+        else:
+            with open(path, "w") as f:
+                f.write(text)
+        return path
+
+    return damage
+
+
+@pytest.mark.parametrize(
+    "damage, err, match",
+    [
+        (
+            _damage("metrics.json", '{"epo'),
+            ValueError,
+            "the finished job's metrics '{file}' is damaged .*; {redo}",
+        ),
+        (
+            _damage("metrics.json", "[1, 2]"),
+            ValueError,
+            "the finished job's metrics '{file}' is damaged .*; {redo}",
+        ),
+        (
+            _damage("metrics.json", '{"epochs": 2}'),
+            ValueError,
+            r"the finished job's metrics '{file}' is damaged \(`model` is None, not a name\); {redo}",
+        ),
+        (_damage("wall.json", "[1"), ValueError, r"the job's wall time '{file}' is damaged .*; delete it"),
+        (
+            _damage("wall.json", '{"wall_seconds": -1}'),
+            ValueError,
+            r"the job's wall time '{file}' is damaged",
+        ),
+        (
+            _damage("epochs.csv", None),
+            FileNotFoundError,
+            r"the finished job's epoch log '{file}' is missing; {redo}",
+        ),
+        (
+            _damage("epochs.csv", "epoch,seconds\n0,2.0\n"),
+            ValueError,
+            r"'{file}' has 1 epochs, but its metrics",
+        ),
+        (
+            _damage("epochs.csv", "epoch,seconds\nfirst,2.0\n"),
+            ValueError,
+            r"the epoch log '{file}' is damaged",
+        ),
+    ],
+)
+def test_a_damaged_record_is_named_with_what_to_do(tmp_path, capsys, fmnist_like_dir, damage, err, match):
+    out = str(tmp_path / "out")
+    study = _finished_study(out)
+    folder = os.path.join(out, "runs", "fashion_mnist", "b", "seed0")
+    file = damage(folder)
+    match = match.format(
+        file=re.escape(file), redo=re.escape(f"delete the job's folder {folder!r} to run it again")
+    )
+    before = _tree(out)
+    for mode in ("--report", "--list", None):  # a run refuses it before it trains anything
+        argv = ["--seeds", "1", "--epochs", "2", "--out", out, "--data-dir", fmnist_like_dir, "--quiet"]
+        assert reproduce.main(study, argv + ([mode] if mode else [])) == 2, mode
+        message = capsys.readouterr().err
+        assert re.search(match, message) and "Traceback" not in message, (mode, message)
+    with pytest.raises(err, match=match):
+        reproduce.write_report(study, "cpu", out, reproduce.jobs(study, "cpu", seeds=1))
+    with pytest.raises(err, match=match):
+        reproduce.run(study, "cpu", out, seeds=1, epochs=2, data_dir=fmnist_like_dir, verbose=0)
+    assert _tree(out) == before
+
+
+def test_a_folder_holding_other_runs_is_refused(tmp_path, capsys, fmnist_like_dir):
+    study = _study()
+    out = str(tmp_path / "out")
+    b0, c0 = (j for j in reproduce.jobs(study, "cpu", seeds=1) if j.variant.key in "bc")
+    # the row's options changed since its run
+    _finished_job(out, b0, model_kwargs={"erase": "first"})
+    message = (
+        "holds runs/fashion_mnist/b/seed0 trained with model_kwargs {'erase': 'first'}, but the study asks "
+        "for {'erase': 'last'} there"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        reproduce.run(study, "cpu", out, seeds=1, epochs=2, data_dir=fmnist_like_dir, verbose=0)
+    assert reproduce.main(study, ["--list", "--seeds", "1", "--epochs", "2", "--out", out]) == 2
+    assert message in capsys.readouterr().err
+    shutil.rmtree(out)
+    # an unfinished job (killed) and a diverged one, started for other epochs
+    _finished_job(out, b0, epochs=3)
+    os.remove(os.path.join(out, b0.folder, "metrics.json"))
+    with pytest.raises(
+        ValueError,
+        match=r"holds runs/fashion_mnist/b/seed0 started \(unfinished\) for 3 epochs, but this call asks for 2",
+    ):
+        reproduce.run(study, "cpu", out, seeds=1, epochs=2, data_dir=fmnist_like_dir, verbose=0)
+    shutil.rmtree(out)
+    _finished_job(out, c0, epochs=3)
+    os.remove(os.path.join(out, c0.folder, "metrics.json"))
+    reproduce.write_job_record(out, c0, reproduce.DIVERGED, {"reason": "nan"})
+    with pytest.raises(
+        ValueError, match="holds runs/fashion_mnist/c/seed0 diverged for 3 epochs, but this call asks for 2"
+    ):
+        reproduce.run(study, "cpu", out, seeds=1, epochs=2, data_dir=fmnist_like_dir, verbose=0)
+    assert _tree(out) == sorted(
+        ["runs", "runs/fashion_mnist", "runs/fashion_mnist/c", "runs/fashion_mnist/c/seed0"]
+        + [
+            f"runs/fashion_mnist/c/seed0/{n}"
+            for n in ("config.json", "diverged.json", "epochs.csv", "wall.json")
+        ]
+    )
+
+
+def test_a_report_clears_killed_writes_and_holds_its_folder(tmp_path):
+    out = str(tmp_path / "out")
+    study = _finished_study(out)
+    folder = os.path.join(out, "runs", "fashion_mnist", "a", "seed0")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = f".tmp-{atomic.host()}-{gone.pid}-"  # the name a killed writer's temporary has
+    left = [os.path.join(out, dead + "abcd1234"), os.path.join(folder, dead + "wall5678")]
+    left += [os.path.join(out, "curves-fashion_mnist-all.png.tmp.png")]
+    for path in left:
+        open(path, "w").close()
+    os.makedirs(os.path.join(folder, "backup", dead + "x1y2z3"))
+    live = os.path.join(out, atomic.owner_prefix() + "live1234")  # a write in flight: kept
+    open(live, "w").close()
+    reproduce.write_report(study, "cpu", out, reproduce.jobs(study, "cpu", seeds=1))
+    assert not any(os.path.exists(p) for p in left) and os.listdir(os.path.join(folder, "backup")) == []
+    assert os.path.exists(live)
+    os.remove(live)
+    # One writer at a time: while a folder is held, another report or run is refused.
+    with reproduce.writing(out):
+        with pytest.raises(
+            ValueError, match="is being written by another kzoo reproduce that is still running"
+        ):
+            reproduce.write_report(study, "cpu", out, reproduce.jobs(study, "cpu", seeds=1))
+        with pytest.raises(ValueError, match="is being written by another kzoo reproduce"):
+            reproduce.run(study, "cpu", out, seeds=1, epochs=2, verbose=0)
+    reproduce.write_report(study, "cpu", out, reproduce.jobs(study, "cpu", seeds=1))  # released
+
+
+def test_a_resumed_jobs_wall_time_counts_the_epochs_it_kept(tmp_path):
+    """A job resumed after a kill records the wall time an uninterrupted call would have:
+    this call's own, plus the epochs it kept from the killed one."""
+    out = str(tmp_path)
+    job = reproduce.jobs(_study(), "cpu", seeds=1)[0]
+    folder = _finished_job(out, job, epochs=4)  # epochs.csv: 4 rows of 2.0 s
+    os.remove(os.path.join(folder, "wall.json"))
+    resumed = runner._Attempt(out, job)
+    resumed.on_epoch_begin(2)  # the killed call had finished epochs 0 and 1
+    resumed.on_train_end()  # written before kzoo.train writes metrics.json
+    assert 4.0 <= json.load(open(os.path.join(folder, "wall.json")))["wall_seconds"] < 5.0
+    fresh = runner._Attempt(out, job)
+    fresh.on_epoch_begin(0)
+    assert fresh.wall_seconds() < 1.0  # all its epochs are its own
+    finished = runner._Attempt(out, job)  # killed after its last epoch, before metrics.json
+    assert 8.0 <= finished.wall_seconds() < 9.0
+
+
+KILLED_RECIPE = """
+from kzoo.reproduce import Study, Variant
+
+STUDY = Study(
+    name="killed", title="killed", source="a test", metric="error", protocol="fashion_mnist_cpu",
+    cpu_overrides={"validation_size": 64, "batch_size": 64},
+    variants=(Variant("a", "A", "smallnet_bn", paper={"cifar100": 30.0}),),
+)
+"""
+
+# kill -9 at a point of a study's run; the re-run of the same call must leave what an
+# uninterrupted run leaves.
+_STUDY_KILLERS = {
+    "mid_job": """
+def killer(self, epoch, logs=None):
+    if epoch == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original(self, epoch, logs)
+cls, attr = runner._Attempt, "on_epoch_begin"
+""",
+    "before_wall": """
+def killer(out, job, name, record):
+    if name == outputs.WALL and os.path.exists(os.path.join(out, job.folder, "metrics.json")):
+        os.kill(os.getpid(), signal.SIGKILL)  # the job finished; its wall time is not written
+    return original(out, job, name, record)
+cls, attr = runner, "write_job_record"
+""",
+    "report_half_written": """
+def killer(path, text):
+    if path.endswith("results.md"):
+        tmp = atomic.temporary_file(os.path.dirname(path))
+        open(tmp, "w").write(text[: len(text) // 2])
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original(path, text)
+cls, attr = atomic, "write_text"
+""",
+}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_study(tmp_path_factory, fmnist_like_dir):
+    """A one-job study run without a kill: what a resumed one must leave."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    recipe = _write_recipe(str(folder), "killed", KILLED_RECIPE)
+    out = str(folder / "out")
+    study = reproduce.load_study(recipe)
+    reproduce.run(study, "cpu", out, seeds=1, epochs=2, data_dir=fmnist_like_dir, verbose=0, command="test")
+    return recipe, out
+
+
+@pytest.mark.parametrize(
+    "point",
+    [
+        "mid_job",
+        pytest.param("before_wall", marks=pytest.mark.slow),
+        pytest.param("report_half_written", marks=pytest.mark.slow),
+    ],
+)
+def test_a_killed_study_resumes_to_the_uninterrupted_record(
+    tmp_path, fmnist_like_dir, uninterrupted_study, point
+):
+    recipe, reference = uninterrupted_study
+    out = str(tmp_path / "out")
+    kwargs = dict(seeds=1, epochs=2, data_dir=fmnist_like_dir, verbose=0, command="test")
+    script = "\n".join(
+        [
+            "import os, signal",
+            "from kzoo import atomic, reproduce",
+            "from kzoo.reproduce import outputs, runner",
+            _STUDY_KILLERS[point],
+            "original = getattr(cls, attr)",
+            "setattr(cls, attr, killer)",
+            f"reproduce.run(reproduce.load_study({recipe!r}), 'cpu', {out!r}, **{kwargs!r})",
+        ]
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+    folder = os.path.join(out, "runs", "fashion_mnist", "a", "seed0")
+    first_rows = list(csv.DictReader(open(os.path.join(folder, "epochs.csv"))))
+    metrics_before = os.path.getmtime(os.path.join(folder, "metrics.json")) if point != "mid_job" else None
+
+    rows = reproduce.run(reproduce.load_study(recipe), "cpu", out, **kwargs)
+    assert _tree(out) == _tree(reference)  # no temporary, no backup, nothing missing
+    assert rows[0]["n"] == 1
+    epochs = list(csv.DictReader(open(os.path.join(folder, "epochs.csv"))))
+    assert [int(r["epoch"]) for r in epochs] == [0, 1] and epochs[0] == first_rows[0]  # resumed
+    if metrics_before is not None:  # a finished job is not trained again
+        assert os.path.getmtime(os.path.join(folder, "metrics.json")) == metrics_before
+    # its wall time covers every epoch, those of the killed call too
+    wall = json.load(open(os.path.join(folder, "wall.json")))["wall_seconds"]
+    assert wall >= sum(float(r["seconds"]) for r in epochs)
+    with open(os.path.join(out, "runs.csv")) as f, open(os.path.join(reference, "runs.csv")) as g:
+        ours, theirs = list(csv.DictReader(f)), list(csv.DictReader(g))
+    same = ("variant", "dataset", "seed", "model", "model_kwargs", "protocol", "epochs", "params", "command")
+    assert [{k: r[k] for k in same} for r in ours] == [{k: r[k] for k in same} for r in theirs]
+    assert "| A | smallnet_bn | fashion_mnist |" in open(os.path.join(out, "results.md")).read()
 
 
 def test_recipe_and_sub_command_take_the_same_options():

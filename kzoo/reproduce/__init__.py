@@ -15,8 +15,10 @@ concept per module:
 - ``cli``: the command line shared by the recipes (``main``) and ``kzoo reproduce``.
 
 Re-running continues: finished jobs are not touched, an interrupted one resumes from its
-last epoch, and the report is rewritten after every job, so it always shows what has
-been run.
+last epoch (its record as an uninterrupted run would have written it, the temporaries of
+killed writes cleared), and the report is rewritten after every job, so it always shows
+what has been run. Every argument, and every record already in the output folder, is
+checked before anything is created or written.
 """
 
 from kzoo.reproduce.cli import add_parser, add_study_arguments, execute, list_studies, main, run_command
@@ -25,19 +27,25 @@ from kzoo.reproduce.outputs import (
     RESULTS,
     RUNS_CSV,
     WALL,
+    clear_temporaries,
     default_out,
+    existing_out,
     finished_epochs,
     is_diverged,
     is_done,
     job_dir,
+    read_config,
     read_job,
+    read_metrics,
+    read_wall,
     write_job_record,
+    writing,
 )
 from kzoo.reproduce.plots import curve_series, plot_curves, plot_study, plot_sweep
 from kzoo.reproduce.recipes import defines_study, find_recipes, load_study, recipe_dirs, resolve_study
 from kzoo.reproduce.report import csv_columns, render, results_table, summarize, write_report
-from kzoo.reproduce.runner import check_finished_epochs, run, run_job
-from kzoo.reproduce.scores import mean_std, score, unit
+from kzoo.reproduce.runner import check_jobs, check_records, run, run_job
+from kzoo.reproduce.scores import check_metric, mean_std, score, unit
 from kzoo.reproduce.study import (
     CPU_DATASET,
     CPU_PROTOCOL,
@@ -46,7 +54,11 @@ from kzoo.reproduce.study import (
     Job,
     Study,
     Variant,
+    check_job_list,
+    check_only,
     check_scale,
+    check_seeds,
+    check_study,
     job_protocol,
     jobs,
     protocol_name,
@@ -62,7 +74,11 @@ __all__ = [
     "Job",
     "Study",
     "Variant",
+    "check_job_list",
+    "check_only",
     "check_scale",
+    "check_seeds",
+    "check_study",
     "job_protocol",
     "jobs",
     "protocol_name",
@@ -72,18 +88,26 @@ __all__ = [
     "RESULTS",
     "RUNS_CSV",
     "WALL",
+    "clear_temporaries",
     "default_out",
+    "existing_out",
     "finished_epochs",
     "is_diverged",
     "is_done",
     "job_dir",
+    "read_config",
     "read_job",
+    "read_metrics",
+    "read_wall",
     "write_job_record",
+    "writing",
     # runner
-    "check_finished_epochs",
+    "check_jobs",
+    "check_records",
     "run",
     "run_job",
     # scores, report, plots
+    "check_metric",
     "mean_std",
     "score",
     "unit",

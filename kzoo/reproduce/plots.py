@@ -4,7 +4,9 @@ the final score against the swept setting."""
 
 import os
 
+from kzoo import checks
 from kzoo.reproduce.scores import mean_std, score, unit
+from kzoo.reproduce.study import check_study
 from kzoo.training.report import save_figure
 
 
@@ -21,7 +23,10 @@ def curve_series(records, variant, dataset, key):
 
 
 def plot_study(study, out, rows, records):
-    """One PNG per dataset and curve group, one per sweep. Returns the paths written."""
+    """One PNG per dataset and curve group, one per sweep, into the folder ``out``, from
+    ``summarize``'s rows and records. Returns the paths written."""
+    check_study(study)
+    out = checks.existing_dir(out, "out")
     groups = study.curves or {"all": tuple(v.key for v in study.variants)}
     datasets = []
     for r in rows:
@@ -52,6 +57,8 @@ def plot_study(study, out, rows, records):
 def plot_curves(study, path, records, dataset, group, members):
     """The test score and test loss per epoch of ``members`` on ``dataset``, written to
     ``path``; None (nothing written) when none of them has a finished run there."""
+    check_study(study)
+    path = checks.path(path, "path")
     from matplotlib.ticker import MaxNLocator
 
     series = []
@@ -90,6 +97,8 @@ def plot_curves(study, path, records, dataset, group, members):
 def plot_sweep(study, path, rows, datasets, group, xlabel, xs):
     """The final score of the variants in ``xs`` (variant key -> x) against x, one line
     per dataset, written to ``path``; None when none has a result yet."""
+    check_study(study)
+    path = checks.path(path, "path")
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     drawn = False

@@ -9,16 +9,17 @@ import math
 import os
 import statistics
 
-from kzoo.reproduce.outputs import RESULTS, RUNS_CSV, is_diverged, read_job
+from kzoo import atomic, checks
+from kzoo.reproduce.outputs import RESULTS, RUNS_CSV, existing_out, is_diverged, read_job, writing
 from kzoo.reproduce.plots import plot_study
-from kzoo.reproduce.scores import mean_std, score, unit
-from kzoo.reproduce.study import jobs
-from kzoo.training.callbacks import atomic_write_text
+from kzoo.reproduce.scores import check_metric, mean_std, score, unit
+from kzoo.reproduce.study import check_job_list, check_scale, check_study, jobs
 from kzoo.training.report import markdown_table
 
 
 def csv_columns(metric):
     """The columns of ``runs.csv``; ``metric`` ("error" or "accuracy") is the study's score."""
+    check_metric(metric)
     return [
         "variant",
         "dataset",
@@ -41,8 +42,10 @@ def csv_columns(metric):
 
 def summarize(study, scale, out, todo=None):
     """One row per (variant, dataset): kzoo's scores over the finished seeds and the
-    paper's number. Also returns the per-job records."""
-    todo = todo if todo is not None else jobs(study, scale)
+    paper's number. Also returns the per-job records. Every record read is checked: a
+    damaged one is an error naming its file."""
+    todo = _check_todo(study, scale, todo)
+    out = checks.path(out, "out")
     cells, records, diverged = {}, [], {}
     for job in todo:
         key = (job.variant.key, job.dataset)
@@ -105,23 +108,53 @@ def _record(study, job, rec):
     }
 
 
+def _check_todo(study, scale, todo):
+    """``todo`` (jobs of ``study``), or all of the study's jobs at ``scale`` when None."""
+    check_study(study)
+    check_scale(scale)
+    if todo is None:
+        return jobs(study, scale)
+    todo = check_job_list(todo)
+    keys = {v.key for v in study.variants}
+    for job in todo:
+        if job.variant.key not in keys:
+            raise ValueError(
+                f"`todo` holds a job of row {job.variant.key!r}, which is not a row of {study.name}"
+            )
+    return todo
+
+
 def write_report(study, scale, out, todo=None):
-    """Rewrite ``runs.csv``, ``results.md`` and the curve plots from the finished jobs."""
-    todo = todo if todo is not None else jobs(study, scale)
+    """Rewrite ``runs.csv``, ``results.md`` and the curve plots from the finished jobs in
+    ``out`` (which must exist: FileNotFoundError naming `out` otherwise). Returns the
+    report's rows (see ``summarize``)."""
+    todo = _check_todo(study, scale, todo)
+    out = existing_out(out)
+    checks.writable_dir(out, "out")
+    summarize(study, scale, out, todo)  # every record read and checked before anything is written
+    with writing(out):
+        return write_files(study, scale, out, todo)
+
+
+def write_files(study, scale, out, todo):
+    """``write_report``'s files, written into ``out`` while this process holds it
+    (``outputs.writing``), with nothing checked again."""
     rows, records = summarize(study, scale, out, todo)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, csv_columns(study.metric), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(records)
-    atomic_write_text(os.path.join(out, RUNS_CSV), buf.getvalue())
+    atomic.write_text(os.path.join(out, RUNS_CSV), buf.getvalue())
     plots = plot_study(study, out, rows, records)
-    atomic_write_text(os.path.join(out, RESULTS), render(study, scale, rows, records, plots))
+    atomic.write_text(os.path.join(out, RESULTS), render(study, scale, rows, records, plots))
     return rows
 
 
 def render(study, scale, rows, records, plots=()):
     """The report: the table (kzoo mean ± std over seeds, the paper's number, each
     against its baseline row), wall times, commands and plots."""
+    check_study(study)
+    check_scale(scale)
     lines = [
         f"# {study.title}",
         "",
@@ -153,6 +186,7 @@ def render(study, scale, rows, records, plots=()):
 def results_table(study, rows):
     """The Markdown table: per row and dataset kzoo's result, its seeds and its difference
     from the baseline row, then each paper column's number and difference."""
+    check_study(study)
     by_key = {(r["variant"], r["dataset"]): r for r in rows}
     paper_columns = []
     for v in study.variants:
