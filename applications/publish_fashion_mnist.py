@@ -8,7 +8,9 @@ ships), and ResNet-56 with EraseReLU (one seed). Each tag gets its weights and r
     python applications/publish_fashion_mnist.py [--only 'resnet20.*'] [--seeds 0,1,2]
 
 Runs go to ``runs/publish/<tag>/seed<k>``; re-running resumes an unfinished run and
-reuses finished ones. A tag already published from the same runs is not published again.
+reuses finished ones. A tag kzoo already ships from the same commands and seeds is not
+published again; one it ships from others is replaced only with ``--replace`` (``kzoo
+publish`` refuses it otherwise, saying what would change).
 """
 
 import argparse
@@ -41,6 +43,19 @@ def train_command(tag, seed, runs):
     return f"kzoo train {architecture} {options} {RECIPE} --seed {seed} --out {out}".replace("  ", " "), out
 
 
+def published_from(tag, seeds, runs):
+    """Whether kzoo ships ``tag`` from these runs: its record lists these seeds, and its
+    shipped seed's command is the one this script runs for it."""
+    from kzoo.models import pretrained
+
+    record = pretrained.read_manifest().get(tag)
+    return (
+        record is not None
+        and sorted(s["seed"] for s in record.seeds) == sorted(seeds)
+        and record.command == train_command(tag, record.source["seed"], runs)[0]
+    )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default="*", help="fnmatch pattern of the tags to train and publish")
@@ -48,6 +63,11 @@ def main(argv=None):
     parser.add_argument("--runs", default=os.path.join("runs", "publish"))
     parser.add_argument("--saved-models", default="saved_models")
     parser.add_argument("--train-only", action="store_true", help="train the runs, publish nothing")
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace a tag kzoo ships from other runs (kzoo publish --replace)",
+    )
     args = parser.parse_args(argv)
     import fnmatch
 
@@ -64,10 +84,17 @@ def main(argv=None):
             if code:
                 return code
             outs.append(out)
-        if not args.train_only:
-            code = cli.main(["publish", *outs, "--tag", tag, "--saved-models", args.saved_models])
-            if code:
-                return code
+        if args.train_only:
+            continue
+        if published_from(tag, seeds, args.runs):
+            print(f"{tag}: kzoo ships it from these runs already; not published again", flush=True)
+            continue
+        code = cli.main(
+            ["publish", *outs, "--tag", tag, "--saved-models", args.saved_models]
+            + ["--replace"] * args.replace
+        )
+        if code:
+            return code
     return 0
 
 

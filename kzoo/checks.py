@@ -188,3 +188,15 @@ def unknown_keys(given, known, arg, what="keys"):
         close = difflib.get_close_matches(str(key), [str(k) for k in known], n=1)
         hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
     raise ValueError(f"`{arg}` has unknown {what} {', '.join(hints)}; known: {', '.join(map(str, known))}")
+
+
+def bind(signature, owner, *args, **kwargs):
+    """``signature`` bound to the arguments, defaults applied; an argument it does not
+    take is a TypeError naming ``owner`` (the model) and what it takes, rather than
+    inspect's bare "got an unexpected keyword argument"."""
+    try:
+        bound = signature.bind_partial(*args, **kwargs)
+    except TypeError as err:
+        raise TypeError(f"{owner}: {err}; it takes {', '.join(signature.parameters)}") from None
+    bound.apply_defaults()
+    return bound

@@ -185,15 +185,19 @@ def _export(args):
 def _publish(args):
     from kzoo.serving.publish import export_tag, publish
 
+    if args.no_export and (args.saved_models or args.no_companions):
+        given = "--saved-models" if args.saved_models else "--no-companions"
+        raise ValueError(f"{given} does nothing with --no-export (nothing is exported): leave one out")
+    saved_models = None if args.no_export else args.saved_models or "saved_models"
     if not args.runs:
-        if args.no_export or args.weights_dir:
+        if args.no_export or args.weights_dir or args.replace:
             raise ValueError(
-                "`runs` are needed with --no-export or --weights-dir: without runs, publish exports the "
-                "tag kzoo ships again"
+                "`runs` are needed with --no-export, --weights-dir or --replace: without runs, publish "
+                "exports the tag kzoo ships again"
             )
         record = export_tag(
             args.tag,
-            saved_models=args.saved_models,
+            saved_models=saved_models,
             data_dir=args.data_dir,
             companions=not args.no_companions,
         )
@@ -203,9 +207,10 @@ def _publish(args):
         args.runs,
         args.tag,
         weights_dir=args.weights_dir,
-        saved_models=None if args.no_export else args.saved_models,
+        saved_models=saved_models,
         data_dir=args.data_dir,
         companions=not args.no_companions,
+        replace=args.replace,
     )
     print(
         f"published {record.tag}: test top-1 {record.top1:.4f} (seed {record.source['seed']}), {record.file}"

@@ -318,14 +318,16 @@ def _add_publish(sub):
         "--tag", required=True, help="architecture.variant, e.g. resnet20.fashion_mnist_eraserelu"
     )
     pb.add_argument("--weights-dir", help="where the weights and pretrained.json go (default: kzoo/weights)")
-    pb.add_argument(
-        "--saved-models",
-        default="saved_models",
-        help="where the SavedModel and tables go (default saved_models)",
-    )
+    pb.add_argument("--saved-models", help="where the SavedModel and tables go (default saved_models)")
     pb.add_argument("--no-export", action="store_true", help="weights and record only, no SavedModel")
     pb.add_argument("--no-companions", action="store_true", help="SavedModel only, no ONNX/LiteRT")
     pb.add_argument("--data-dir", help="where the dataset is (default: the run's)")
+    pb.add_argument(
+        "--replace",
+        action="store_true",
+        help="publish a tag that is already published: its record is replaced and its old weights "
+        "file removed (without it, that is refused, saying what would change)",
+    )
 
 
 def _add_tune(sub):

@@ -3,15 +3,20 @@ pretrained tag (median seed's weights, record, SavedModel, generated tables) tha
 builders load; bad requests are refused before anything is scored or written."""
 
 import csv
+import importlib
 import json
 import os
+import re
 import shutil
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 
 import kzoo
-from kzoo import cli
+from kzoo import atomic, cli
 from kzoo.models import pretrained
 from kzoo.serving import publish as publishing
 
@@ -86,13 +91,27 @@ def test_publish_ships_the_median_seed(runs, places, fmnist_like_dir):
     assert f"`{record.tag}`" in readme and record.command in readme
 
 
-def test_publish_again_replaces_the_record_and_adds_a_version(runs, places):
+def test_publish_again_is_refused_unless_asked_and_says_what_changes(runs, places, capsys):
     weights, served = places
-    publishing.publish(
+    first = publishing.publish(
         runs[:1], "resnet20.fashion_mnist_eraserelu", saved_models=served, companions=False, verbose=False
     )
+    before = {name: open(os.path.join(weights, name), "rb").read() for name in os.listdir(weights)}
+    with pytest.raises(
+        ValueError,
+        match=r"already published in .*pretrained.json .*What changes: seeds \[0\] -> \[1, 2\]\. Pass replace=True",
+    ):
+        publishing.publish(runs[1:], "resnet20.fashion_mnist_eraserelu", saved_models=served, verbose=False)
+    assert {name: open(os.path.join(weights, name), "rb").read() for name in os.listdir(weights)} == before
+    assert cli.main(["publish", *runs[1:], "--tag", "resnet20.fashion_mnist_eraserelu", "--no-export"]) == 2
+    assert "Pass replace=True (kzoo publish --replace)" in capsys.readouterr().err
     again = publishing.publish(
-        runs[1:], "resnet20.fashion_mnist_eraserelu", saved_models=served, companions=False, verbose=False
+        runs[1:], "resnet20.fashion_mnist_eraserelu", saved_models=served, companions=False, replace=True
+    )
+    said = capsys.readouterr().out
+    assert (
+        "replaced its record: seeds [0] -> [1, 2];" in said
+        and f"file {first.file!r} -> {again.file!r}" in said
     )
     records = pretrained.read_manifest(weights)
     assert list(records) == [again.tag] and records[again.tag] == again and len(again.seeds) == 2
@@ -203,3 +222,202 @@ def test_bad_requests_write_nothing(runs, other_runs, places, pick, tag, error, 
     with pytest.raises(error, match=match):
         publishing.publish(pick(runs, other_runs), tag, saved_models=served, verbose=False)
     assert os.listdir(weights) == [] and not os.path.exists(served)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"companions": "no"}, TypeError, r"`companions` must be True or False, got 'no'"),
+        ({"verbose": 2}, TypeError, r"`verbose` must be True or False, got 2"),
+        ({"replace": 1}, TypeError, r"`replace` must be True or False, got 1"),
+        ({"saved_models": None, "companions": False}, ValueError, r"`companions`=False does nothing"),
+    ],
+)
+def test_switches_are_checked_like_every_argument(runs, places, kwargs, error, match):
+    weights, served = places
+    with pytest.raises(error, match=match):
+        publishing.publish(runs, "resnet20.fashion_mnist_eraserelu", **{"saved_models": served, **kwargs})
+    if "replace" not in kwargs:  # export_tag takes the others
+        with pytest.raises(error, match=match):
+            publishing.export_tag("resnet20.fashion_mnist_eraserelu", **{"saved_models": served, **kwargs})
+    assert os.listdir(weights) == [] and not os.path.exists(served)
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--no-export", "--no-companions"], r"--no-companions does nothing with --no-export"),
+        (["--no-export", "--saved-models", "x"], r"--saved-models does nothing with --no-export"),
+        (["--replace"], r"`runs` are needed with --no-export, --weights-dir or --replace"),
+    ],
+)
+def test_cli_options_that_would_do_nothing_are_refused(runs, places, capsys, args, match):
+    weights, served = places
+    given = [] if "--replace" in args else [runs[0]]
+    assert cli.main(["publish", *given, "--tag", "resnet20.fashion_mnist_eraserelu", *args]) == 2
+    assert re.search(match, capsys.readouterr().err)
+    assert os.listdir(weights) == []
+
+
+def test_output_folders_are_made_and_stale_temporaries_cleared(runs, places, tmp_path):
+    weights, _ = places
+    folder = tmp_path / "new" / "weights"  # not there yet: made, not an error after scoring
+    publishing.publish(
+        runs[:1], "resnet20.fashion_mnist_x", weights_dir=str(folder), saved_models=None, verbose=False
+    )
+    assert sorted(os.listdir(folder)) == sorted(
+        [pretrained.MANIFEST, pretrained.read_manifest(str(folder))["resnet20.fashion_mnist_x"].file]
+    )
+    # what killed publications left: this host's with its process gone, and an older kzoo's
+    # nameless one a day old, are removed; a live process's is not
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = [f".tmp-{atomic.host()}-{dead.pid}-abc123.weights.h5", ".tmp-hdp1oijp.weights.h5", ".tmp-k3j2_x9"]
+    live = f".tmp-{atomic.host()}-{os.getpid()}-def456.weights.h5"
+    for name in [*stale, live]:
+        (folder / name).write_bytes(b"half a file")
+    day_ago = time.time() - atomic.STALE_AGE_S - 60
+    for name in stale[1:]:
+        os.utime(folder / name, (day_ago, day_ago))
+    publishing.publish(
+        runs[1:2], "resnet20.fashion_mnist_y", weights_dir=str(folder), saved_models=None, verbose=False
+    )
+    left = {n for n in os.listdir(folder) if n.startswith(".")}
+    assert left == {live}
+
+
+def test_a_damaged_manifest_is_refused_before_anything_is_scored(runs, places):
+    weights, served = places
+    (open(os.path.join(weights, pretrained.MANIFEST), "w")).write('[{"tag": "resnet20.fashion_mnist"')
+    with pytest.raises(
+        ValueError, match=re.escape(os.path.join(weights, pretrained.MANIFEST)) + r" cannot be read"
+    ):
+        publishing.publish(runs, "resnet20.fashion_mnist_eraserelu", saved_models=served, verbose=False)
+    assert not os.path.exists(served)
+
+
+@pytest.fixture(scope="module")
+def mlp_runs(tmp_path_factory, fmnist_like_dir):
+    """Two seeds of MLP-12 (Dropout after every layer: Keras' seed generators), one epoch."""
+    base = tmp_path_factory.mktemp("mlp")
+    return [
+        str(
+            kzoo.train(
+                "mlp12",
+                "fashion_mnist",
+                "fashion_mnist_cpu",
+                epochs=1,
+                batch_size=64,
+                validation_size=0,
+                data_dir=fmnist_like_dir,
+                out=str(base / f"seed{seed}"),
+                seed=seed,
+                verbose=0,
+                model_kwargs={"units": 32},
+                command=f"kzoo train mlp12 --units 32 --seed {seed}",
+            ).run_dir
+        )
+        for seed in (0, 1)
+    ]
+
+
+def _tree(folder):
+    """Every path under ``folder`` (hidden ones too), relative to it."""
+    return sorted(
+        os.path.relpath(os.path.join(root, name), folder)
+        for root, dirs, files in os.walk(folder)
+        for name in dirs + files
+    )
+
+
+_KILLED_AT_LITERT = """
+import importlib, os, sys
+exporting = importlib.import_module("kzoo.serving.export")
+
+real = exporting.export
+
+def export(*args, **kwargs):  # killed as the LiteRT companion begins: SavedModel and ONNX staged
+    if kwargs.get("format") == "litert":
+        os._exit(9)
+    return real(*args, **kwargs)
+
+exporting.export = export
+from kzoo.serving.publish import publish
+
+publish(sys.argv[1:3], "mlp12.fashion_mnist", weights_dir=sys.argv[3], saved_models=sys.argv[4], data_dir=sys.argv[5])
+"""
+
+
+def test_publish_of_a_model_with_dropout_is_all_or_nothing(
+    mlp_runs, places, fmnist_like_dir, monkeypatch, python_preamble
+):
+    """MLP-12's SavedModel converts to ONNX/LiteRT in the process that exported it (its seed
+    generators are numbered per process); a publication that fails, or is killed, halfway
+    leaves nothing a reader sees, and the next one clears what it left and completes."""
+    weights, served = places
+    tag, name = "mlp12.fashion_mnist", "mlp12_fashion_mnist"
+    os.makedirs(served)
+    open(os.path.join(served, "README.md"), "w").write("the tables before\n")
+    before = {"weights": _tree(weights), "served": _tree(served)}
+
+    exporting = importlib.import_module(
+        "kzoo.serving.export"
+    )  # the module: the package's `export` is the function
+    real = exporting.export
+
+    def failing(*args, **kwargs):
+        if kwargs.get("format") == "litert" and kwargs.get("quantize") == "int8":
+            raise RuntimeError("the int8 conversion failed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(exporting, "export", failing)
+    with pytest.raises(RuntimeError, match="the int8 conversion failed"):
+        publishing.publish(mlp_runs, tag, saved_models=served, data_dir=fmnist_like_dir, verbose=False)
+    assert {"weights": _tree(weights), "served": _tree(served)} == before
+    monkeypatch.setattr(exporting, "export", real)
+
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            python_preamble + _KILLED_AT_LITERT,
+            *mlp_runs,
+            weights,
+            served,
+            fmnist_like_dir,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert killed.returncode == 9, killed.stderr[-2000:]
+    for folder, tree in ((weights, before["weights"]), (served, before["served"])):
+        left = sorted(set(_tree(folder)) - set(tree))
+        assert left and all(p.startswith(".tmp-") for p in left), left  # its temporaries, hidden
+
+    assert (
+        cli.main(
+            ["publish", *mlp_runs, "--tag", tag, "--saved-models", served, "--data-dir", fmnist_like_dir]
+        )
+        == 0
+    )
+    record = pretrained.read_manifest(weights)[tag]
+    assert not [p for p in _tree(weights) + _tree(served) if ".tmp-" in p]  # the killed one's cleared
+    assert sorted(os.listdir(weights)) == sorted([pretrained.MANIFEST, record.file])
+    # each card's paths read from where the version is, not from where it was staged
+    saved_model = os.path.join(served, name, "1")
+    shipped_run = os.path.realpath(mlp_runs[record.source["seed"]])
+    for version in [saved_model] + [
+        os.path.join(served, f, name, "1") for f in ("onnx", "litert", "litert_int8")
+    ]:
+        card = json.load(open(os.path.join(version, "model_card.json")))
+        assert os.path.realpath(os.path.join(version, card["run_dir"])) == shipped_run
+        assert card["pretrained_tag"] == tag
+        if version != saved_model:
+            assert os.path.normpath(os.path.join(version, card["converted_from"])) == saved_model
+            assert card["verification"]["runtime"]  # verified by its runtime before publication
+    readme = open(os.path.join(served, "README.md")).read()
+    assert (
+        f"`{tag}`" in readme
+        and f"`onnx/{name}/1/model.onnx`" in readme
+        and f"`litert_int8/{name}/1/model.tflite`" in readme
+    )

@@ -18,6 +18,11 @@ from kzoo.models import pretrained
 POOLINGS = (None, "avg", "max")
 
 
+class FixedSizeError(ValueError):
+    """An input without a fixed height and width, given to a model that needs one (an
+    MLP flattens its input): loading weights without the top asks for it by its type."""
+
+
 def check_bool(value, arg):
     """A TypeError naming ``arg`` unless ``value`` is True or False."""
     checks.boolean(value, arg)
@@ -102,7 +107,7 @@ def resolve_input(
         raise ValueError(f"`input_shape` must give the number of channels, got {input_shape!r}")
     height, width = input_shape[:2]
     if fixed_size and (height is None or width is None):
-        raise ValueError(
+        raise FixedSizeError(
             "This model flattens its input: `input_shape` needs a fixed height and width, "
             f"got {input_shape!r}"
         )

@@ -5,6 +5,7 @@ model and what it takes."""
 
 import inspect
 
+from kzoo import checks
 from kzoo.models import pretrained
 
 
@@ -29,11 +30,7 @@ def named_builder(family, model_name, summary, classes, fixed, options, builder_
     signature = inspect.Signature(params)
 
     def builder(*args, **kwargs):
-        try:
-            bound = signature.bind(*args, **kwargs)
-        except TypeError as e:  # name the model and what it takes, not inspect's frame
-            raise TypeError(f"{model_name}: {e}; it takes {', '.join(signature.parameters)}") from None
-        bound.apply_defaults()
+        bound = checks.bind(signature, model_name, *args, **kwargs)
         if pretrained.names_weights(bound.arguments["weights"]):
             return pretrained.build(
                 model_name, signature, lambda **kw: family(**fixed, **kw), bound.arguments

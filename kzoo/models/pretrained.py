@@ -6,24 +6,30 @@ options, input shape, classes, dataset) and how they were made and scored. The r
 are ``kzoo/weights/pretrained.json``, written by ``kzoo publish``; the weights files
 (``<tag>-<sha256[:8]>.weights.h5``) are looked up in the package, then in the cache (``$KZOO_HOME/weights``,
 else ``~/.keras/models``), then downloaded from ``$KZOO_WEIGHTS_URL`` (else
-``DEFAULT_BASE_URL``). A file whose sha256 differs from the record's is refused.
+``DEFAULT_BASE_URL``). A file whose sha256 differs from the record's is refused. The
+records are read and checked in kzoo.models.pretrained_records, the files looked up in
+kzoo.models.pretrained_files; this module is what the builders call.
 
 A builder's ``weights`` takes a dataset name or a tag (``weights="fashion_mnist"``), as
 keras.applications takes "imagenet": the tag whose options match the call is loaded, and a
-call no tag matches is refused with the list of tags that exist.
+call no tag matches is refused with the list of tags that exist. The input a call asks
+for (``input_shape``, or an ``input_tensor``'s shape) is checked against the weights the
+same way, whichever way it is given, before anything is built.
 """
 
 import contextlib
-import dataclasses
 import fnmatch
-import hashlib
 import json
 import os
 import warnings
 
+from kzoo import checks
+from kzoo.models import pretrained_files as files
+from kzoo.models import pretrained_records as records
+from kzoo.models.pretrained_files import DEFAULT_BASE_URL, base_url, cache_dir, sha256  # noqa: F401
+from kzoo.models.pretrained_records import MANIFEST, Pretrained  # noqa: F401
+
 PACKAGE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights")
-MANIFEST = "pretrained.json"
-DEFAULT_BASE_URL = "https://github.com/kzoo-dev/kzoo/releases/download/weights-v1/"
 # The keras.applications arguments: everything else in a builder's signature is an option
 # (depth, placement) that the weights depend on.
 KERAS_ARGS = (
@@ -38,64 +44,10 @@ KERAS_ARGS = (
 )
 
 
-@dataclasses.dataclass(frozen=True)
-class Pretrained:
-    """One set of published weights: what they fit, how they were made, how they score.
-
-    ``top1``/``top5`` are the test scores of these weights as loaded (no test-time
-    augmentation; ``top1_tta`` is the run's own score with it, when it used one);
-    ``seeds`` lists every seed's run that was trained for the tag (the shipped one is the
-    median); ``source`` says where and when they were trained.
-    """
-
-    tag: str
-    architecture: str
-    dataset: str
-    options: dict
-    input_shape: tuple
-    classes: int
-    top1: float
-    top5: float
-    params: int
-    command: str
-    protocol: str
-    epochs: int
-    sha256: str
-    file: str
-    source: dict
-    top1_tta: float | None = None
-    seeds: tuple = ()
-
-    @classmethod
-    def from_dict(cls, record):
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(record) - fields)
-        if unknown:
-            raise ValueError(f"pretrained record {record.get('tag')!r} has unknown fields {unknown}")
-        return cls(
-            **{
-                **record,
-                "input_shape": tuple(record["input_shape"]),
-                "seeds": tuple(record.get("seeds", ())),
-            }
-        )
-
-    def to_dict(self):
-        record = dataclasses.asdict(self)
-        record["input_shape"] = list(self.input_shape)
-        record["seeds"] = list(self.seeds)
-        return record
-
-
 def read_manifest(directory=None):
     """The records in ``directory``'s manifest (default: the package's), by tag; empty
-    when it has none."""
-    path = os.path.join(directory or PACKAGE_DIR, MANIFEST)
-    if not os.path.exists(path):
-        return {}
-    with open(path, encoding="utf-8") as f:
-        records = json.load(f)
-    return {r["tag"]: Pretrained.from_dict(r) for r in records}
+    when it has none. A damaged one is refused naming the file and the tag."""
+    return records.read_manifest(directory or PACKAGE_DIR)
 
 
 _TAGS = None
@@ -160,10 +112,9 @@ def names_weights(value):
     )
 
 
-def _options(signature, arguments):
+def _options(signature, arguments, owner):
     """The arguments of a build that are not keras.applications', defaults applied."""
-    bound = signature.bind_partial(**arguments)
-    bound.apply_defaults()
+    bound = checks.bind(signature, owner, **arguments)
     return {k: v for k, v in bound.arguments.items() if k not in KERAS_ARGS}
 
 
@@ -180,40 +131,56 @@ def match(architecture, signature, arguments):
     wanted = arguments.get("weights")
     info = model_info(architecture)
     own = list_tags(architectures=(info.name,))
+    asked = "`pretrained=True`" if wanted is None else f"`weights`={wanted!r}"
     if not own:
-        raise ValueError(f"`weights`={wanted!r}: kzoo has no pretrained weights for {info.name}. {listing()}")
+        raise ValueError(f"{asked}: kzoo has no pretrained weights for {info.name}. {listing()}")
     named = [t for t in own if wanted is None or wanted.lower() in (t, _tags()[t].dataset)]
     if not named:
         datasets = sorted({_tags()[t].dataset for t in own})
         raise ValueError(
             f"`weights` must be None, a weights file, a dataset with weights for {info.name} "
-            f"({', '.join(datasets)}) or one of its tags; got {arguments['weights']!r}. {listing(own)}"
+            f"({', '.join(datasets)}) or one of its tags; got {wanted!r}. {listing(own)}"
         )
-    options = _canonical(_options(signature, {**info.kwargs, **arguments}))
+    options = _canonical(_options(signature, {**info.kwargs, **arguments}, info.name))
     for tag in named:
         record = _tags()[tag]
-        if _canonical(_options(signature, {**info.kwargs, **record.options})) == options:
+        theirs = _options(signature, {**info.kwargs, **record.options}, f"the record of {tag}")
+        if _canonical(theirs) == options:
             return record
     given = {k: v for k, v in options.items() if k not in info.kwargs}
     raise ValueError(
-        f"`weights`={arguments['weights']!r}: no pretrained {info.name} has the options {given}; "
+        f"{asked}: no pretrained {info.name} has the options {given}; "
         + "the tags have "
         + "; ".join(f"{t}: {_tags()[t].options or 'the defaults'}" for t in named)
         + ". Pass the options of one of them."
     )
 
 
-def _check_fit(record, arguments):
-    """Refuse ``classes``/``input_shape`` the weights' top does not fit (include_top)."""
+def _given_inputs(arguments):
+    """[(how the call names it, (H, W, C))] for the input shapes the call gives:
+    ``input_shape`` and ``input_tensor``'s alike (a malformed one is left to the builder)."""
+    import keras
+
+    given = []
     shape = arguments.get("input_shape")
-    if not isinstance(shape, (tuple, list)) or not shape:
-        shape = None  # the default, or a bad value the builder refuses by name
-    if not arguments.get("include_top", True):
-        if shape is not None and tuple(shape)[-1] != record.input_shape[-1]:
-            raise ValueError(
-                f"`input_shape`={tuple(shape)} has {tuple(shape)[-1]} channels; the weights of "
-                f"{record.tag} take {record.input_shape[-1]} (input_shape {record.input_shape})"
-            )
+    if isinstance(shape, (tuple, list)) and len(shape) == 3:
+        given.append((f"`input_shape`={tuple(shape)}", tuple(shape)))
+    tensor = arguments.get("input_tensor")
+    if tensor is not None and keras.backend.is_keras_tensor(tensor) and len(tensor.shape) == 4:
+        given.append((f"`input_tensor` of shape {tuple(tensor.shape)}", tuple(tensor.shape)[1:]))
+    return given
+
+
+def _check_fit(record, arguments, given):
+    """Refuse ``classes`` or an input (``input_shape``, ``input_tensor``) the weights do
+    not fit: with the top, their own size and classes; without it, their channels."""
+    if not arguments["include_top"]:
+        for what, shape in given:
+            if shape[-1] != record.input_shape[-1]:
+                raise ValueError(
+                    f"{what} has {shape[-1]} channels; the weights of {record.tag} take "
+                    f"{record.input_shape[-1]} (input_shape {record.input_shape})"
+                )
         return
     if arguments.get("classes") != record.classes:
         raise ValueError(
@@ -221,113 +188,44 @@ def _check_fit(record, arguments):
             f"({record.classes} classes); pass classes={record.classes}, or include_top=False for "
             "the backbone only"
         )
-    if shape is not None and tuple(shape) != record.input_shape:
-        raise ValueError(
-            f"`input_shape`={tuple(shape)} does not fit the weights of {record.tag} "
-            f"(input_shape {record.input_shape}); leave it out, or pass include_top=False for the backbone only"
-        )
-
-
-def sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def cache_dir():
-    """(cache_dir, cache_subdir) of downloaded weights, as keras.utils.get_file takes them."""
-    home = os.environ.get("KZOO_HOME")
-    if home:
-        return os.path.abspath(os.path.expanduser(home)), "weights"
-    return os.path.join(os.path.expanduser("~"), ".keras"), "models"
-
-
-def base_url():
-    return os.environ.get("KZOO_WEIGHTS_URL") or DEFAULT_BASE_URL
+    for what, shape in given:
+        if shape != record.input_shape:
+            fix = (
+                "leave it out"
+                if what.startswith("`input_shape`")
+                else f"give it the shape {record.input_shape}"
+            )
+            raise ValueError(
+                f"{what} does not fit the weights of {record.tag} (input_shape {record.input_shape}); "
+                f"{fix}, or pass include_top=False for the backbone only"
+            )
 
 
 def weights_file(record, package_dir=None):
-    """A local copy of ``record``'s weights whose sha256 is the record's: the package's,
-    the cache's, or a fresh download into the cache. A file that does not match is never
-    returned; nothing found is a FileNotFoundError saying where kzoo looked."""
-    import keras
-
-    looked = []
-    package = os.path.join(package_dir or PACKAGE_DIR, record.file)
-    if os.path.exists(package):
-        got = sha256(package)
-        if got != record.sha256:
-            raise ValueError(
-                f"the weights file {package!r} of {record.tag} has sha256 {got}, not the "
-                f"published {record.sha256}: it was changed after publication and is refused "
-                "(reinstall kzoo)"
-            )
-        return package
-    looked.append(f"{package} (not there)")
-    directory, subdir = cache_dir()
-    cached = os.path.join(directory, subdir, record.file)
-    if os.path.exists(cached):
-        if sha256(cached) == record.sha256:
-            return cached
-        looked.append(f"{cached} (wrong sha256, refused; downloading again)")
-    else:
-        looked.append(f"{cached} (not there)")
-    url = base_url().rstrip("/") + "/" + record.file
-    # keras falls back to /tmp/.keras for a cache folder that does not exist yet.
-    os.makedirs(os.path.join(directory, subdir), exist_ok=True)
-    try:
-        path = keras.utils.get_file(
-            record.file,
-            url,
-            file_hash=record.sha256,
-            hash_algorithm="sha256",
-            cache_dir=directory,
-            cache_subdir=subdir,
-        )
-    except ValueError as err:  # keras' checksum refusal; it leaves the file in place
-        _remove_unverified(cached, record)
-        raise ValueError(
-            f"the download of {url} for {record.tag} does not have the published sha256 "
-            f"{record.sha256}: refused, and not kept ({err})"
-        ) from err
-    except Exception as err:  # urllib's errors, which keras re-raises as Exception
-        _remove_unverified(cached, record)
-        raise FileNotFoundError(
-            f"no weights file for {record.tag}: kzoo looked in "
-            + "; ".join(looked)
-            + f"; and downloading {url} failed ({err}). Set $KZOO_WEIGHTS_URL to where the "
-            "weights are, or put the file in the cache"
-        ) from err
-    return path  # get_file checked file_hash (a mismatch is the ValueError above)
-
-
-def _remove_unverified(path, record):
-    """Remove ``path`` unless it is ``record``'s verified file: a refused file never stays
-    where the next lookup would find it."""
-    if os.path.exists(path) and sha256(path) != record.sha256:
-        os.remove(path)
+    """A local copy of ``record``'s weights whose sha256 is the record's (kzoo.models.pretrained_files)."""
+    return files.weights_file(record, package_dir or PACKAGE_DIR)
 
 
 def build(architecture, signature, call, arguments):
     """Build ``architecture`` by ``call(**arguments)`` (``signature``: the builder's) with
     the published weights that ``arguments["weights"]`` names loaded into it: all of them,
-    or the backbone's only when ``include_top=False`` (any input size, the weights' channels)."""
-    bound = signature.bind_partial(**arguments)
-    bound.apply_defaults()
-    arguments = dict(bound.arguments)
+    or the backbone's only when ``include_top=False`` (any input size, the weights'
+    channels; the weights' own size for a model whose weights depend on it, like an MLP).
+    Every way of giving the input is checked alike, before anything is built."""
+    arguments = dict(checks.bind(signature, architecture, **arguments).arguments)
+    checks.boolean(arguments["include_top"], "include_top")
     record = match(architecture, signature, arguments)
-    _check_fit(record, arguments)
+    given = _given_inputs(arguments)
+    _check_fit(record, arguments, given)
     path = weights_file(record)
-    include_top = arguments.get("include_top", True)
     arguments = {**arguments, "weights": None}
-    if arguments.get("input_shape") is None and arguments.get("input_tensor") is None:
-        arguments["input_shape"] = record.input_shape if include_top else (None, None, record.input_shape[-1])
-    model = call(**arguments)
-    if include_top:
+    if arguments["include_top"]:
+        if arguments.get("input_shape") is None and arguments.get("input_tensor") is None:
+            arguments["input_shape"] = record.input_shape
+        model = call(**arguments)
         _load(model, path, record)
         return model
+    model = _backbone(call, arguments, record)
     full = call(
         **{
             **arguments,
@@ -341,8 +239,36 @@ def build(architecture, signature, call, arguments):
     _load(full, path, record)
     for layer in model.layers:
         if layer.weights:
-            layer.set_weights(full.get_layer(layer.name).get_weights())
+            _copy_weights(full.get_layer(layer.name), layer, record, model)
     return model
+
+
+def _backbone(call, arguments, record):
+    """The model without its top, at the input asked for; by default at any size with the
+    weights' channels, or at the weights' own size for a model that needs a fixed one."""
+    from kzoo.models.common import FixedSizeError
+
+    if arguments.get("input_shape") is not None or arguments.get("input_tensor") is not None:
+        return call(**arguments)
+    try:
+        return call(**{**arguments, "input_shape": (None, None, record.input_shape[-1])})
+    except FixedSizeError:
+        return call(**{**arguments, "input_shape": record.input_shape})
+
+
+def _copy_weights(source, layer, record, model):
+    """``source``'s weights (the full model's) into the backbone's ``layer``, refused in
+    kzoo's words where the input size changed their shapes (an MLP's first layer)."""
+    values = source.get_weights()
+    here = [tuple(w.shape) for w in layer.weights]
+    if here != [v.shape for v in values]:
+        raise ValueError(
+            f"the backbone of {record.tag} at input shape {tuple(model.input_shape[1:])} does not take "
+            f"its weights: its layer {layer.name!r} holds weights of shapes {here}, the weights "
+            f"{[v.shape for v in values]}, made at input_shape {record.input_shape}. This model's "
+            f"weights depend on the image size: pass input_shape={record.input_shape}"
+        )
+    layer.set_weights(values)
 
 
 @contextlib.contextmanager

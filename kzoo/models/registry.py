@@ -47,7 +47,7 @@ class ModelInfo:
     def build(self, **kwargs):
         """The builder's model; a ``weights`` that names published weights (a dataset or
         a tag) loads them, as the named builders do."""
-        arguments = {**self.kwargs, **kwargs}
+        arguments = self.arguments(kwargs)
         if _pretrained.names_weights(arguments.get("weights")):
             return _pretrained.build(self.architecture, self.signature(), self.builder, arguments)
         return self.builder(**arguments)
@@ -59,6 +59,17 @@ class ModelInfo:
 
     def signature(self):
         return inspect.signature(self.builder)
+
+    def arguments(self, kwargs):
+        """``kwargs`` over the registered ones, checked against the builder's signature (an
+        argument it does not take is refused naming the model and what it takes). An
+        ``input_tensor`` given replaces a tag's ``input_shape``, as an ``input_shape`` does."""
+        registered = dict(self.kwargs)
+        if kwargs.get("input_tensor") is not None and "input_shape" not in kwargs:
+            registered.pop("input_shape", None)
+        arguments = {**registered, **kwargs}
+        checks.bind(self.signature(), self.architecture, **arguments)
+        return arguments
 
     @property
     def slug(self):
@@ -199,13 +210,13 @@ def create_model(name, pretrained=False, **kwargs):
     info = model_info(name)
     if not pretrained:
         return info.build(**kwargs)
+    arguments = info.arguments(kwargs)  # the same refusal of a wrong argument as without pretrained
     if kwargs.get("weights") is not None:
         raise ValueError(
             f"pass `pretrained=True` or `weights`={kwargs['weights']!r} to create_model, not both"
         )
-    arguments = {**info.kwargs, **kwargs}
     if info.pretrained is not None:
         arguments["weights"] = info.pretrained.tag
-    elif "weights" in arguments:
-        del arguments["weights"]
+    else:
+        arguments.pop("weights", None)
     return _pretrained.build(info.architecture, info.signature(), info.builder, arguments)
