@@ -1,7 +1,8 @@
 """The ``kzoo`` command: list models, summarise one, train one under a protocol,
 evaluate a trained model on a test set, export it for TF Serving, publish runs as a
 pretrained tag, search its
-activation placement with keras-tuner, and reproduce the papers' tables (``kzoo reproduce``)."""
+activation placement with keras-tuner, reproduce the papers' tables (``kzoo reproduce``), and
+see what each activation of a trained model does (``kzoo stats``)."""
 
 import json
 import os
@@ -120,6 +121,7 @@ def run_train(args, command):
         verbose=2 if args.quiet else 1,
         command=command,
         test_curve=args.test_curve,
+        activation_log=args.activation_log,
         **cli_parser.protocol_overrides(args),
     )
 
@@ -267,6 +269,12 @@ def _reproduce(args):
     return reproduce_cli.run_command(args)
 
 
+def _stats(args):
+    from kzoo.transform import stats_cli
+
+    return stats_cli.run_command(args)
+
+
 def _protocols():
     from kzoo.training import get_protocol, list_protocols
 
@@ -293,6 +301,7 @@ def _run(args):
         "publish": _publish,
         "tune": _tune,
         "reproduce": _reproduce,
+        "stats": _stats,
     }
     return commands[args.command](args)
 

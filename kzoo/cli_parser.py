@@ -162,6 +162,7 @@ def model_kwargs(args):
 def build_parser(description=None):
     """The ``kzoo`` parser: one sub-command per step of the pipeline."""
     from kzoo.reproduce import cli as reproduce_cli
+    from kzoo.transform import stats_cli
 
     parser = _Parser(prog="kzoo", description=description)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -184,6 +185,7 @@ def build_parser(description=None):
     _add_publish(sub)
     _add_tune(sub)
     reproduce_cli.add_parser(sub)
+    stats_cli.add_parser(sub)
     sub.add_parser("protocols", help="list the training protocols")
     return parser
 
@@ -214,6 +216,14 @@ def _add_train(sub):
         "--test-curve",
         action="store_true",
         help="also evaluate the test set after every epoch (recorded in epochs.csv, never selected on)",
+    )
+    tr.add_argument(
+        "--activation-log",
+        type=int,
+        nargs="?",
+        const=256,
+        help="after every epoch, each activation's zero fraction and FReLU's biases on N validation "
+        "images (default 256) into activations.csv/.png",
     )
     tr.add_argument(
         "--workers",

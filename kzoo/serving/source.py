@@ -27,25 +27,25 @@ _RUN_FILES = (CONFIG, METRICS, LAST, BEST, EPOCHS)
 _EXPECTED = "a keras.Model, a .keras file, a finished run directory or a SavedModel version folder"
 
 
-def load_keras(path):
-    """The model in the ``.keras`` file ``path``, or a kzoo error naming it."""
+def load_keras(path, arg="model"):
+    """The model in the ``.keras`` file ``path``, or a kzoo error naming it (as ``arg``)."""
     from kzoo.models.common import load_model
 
-    checks.require_file(path, "`model`")
+    checks.require_file(path, f"`{arg}`")
     if not zipfile.is_zipfile(path):
         raise ValueError(
-            f"`model`={path!r} is not a Keras archive (a .keras file is a zip written by model.save)"
+            f"`{arg}`={path!r} is not a Keras archive (a .keras file is a zip written by model.save)"
         )
     with zipfile.ZipFile(path) as archive:
         if _KERAS_ARCHIVE_CONFIG not in archive.namelist():
             raise ValueError(
-                f"`model`={path!r} is not a Keras archive (a zip without {_KERAS_ARCHIVE_CONFIG})"
+                f"`{arg}`={path!r} is not a Keras archive (a zip without {_KERAS_ARCHIVE_CONFIG})"
             )
     try:
         return load_model(path)
     except Exception as err:  # keras raises many kinds for a damaged or foreign archive
         raise ValueError(
-            f"`model`={path!r} could not be loaded as a Keras model ({type(err).__name__}: {err})"
+            f"`{arg}`={path!r} could not be loaded as a Keras model ({type(err).__name__}: {err})"
         ) from None
 
 

@@ -96,3 +96,23 @@ def build_model(model, model_kwargs, info):
         raise kind(f"`model_kwargs`={model_kwargs!r} for {model}: {err}") from None
     check_model_fits(net, info, "model_kwargs")
     return net
+
+
+ERASING = ("erase", "proportion")  # the builder options that remove activations
+
+
+def build_original(model, model_kwargs, info):
+    """The network a run or tag built by name (``model`` with ``model_kwargs``) before its
+    erasure: the same builder with ``erase``/``proportion`` set to None, what
+    ``kzoo.activation_stats(original=)`` reads the erased ReLUs' places from. None when
+    nothing was erased, or the model was not built by name."""
+    from kzoo.models.registry import model_info
+
+    if not isinstance(model, str) or not any(model_kwargs.get(k) is not None for k in ERASING):
+        return None
+    builder = model_info(model)  # a tag's options are its builder's defaults: erasure undone by None
+    kept = {k: v for k, v in model_kwargs.items() if k != "weights"}
+    kept.update({k: None for k in ERASING if k in kept or k in builder.kwargs})
+    kept.setdefault("classes", info.classes)
+    kept.setdefault("input_shape", info.image_shape)
+    return builder.build(**kept)

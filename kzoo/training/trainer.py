@@ -21,6 +21,7 @@ import keras
 from kzoo import checks
 from kzoo.models import common
 from kzoo.models.registry import model_info
+from kzoo.training import activation_log as actlog
 from kzoo.training import callbacks as cb
 from kzoo.training import distribute
 from kzoo.training.compile import compile_for_protocol, compile_for_scoring
@@ -88,6 +89,7 @@ def train(
     callbacks=None,
     test=True,
     test_curve=False,
+    activation_log=False,
     **overrides,
 ):
     """Train ``model`` (a registered name or a built keras.Model) on ``dataset`` under
@@ -109,6 +111,9 @@ def train(
     ``test=False`` leaves the test set alone (a search's trials); ``test_curve=True``
     also evaluates it after every epoch into ``epochs.csv`` (``test_accuracy``,
     ``test_cross_entropy``, ...) for per-epoch test curves; it is never used to select.
+    ``activation_log=N`` (True: 256) measures each activation slot's zero fraction and
+    FReLU's biases on ``N`` validation images after every epoch, into ``activations.csv``
+    and ``activations.png`` (``kzoo.training.activation_log``).
 
     The protocol's training tools apply as its fields say: ``label_smoothing``,
     ``random_erasing``, ``schedule="onecycle"``; with ``ema_decay`` the run keeps an
@@ -136,6 +141,7 @@ def train(
         callbacks=callbacks,
         test=test,
         test_curve=test_curve,
+        activation_log=activation_log,
         overrides=overrides,
     )
     if plan.run.is_finished():
@@ -173,6 +179,7 @@ def _plan(
     callbacks,
     test,
     test_curve,
+    activation_log,
     overrides,
 ):
     """Check and resolve every argument of ``train`` (no data read, nothing written)."""
@@ -238,6 +245,9 @@ def _plan(
         "command": command or " ".join(shlex.quote(a) for a in sys.argv),
     }
     run.check_same_run(config)
+    extra_callbacks += actlog.for_run(
+        activation_log, run, proto, dataset, data_dir, model, model_kwargs, info, task == 0
+    )
     return _Plan(
         proto=proto,
         dataset=dataset,

@@ -245,37 +245,61 @@ def activation_stats(model, images, batch_size=32, original=None, verbose="auto"
     check_model(model)
     batch_size = checks.integer(batch_size, "batch_size", minimum=1)
     verbose = checks.verbose(verbose)
-    if original is not None:
-        check_model(original, "original")
-    if len(model.inputs) != 1:
-        raise ValueError(
-            f"kzoo.activation_stats needs a model of one input; {model.name!r} has {len(model.inputs)}"
-        )
-    images = _check_images(images, tuple(model.inputs[0].shape))
-    flat = flat_graph(model)
-    probes = _matched_probes(flat, original) if original is not None else _own_probes(flat)
-    if not probes:
-        raise ValueError(f"{model.name!r} has no activation to measure")
-    measured = [p for p in probes if p.input is not None or p.output is not None]
-    stats_model = _stats_model(flat, measured)
+    probe = ActivationProbe(model, original, check_images=images)
+    images = probe.images
     steps = math.ceil(len(images) / batch_size)
-    bar = keras.utils.Progbar(steps, unit_name="batch") if verbose != 0 else None
-    parts = []
-    for step in range(steps):
-        batch = images[step * batch_size : (step + 1) * batch_size]
-        parts.append({k: np.asarray(v) for k, v in stats_model.predict_on_batch(batch).items()})
-        if bar is not None:
-            bar.update(step + 1)
-    rows = []
-    for p in probes:
+    batches = (images[step * batch_size : (step + 1) * batch_size] for step in range(steps))
+    return probe.measure(batches, steps, verbose)
+
+
+class ActivationProbe:
+    """``activation_stats`` set up once for ``model``: its activations found and the graph
+    that reduces them built, then ``measure`` run on any number of samples (the training
+    log measures the same model after every epoch; ``kzoo stats`` streams a dataset's
+    batches). The graph shares the model's layers: it measures their weights as they are."""
+
+    def __init__(self, model, original=None, check_images=None):
+        check_model(model)
+        if original is not None:
+            check_model(original, "original")
+        if len(model.inputs) != 1:
+            raise ValueError(
+                f"kzoo.activation_stats needs a model of one input; {model.name!r} has {len(model.inputs)}"
+            )
+        self.input_shape = tuple(model.inputs[0].shape)
+        if check_images is not None:
+            self.images = _check_images(check_images, self.input_shape)
+        self.model = model
+        flat = flat_graph(model)
+        self.probes = _matched_probes(flat, original) if original is not None else _own_probes(flat)
+        if not self.probes:
+            raise ValueError(f"{model.name!r} has no activation to measure")
+        self.measured = [p for p in self.probes if p.input is not None or p.output is not None]
+        self._stats_model = _stats_model(flat, self.measured)
+
+    def measure(self, batches, steps=None, verbose=0):
+        """The table over ``batches`` (arrays of images as the model takes them; ``steps``
+        of them, for the progress bar, when known)."""
+        bar = keras.utils.Progbar(steps, unit_name="batch") if verbose != 0 else None
+        parts, count = [], 0
+        for step, batch in enumerate(batches):
+            count += len(batch)
+            parts.append({k: np.asarray(v) for k, v in self._stats_model.predict_on_batch(batch).items()})
+            if bar is not None:
+                bar.update(step + 1)
+        if not parts:
+            raise ValueError("`images` holds no image")
+        return ActivationStats(self.model.name, count, [self._row(p, parts) for p in self.probes])
+
+    def _row(self, p, parts):
         row = {
             **p.row(),
             **dict.fromkeys(ActivationStats.NUMBERS, math.nan),
             "channels": None,
             "note": p.note,
         }
-        if p in measured:
-            k = measured.index(p)
+        if p in self.measured:
+            k = self.measured.index(p)
             mine = [
                 {n.split("/", 1)[1]: v for n, v in part.items() if n.startswith(f"{k}/")} for part in parts
             ]
@@ -294,5 +318,4 @@ def activation_stats(model, images, batch_size=32, original=None, verbose="auto"
         if p.frelu is not None:
             bias = keras.ops.convert_to_numpy(p.frelu.bias).astype("float64")
             row["frelu_bias"] = float(bias) if bias.ndim == 0 else bias.tolist()
-        rows.append(row)
-    return ActivationStats(model.name, len(images), rows)
+        return row
