@@ -17,8 +17,9 @@ import time
 
 STALE_AGE_S = 24 * 3600  # a temporary whose owner cannot be asked is removed after this
 PREFIX = ".tmp-"
-_OWNED = re.compile(r"\.tmp-([A-Za-z0-9._]+)-(\d+)-[A-Za-z0-9_]+(\.[A-Za-z0-9.]+)?")
-_NAMELESS = re.compile(r"\.tmp-[A-Za-z0-9_]+(\.[A-Za-z0-9.]+)?")  # mkstemp's names of kzoo <= 0.9
+# ``.tmp-[TAG-]HOST-PID-XXXXXXXX[.suffix]``: TAG a number (an export's version, say).
+_OWNED = re.compile(r"\.tmp-(?:\d+-)?([A-Za-z0-9._]+)-(\d+)-[A-Za-z0-9_]+(\.[A-Za-z0-9.]+)?")
+_NAMELESS = re.compile(r"\.tmp-(?:\d+-)?[A-Za-z0-9_]+(\.[A-Za-z0-9.]+)?")  # an older kzoo's names
 
 
 def host():
@@ -42,9 +43,10 @@ def alive(pid):
     return True
 
 
-def owner_prefix(tag=""):
-    """The start of a temporary's name made by this process (``tag``: more of its name)."""
-    return f"{PREFIX}{tag}{host()}-{os.getpid()}-"
+def owner_prefix(tag=None):
+    """The start of a temporary's name made by this process (``tag``: a number that says
+    more of it, as an export's version)."""
+    return f"{PREFIX}{'' if tag is None else f'{int(tag)}-'}{host()}-{os.getpid()}-"
 
 
 def _readable(path, mode):
@@ -63,9 +65,9 @@ def temporary_file(folder, suffix=""):
     return tmp
 
 
-def temporary_dir(folder):
-    """A new temporary folder in ``folder`` (its path), named for this process."""
-    tmp = tempfile.mkdtemp(prefix=owner_prefix(), dir=folder)
+def temporary_dir(folder, tag=None):
+    """A new temporary folder in ``folder`` (its path), named for this process (and ``tag``)."""
+    tmp = tempfile.mkdtemp(prefix=owner_prefix(tag), dir=folder)
     _readable(tmp, 0o777)
     return tmp
 

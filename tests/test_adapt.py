@@ -171,8 +171,13 @@ def test_a_keras_application_by_name_is_placed_and_given_the_data_s_head_and_inp
         kzoo.model_info("keras:resnet5")
     with pytest.raises(TypeError, match=r"keras.applications.MobileNetV2\(weights=None, depth=3\)"):
         kzoo.create_model("keras:MobileNetV2", depth=3)
-    with pytest.raises(FileNotFoundError, match="`weights`"):
+    with pytest.raises(FileNotFoundError, match="`weights`.*no such file"):
         kzoo.create_model("keras:MobileNetV2", weights="no/such.weights.h5")
+    # a kzoo tag's name is not a keras.applications weights name
+    with pytest.raises(
+        ValueError, match="`weights`='fashion_mnist' for keras:MobileNetV2: must be None, 'imagenet'"
+    ):
+        kzoo.create_model("keras:MobileNetV2", weights="fashion_mnist")
 
 
 @pytest.fixture

@@ -36,6 +36,9 @@ def test_remove_stale_removes_what_killed_writers_left_and_nothing_else(tmp_path
         f".tmp-{host}-{_dead_pid()}-abc124": 0,
         ".tmp-otherhost_ns1-12-xyz.weights.h5": day,  # another host's, a day old
         ".tmp-k3j2_x9.keras": day,  # an older kzoo's nameless temporary, a day old
+        ".tmp-3-otherhost-12-x": day,  # an export's version folder, another host's, a day old
+        f".tmp-4-{host}-{_dead_pid()}-x": 0,  # an export's, this host's, its process gone
+        ".tmp-2-oldstyle": day,  # an older kzoo's export folder
     }
     kept = {
         f".tmp-{host}-{os.getpid()}-live01.keras": 0,  # a live writer's (this one)
@@ -43,7 +46,7 @@ def test_remove_stale_removes_what_killed_writers_left_and_nothing_else(tmp_path
         ".tmp-k3j2_x8.keras": 0,  # nameless and recent
         "last.keras": day,  # not a temporary
         ".best-epoch-0003.keras": day,  # not kzoo.atomic's
-        ".tmp-3-otherhost-12-x": day,  # an export's version folder (kzoo.serving's own)
+        ".tmp-3-otherhost-12-fresh": 0,  # an export's version folder, another host's, recent
     }
     for name, age in {**removed, **kept}.items():
         _make(str(tmp_path / name), folder, age)

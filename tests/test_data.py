@@ -173,6 +173,30 @@ def test_model_inputs_of_any_size_are_resized():
     assert x.shape == (2, 32, 32, 3)
 
 
+@pytest.mark.parametrize("name", ["fashion_mnist", "svhn"])  # augmented, and not
+def test_from_epoch_gives_the_epochs_an_uninterrupted_run_sees(name):
+    shape = data.dataset_info(name).image_shape
+    images = tf.data.Dataset.from_tensor_slices(
+        (np.random.default_rng(0).integers(0, 256, (96, *shape), dtype=np.uint8), np.arange(96) % 10)
+    )
+
+    def fresh():
+        return data.pipeline(images, name, training=True, batch_size=32, seed=5, random_erasing=0.5)
+
+    def batches(ds, n):
+        it = iter(ds)
+        return [tuple(t.numpy() for t in next(it)) for _ in range(n)]
+
+    run = batches(data.from_epoch(fresh(), 0), 4 * 3)  # 4 epochs of 3 batches, in one iterator
+    resumed = batches(data.from_epoch(fresh(), 2), 2 * 3)
+    assert len({b[1].tobytes() for b in run[:3]} | {b[1].tobytes() for b in run[3:6]}) == 6  # epochs differ
+    for want, got in zip(run[6:], resumed):
+        np.testing.assert_array_equal(want[0], got[0])
+        np.testing.assert_array_equal(want[1], got[1])
+    with pytest.raises(ValueError, match="`epoch` must be an integer at least 0"):
+        data.from_epoch(fresh(), -1)
+
+
 # ----------------------------------------------------------------------------- registry
 
 

@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 import kzoo
-from kzoo import data
+from kzoo import atomic, data
 from kzoo.serving import WARMUP_FILE, rest, versions
 
 SHAPE = (28, 28, 1)
@@ -798,10 +798,9 @@ def _tmp_folders(folder):
 
 def test_stale_temporary_folders_are_removed(tmp_path, monkeypatch):
     from kzoo.serving import card as cards
-    from kzoo.serving import versions_dir
 
     folder = tmp_path / "m"
-    host = versions_dir._host()
+    host = atomic.host()
     done = subprocess.Popen([sys.executable, "-c", ""])
     done.wait()
     stale = [f".tmp-3-{host}-{done.pid}-abcd1234", ".tmp-2-oldstyle"]

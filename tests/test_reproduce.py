@@ -600,6 +600,22 @@ def test_a_row_kzoo_train_would_refuse_is_refused_before_any_job_runs(tmp_path, 
     typo = _study(variants=(Variant("a", "A", "resnet20", paper={"cifar10": 8.0}, cpu_model="resnet2O"),))
     with pytest.raises(ValueError, match="row 'a' on fashion_mnist: .*resnet2O"):
         reproduce.run(typo, "cpu", str(tmp_path / "out"), data_dir=fmnist_like_dir, verbose=0)
+    # a warm-up that a short run (--epochs) would never finish
+    warm = _study(
+        variants=(
+            Variant(
+                "w",
+                "W",
+                "resnet20",
+                paper={"cifar10": 8.0},
+                overrides={"warmup_steps": 5000},
+            ),
+        )
+    )
+    with pytest.raises(
+        ValueError, match="row 'w' on fashion_mnist: `warmup_steps`=5000 is not shorter than the run"
+    ):
+        reproduce.run(warm, "cpu", str(tmp_path / "out"), data_dir=fmnist_like_dir, epochs=1, verbose=0)
     assert not os.path.exists(tmp_path / "out")
 
 

@@ -189,10 +189,25 @@ cls, attr = cb.Checkpoints, "commit"
 }
 
 
+def _kill_test_kwargs(data_dir, out):
+    return dict(epochs=3, data_dir=data_dir, out=out, verbose=0, test_curve=True, **SMALL)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(fmnist_like_dir, tmp_path_factory):
+    """The epochs of the run the kill tests interrupt, run without interruption."""
+    out = str(tmp_path_factory.mktemp("uninterrupted") / "run")
+    return train(
+        "smallnet_bn", "fashion_mnist", "fashion_mnist_cpu", **_kill_test_kwargs(fmnist_like_dir, out)
+    )
+
+
 @pytest.mark.parametrize("point", sorted(_KILLERS))
-def test_a_kill_at_any_point_of_an_epoch_resumes_to_the_uninterrupted_record(data_dir, tmp_path, point):
+def test_a_kill_at_any_point_of_an_epoch_resumes_to_the_uninterrupted_record(
+    data_dir, tmp_path, point, uninterrupted
+):
     out = str(tmp_path / "run")
-    kwargs = dict(epochs=3, data_dir=data_dir, out=out, verbose=0, test_curve=True, **SMALL)
+    kwargs = _kill_test_kwargs(data_dir, out)
     script = "\n".join(
         [
             "import os, signal, sys",
@@ -212,6 +227,14 @@ def test_a_kill_at_any_point_of_an_epoch_resumes_to_the_uninterrupted_record(dat
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]  # no epoch lost, none twice
     assert all(r["test_accuracy"] and r["val_accuracy"] for r in rows)
     assert result.metrics["epochs"] == 3 and len(result.history) == 3
+    # The same numbers as the uninterrupted run: the resumed epochs saw the same batches
+    # (the data starts at the resumed epoch) and the same dropout masks (the seed
+    # generators are in the backup); SmallNet has Dropout.
+    for got, want in zip(result.history, uninterrupted.history):
+        assert {k: v for k, v in got.items() if k != "seconds"} == pytest.approx(
+            {k: v for k, v in want.items() if k != "seconds"}, rel=1e-6
+        )
+    assert result.metrics["test_top1"] == uninterrupted.metrics["test_top1"]
     assert sorted(os.listdir(out)) == FINISHED_RUN  # no temporary, no candidate, no backup left
     # best.keras is the best epoch of the record: its validation top-1 is the log's best.
     _, val_ds, _, _ = kzoo.data.make_datasets(
@@ -698,6 +721,8 @@ def test_damaged_run_files_are_named(damage, err, match, tmp_path):
         ("missing", FileNotFoundError, "does not exist"),
         ("damaged_config", ValueError, "config.json.*damaged"),
         ("config_without_dataset", ValueError, "names no dataset"),
+        ("another_dataset", ValueError, "trained on 'fashion_mnist', and 'mnist' has mean"),
+        ("another_dataset_cifar", ValueError, "'cifar10' has image shape \\(32, 32, 3\\)"),
     ],
 )
 def test_evaluate_checks_the_model_before_the_data(case, err, match, tmp_path, monkeypatch):
@@ -716,6 +741,11 @@ def test_evaluate_checks_the_model_before_the_data(case, err, match, tmp_path, m
         (tmp_path / "m.keras").write_text("text")
     elif case == "missing":
         path = str(tmp_path / "nothing.keras")
+    elif case.startswith("another_dataset"):  # a Fashion-MNIST run scored under another's preprocessing
+        path, kwargs = str(tmp_path / "run"), {"dataset": "cifar10" if case.endswith("cifar") else "mnist"}
+        os.makedirs(path)
+        _tiny_model_file(os.path.join(path, "last.keras"))
+        (tmp_path / "run" / "config.json").write_text('{"dataset": "fashion_mnist"}')
     else:
         path, kwargs = str(tmp_path / "run"), {}
         os.makedirs(path)

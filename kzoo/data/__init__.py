@@ -14,7 +14,7 @@ tells a trainer, from the datasets' sizes alone, whether a batch size leaves any
 and ``make_datasets`` refuses loaded splits that would train or evaluate on nothing.
 The validation split is always carved from the training data, never the test set.
 
-    registry.py   DatasetSpec, register_dataset, dataset_info, list_datasets
+    registry.py   DatasetSpec, register_dataset, dataset_info, list_datasets, preprocessing_differences
     builtin.py    the built-in datasets' specs and constants
     splits.py     split names and sizes, steps_per_epoch
     locations.py  the default caches; a named location must exist
@@ -23,7 +23,7 @@ The validation split is always carved from the training data, never the test set
     augment.py    normalisation, augmentation, resizing for a model, prepare_for_model
     loading.py    load
     at_hand.py    a split as numpy arrays when it is on this machine (never downloaded)
-    pipelines.py  pipeline, make_datasets
+    pipelines.py  pipeline, from_epoch, make_datasets
 """
 
 from kzoo.data import builtin  # noqa: F401  (registers the built-in datasets)
@@ -33,13 +33,14 @@ from kzoo.data.builtin import IMAGENET_MEAN, IMAGENET_STD, IMAGENET_TARS
 from kzoo.data.idx import MAX_IDX_BYTES, read_idx
 from kzoo.data.loading import load
 from kzoo.data.locations import keras_cache_dir
-from kzoo.data.pipelines import AUTOTUNE, make_datasets, pipeline
+from kzoo.data.pipelines import AUTOTUNE, from_epoch, make_datasets, pipeline
 from kzoo.data.registry import (
     DATASETS,
     DatasetInfo,
     DatasetSpec,
     dataset_info,
     list_datasets,
+    preprocessing_differences,
     register_dataset,
     registered,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "MAX_IDX_BYTES",
     "SPLITS",
     "dataset_info",
+    "from_epoch",
     "keras_cache_dir",
     "list_datasets",
     "load",
@@ -65,6 +67,7 @@ __all__ = [
     "num_examples",
     "pipeline",
     "prepare_for_model",
+    "preprocessing_differences",
     "preprocessing_text",
     "read_idx",
     "reference_augment",

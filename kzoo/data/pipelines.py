@@ -154,6 +154,21 @@ def pipeline(
     return ds.prefetch(AUTOTUNE)
 
 
+def from_epoch(ds, epoch):
+    """A training ``pipeline`` as the endless run of epochs an uninterrupted run sees from
+    ``epoch`` on (for ``fit(..., steps_per_epoch=...)``, which then iterates it once).
+
+    Each iteration of a pipeline is one epoch, shuffled and augmented from seeds drawn in
+    turn from its ``seed``; a run resumed at epoch ``k`` with a fresh pipeline would see
+    epoch 0's order again. Here the first ``k`` iterations are begun and dropped (that
+    draws their seeds; no data is read), and the epochs then follow one another in one
+    iterator, as ``repeat`` begins each."""
+    epoch = checks.integer(epoch, "epoch", minimum=0)
+    for _ in range(epoch):
+        iter(ds)
+    return ds.repeat()
+
+
 def _cardinality(ds):
     """The dataset's size, or None when tf.data does not know it."""
     n = int(ds.cardinality())

@@ -250,3 +250,31 @@ def _check_augmentation(spec):
             f"eval_resize={resize} use `random_resized_crop`, got pad={spec.pad}, "
             f"flip={spec.flip}"
         )
+
+
+# What makes two datasets' images reach a model alike: its input and classes, and the
+# normalisation and evaluation resize they go through.
+_PREPROCESSING = (
+    ("image_shape", "image shape"),
+    ("classes", "classes"),
+    ("mean", "mean"),
+    ("std", "std"),
+    ("eval_resize", "evaluation resize"),
+)
+
+
+def preprocessing_differences(name, trained):
+    """How dataset ``name``'s evaluation images differ from those of dataset ``trained``
+    for a model trained on the latter: ["mean (...) (not (...))", ...], empty when alike.
+    A model scored or exported under another dataset's preprocessing sees inputs it was
+    never trained on."""
+    given, trained = dataset_info(name), dataset_info(trained)
+
+    def plain(value):
+        return tuple(value) if isinstance(value, list) else value
+
+    return [
+        f"{label} {plain(getattr(given, field))} (not {plain(getattr(trained, field))})"
+        for field, label in _PREPROCESSING
+        if plain(getattr(given, field)) != plain(getattr(trained, field))
+    ]

@@ -167,8 +167,9 @@ class _Attempt(keras.callbacks.Callback):
 def check_jobs(todo, epochs=None):
     """Refuse, before anything is trained, a job that ``kzoo.train`` would refuse only
     when its turn comes: an unknown model, dataset or protocol, a protocol field the
-    protocol does not have, a builder option at odds with the dataset."""
-    from kzoo.data import dataset_info
+    protocol does not have, a builder option at odds with the dataset, a warm-up longer
+    than the run (``epochs``)."""
+    from kzoo.data import dataset_info, steps_per_epoch
     from kzoo.training.model import check_model_before_data
 
     todo = check_job_list(todo)
@@ -187,6 +188,10 @@ def check_jobs(todo, epochs=None):
         try:
             check_model_before_data(
                 job.model, {**proto.model_kwargs, **job.model_kwargs}, dataset_info(job.dataset)
+            )
+            # a warm-up or an average this length of run leaves without effect (--epochs)
+            proto.check_length(
+                steps_per_epoch(job.dataset, proto.batch_size, proto.validation_size, proto.train_fraction)
             )
         except (ValueError, TypeError) as err:
             raise type(err)(f"row {job.variant.key!r} on {job.dataset}: {err}") from None

@@ -198,15 +198,6 @@ def _folder_kind(path):
 
 # What makes two datasets' exports the same graph: the size and channels the model
 # sees, the class count, the normalisation and the evaluation resize.
-_PREPROCESSING = (
-    ("image_shape", "image shape"),
-    ("classes", "classes"),
-    ("mean", "mean"),
-    ("std", "std"),
-    ("eval_resize", "evaluation resize"),
-)
-
-
 def trained_dataset(dataset, facts):
     """The dataset whose preprocessing the export builds in: the one ``facts`` ((where,
     dataset name) the run, card or record states) agree the model was trained on, else
@@ -237,12 +228,7 @@ def trained_dataset(dataset, facts):
     where, trained = truth
     if dataset is None or dataset == trained.name:
         return trained.name
-    given = data.dataset_info(dataset)
-    differences = [
-        f"{label} {_plain(getattr(given, field))} (not {_plain(getattr(trained, field))})"
-        for field, label in _PREPROCESSING
-        if _plain(getattr(given, field)) != _plain(getattr(trained, field))
-    ]
+    differences = data.preprocessing_differences(dataset, trained.name)
     if differences:
         raise ValueError(
             f"`dataset`={dataset!r} contradicts {where}: the model was trained on {trained.name!r}, "
@@ -250,10 +236,6 @@ def trained_dataset(dataset, facts):
             f"use preprocessing the model never saw. Leave `dataset` out (the export uses {trained.name!r})"
         )
     return trained.name
-
-
-def _plain(value):
-    return tuple(value) if isinstance(value, list) else value
 
 
 def check_io(model):

@@ -11,20 +11,12 @@ existing version is never replaced.
 import ctypes
 import errno
 import os
-import re
-import shutil
-import socket
-import tempfile
-import time
 
-from kzoo import checks
+from kzoo import atomic, checks
 
 VERSION_MAX = 2**63 - 1  # TF Serving reads a version directory's name as an int64
 NAME_MAX = 255  # bytes in a directory name (ext4, xfs, ...)
-STALE_AGE_S = 24 * 3600  # a temporary folder whose owner cannot be asked is removed after this
 
-_TMP = re.compile(r"\.tmp-(\d+)-([A-Za-z0-9._]+)-(\d+)-[A-Za-z0-9_]+")
-_OLD_TMP = re.compile(r"\.tmp-\d+-[A-Za-z0-9_]+")  # kzoo's earlier, ownerless name
 AT_FDCWD = -100
 RENAME_NOREPLACE = 1
 
@@ -80,45 +72,10 @@ def versions(model_dir):
 # ----------------------------------------------------------------------------- temporary folders
 
 
-def _host():
-    """This host (and PID namespace: containers may share a hostname) as a name token."""
-    host = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
-    try:
-        host += f"_ns{os.stat('/proc/self/ns/pid').st_ino}"
-    except OSError:
-        pass
-    return host
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (OSError, OverflowError, ValueError):  # another user's, or not a pid we can ask about
-        return True
-    return True
-
-
 def remove_stale_tmp(folder):
-    """Remove the temporary folders of exports killed before they finished: this host's
-    whose process is gone, and those whose owner cannot be asked (another host's, or an
-    old-style name) once older than STALE_AGE_S. A live export's folder is never touched."""
-    host, now = _host(), time.time()
-    for entry in os.listdir(folder):
-        path = os.path.join(folder, entry)
-        match = _TMP.fullmatch(entry)
-        if not (match or _OLD_TMP.fullmatch(entry)) or os.path.islink(path) or not os.path.isdir(path):
-            continue
-        if match and match.group(2) == host:
-            stale = not _alive(int(match.group(3)))
-        else:
-            try:
-                stale = now - os.stat(path).st_mtime > STALE_AGE_S
-            except OSError:
-                continue
-        if stale:
-            shutil.rmtree(path, ignore_errors=True)
+    """Remove the temporary folders of exports killed before they finished (kzoo.atomic's
+    rule: this host's whose process is gone, others once a day old; never a live one's)."""
+    atomic.remove_stale(folder)
 
 
 def make_dirs(folder):
@@ -145,11 +102,7 @@ def remove_dirs(made):
 def make_tmp(folder, version):
     """A new temporary folder in ``folder`` for ``version``, readable as the version will be.
     Not an integer, so TF Serving skips it; the name says whose it is (remove_stale_tmp)."""
-    tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-{_host()}-{os.getpid()}-", dir=folder)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would hide the version from a server's user
-    return tmp
+    return atomic.temporary_dir(folder, tag=version)  # readable as a plain mkdir's would be
 
 
 # ----------------------------------------------------------------------------- publication

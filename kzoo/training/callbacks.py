@@ -12,6 +12,7 @@ import shutil
 import time
 
 import keras
+import numpy as np
 
 from kzoo import atomic
 from kzoo.training import run_dir
@@ -224,13 +225,33 @@ class Backup(keras.callbacks.Callback):
         self.restore = restore
         self.on_saved = []  # called with the epoch once its backup is written
 
-    def restorer(self):
+    def restorer(self, path=None):
         """A callback that restores this backup when training begins, for a run that
         puts it first and this ``Backup(restore=False)`` last: the epoch's backup is then
         written after everything else of the epoch (its log row, test scores, models),
         so a run killed before it does the epoch again, and one killed after it has the
-        whole epoch on record."""
-        return _Restore(self)
+        whole epoch on record. ``path``: that backup exactly (``latest()``'s), else the
+        newest that loads."""
+        return _Restore(self, path)
+
+    def latest(self):
+        """(folder, epochs done) of the backup a resumed run starts from: the newest whose
+        record reads and whose weights file opens; (None, 0) when there is none. Known
+        before training begins, so the data can start at that epoch."""
+        import h5py
+
+        for name in self._backups():
+            path = os.path.join(self.folder, name)
+            try:
+                with open(os.path.join(path, "state.json")) as f:
+                    epochs = json.load(f)["epochs"]
+                with h5py.File(os.path.join(path, "model.weights.h5"), "r"):
+                    pass
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 0:
+                return path, epochs
+        return None, 0
 
     def _backups(self):
         if not os.path.isdir(self.folder):
@@ -242,22 +263,34 @@ class Backup(keras.callbacks.Callback):
         if self.restore:
             self.restore_into(self.model)
 
-    def restore_into(self, model):
-        """Load the newest readable backup into ``model`` (setting the epoch fit starts at)."""
+    def restore_into(self, model, path=None):
+        """Load the newest readable backup (``path``: that one, or a ValueError naming it)
+        into ``model``, setting the epoch fit starts at."""
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
-        for name in self._backups():
-            path = os.path.join(self.folder, name)
+        if path is not None:
             try:
-                model.load_weights(os.path.join(path, "model.weights.h5"))
-                with open(os.path.join(path, "state.json")) as f:
-                    epochs = json.load(f)["epochs"]
-                for state in self.extra_state:
-                    state.restore(path)
+                self._load(model, path)
+            except (OSError, ValueError, KeyError) as err:
+                raise ValueError(
+                    f"the backup {path!r} does not load ({err}); delete it to resume from the one before"
+                ) from None
+            return
+        for name in self._backups():
+            try:
+                self._load(model, os.path.join(self.folder, name))
             except (OSError, ValueError, KeyError):
                 continue  # unreadable (e.g. the disk lost it): fall back to the older one
-            model._initial_epoch = epochs  # the field keras' own BackupAndRestore sets
             return
+
+    def _load(self, model, path):
+        model.load_weights(os.path.join(path, "model.weights.h5"))
+        with open(os.path.join(path, "state.json")) as f:
+            epochs = json.load(f)["epochs"]
+        _restore_random_state(model, os.path.join(path, RANDOM_STATE))
+        for state in self.extra_state:
+            state.restore(path)
+        model._initial_epoch = epochs  # the field keras' own BackupAndRestore sets
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.writer:
@@ -268,6 +301,7 @@ class Backup(keras.callbacks.Callback):
             self.model.save_weights(os.path.join(tmp, "model.weights.h5"))
             with open(os.path.join(tmp, "state.json"), "w") as f:
                 json.dump({"epochs": epoch + 1}, f)
+            _save_random_state(self.model, os.path.join(tmp, RANDOM_STATE))
             for state in self.extra_state:
                 state.save(tmp)
             target = os.path.join(self.folder, f"epoch-{epoch + 1:04d}")
@@ -281,12 +315,42 @@ class Backup(keras.callbacks.Callback):
             call(epoch)
 
 
+RANDOM_STATE = "random_state.npz"  # in a backup folder: the model's seed generators
+
+
+def _random_state(model):
+    """The model's variables that its weights file leaves out: the seed generators of
+    Dropout, stochastic depth, noise layers. Without them a resumed run would draw other
+    dropout masks than an uninterrupted one. In model order (their names are numbered per
+    process, so they cannot be matched by name)."""
+    weights = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in weights and "seed_generator" in v.path]
+
+
+def _save_random_state(model, path):
+    np.savez(path, *[keras.ops.convert_to_numpy(v.value) for v in _random_state(model)])
+
+
+def _restore_random_state(model, path):
+    """Put back what ``_save_random_state`` wrote (a backup of an older kzoo has none)."""
+    if not os.path.exists(path):
+        return
+    variables = _random_state(model)
+    with np.load(path) as saved:
+        arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    if [a.shape for a in arrays] != [tuple(v.shape) for v in variables]:
+        raise ValueError(f"the random state in {path!r} is not this model's")
+    for variable, array in zip(variables, arrays):
+        variable.assign(array)
+
+
 class _Restore(keras.callbacks.Callback):
     """``Backup.restorer()``: restores the backup when training begins."""
 
-    def __init__(self, backup):
+    def __init__(self, backup, path=None):
         super().__init__()
         self.backup = backup
+        self.path = path
 
     def on_train_begin(self, logs=None):
-        self.backup.restore_into(self.model)
+        self.backup.restore_into(self.model, self.path)

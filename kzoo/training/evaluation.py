@@ -44,6 +44,15 @@ def evaluate(path, dataset=None, *, data_dir=None, batch_size=256, tta=None):
     checks.integer(batch_size, "batch_size", minimum=1)
     data_dir = checks.path(data_dir, "data_dir", optional=True)
     model_path, config = _resolve(path)
+    trained = config.get("dataset") if config is not None else None
+    if dataset is not None and isinstance(trained, str):
+        differences = data.preprocessing_differences(dataset, trained)
+        if differences:
+            raise ValueError(
+                f"`dataset`={dataset!r} contradicts the run directory {os.path.dirname(model_path)!r}: "
+                f"its model was trained on {trained!r}, and {dataset!r} has {', '.join(differences)}; "
+                f"its images would be preprocessed as the model never saw them. Leave `dataset` out"
+            )
     if dataset is None:
         if config is None:
             raise ValueError("`dataset` is needed when `path` is not a run directory")

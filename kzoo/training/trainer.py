@@ -150,10 +150,14 @@ def train(
     keras.utils.set_random_seed(plan.seed)
     with _policy(plan), strategy.scope():  # the model before the data: a bad builder argument
         net = build_model(model, plan.model_kwargs, plan.info)  # is refused before any is read
-    train_ds, val_ds, test_ds, steps_per_epoch = _datasets(plan)
+    # The backup a resumed run starts from is known before the data: the training data
+    # then starts at that epoch, as it was in the run that was interrupted.
+    backup = cb.Backup(plan.run.backup, writer=plan.writer, restore=False)
+    start = backup.latest()
+    train_ds, val_ds, test_ds, steps_per_epoch = _datasets(plan, start[1])
     with _policy(plan), strategy.scope():
         compile_for_protocol(net, plan.proto, steps_per_epoch, plan.xla)
-    rows, scores, eval_seconds = _fit(net, plan, train_ds, val_ds, test_ds, steps_per_epoch)
+    rows, scores, eval_seconds = _fit(net, plan, backup, start[0], train_ds, val_ds, test_ds, steps_per_epoch)
     metrics = _metrics(net, plan, rows, scores, eval_seconds, steps_per_epoch)
     if plan.writer:
         _publish(plan, rows, metrics)
@@ -291,9 +295,10 @@ def _policy(plan):
     return dtype_policy(plan.precision) if plan.by_name else contextlib.nullcontext()
 
 
-def _datasets(plan):
+def _datasets(plan, first_epoch):
     """The train/validation/test pipelines and the batches per epoch (sharded by data
-    across workers in a multi-worker run)."""
+    across workers in a multi-worker run); the training one's next epoch is
+    ``first_epoch``, shuffled and augmented as in a run that was not interrupted."""
     from kzoo import data
 
     proto = plan.proto
@@ -308,13 +313,14 @@ def _datasets(plan):
         random_erasing=proto.random_erasing,
     )
     steps_per_epoch = _batches(train_ds, plan.expected_steps)
+    train_ds = data.from_epoch(train_ds, first_epoch)  # endless: fit takes steps_per_epoch
     if plan.workers > 1:
         train_ds, test_ds = distribute.shard_by_data(train_ds), distribute.shard_by_data(test_ds)
         val_ds = val_ds and distribute.shard_by_data(val_ds)
     return train_ds, val_ds, test_ds, steps_per_epoch
 
 
-def _fit(net, plan, train_ds, val_ds, test_ds, steps_per_epoch):
+def _fit(net, plan, backup, start, train_ds, val_ds, test_ds, steps_per_epoch):
     """``model.fit`` with the run directory's callbacks (resuming from its backup), then
     the test scores: ``(epoch rows, test scores, seconds of the separate test pass)``."""
     run = plan.run
@@ -327,13 +333,14 @@ def _fit(net, plan, train_ds, val_ds, test_ds, steps_per_epoch):
     ema = WeightEMA(plan.proto.ema_decay, plan.proto.ema_every) if plan.proto.ema_decay else None
     averaged = [ema] if ema else []  # swaps the average in for every evaluation
     scorer = _scorer(net, plan.proto.tta)
-    # The backup is restored first and written last: everything an epoch records (test
-    # scores, log row, models) is on disk before the backup that marks the epoch done.
-    backup = cb.Backup(run.backup, writer=plan.writer, extra_state=averaged, restore=False)
+    # The backup is restored first (the one the data starts after: ``start``) and written
+    # last: everything an epoch records (test scores, log row, models) is on disk before
+    # the backup that marks the epoch done.
+    backup.extra_state = averaged
     monitor = "val_accuracy" if val_ds is not None else None
     callbacks = [
         cb.StopOnNonFiniteLoss(),
-        backup.restorer(),
+        backup.restorer(start),
         sync,  # before anything evaluates or saves
         *averaged,
         *([cb.TestCurve(test_ds, callbacks=[sync], scorer=scorer, ema=ema)] if plan.test_curve else []),
@@ -349,6 +356,7 @@ def _fit(net, plan, train_ds, val_ds, test_ds, steps_per_epoch):
             train_ds,
             validation_data=val_ds,
             epochs=plan.proto.total_epochs(steps_per_epoch),
+            steps_per_epoch=steps_per_epoch,
             callbacks=callbacks,
             verbose=verbose,
             shuffle=False,

@@ -142,7 +142,19 @@ def _keras_info(spec):
         if reserved:
             raise ValueError(f"{PREFIX}{app.__name__} does not take {', '.join(sorted(reserved))}")
         if weights is not None and weights != "imagenet":
-            weights = os.fspath(checks.require_file(checks.path(weights, "weights"), "`weights`"))
+            weights = os.fspath(checks.path(weights, "weights"))
+            if not os.path.isfile(weights):
+                looks_like_a_file = os.sep in weights or weights.endswith((".h5", ".keras"))
+                raise (FileNotFoundError if looks_like_a_file else ValueError)(
+                    f"`weights`={weights!r} for {PREFIX}{app.__name__}: "
+                    + (
+                        "no such file"
+                        if looks_like_a_file
+                        else "must be None, 'imagenet' or a weights file of keras.applications' "
+                        f"{app.__name__} (kzoo's published tags are for kzoo's own models; "
+                        "kzoo list --pretrained lists them)"
+                    )
+                )
         try:
             if weights is None:
                 return app(weights=None, include_top=False, **named, **architecture)
