@@ -1125,13 +1125,13 @@ def test_time_to_accuracy_recipe(fmnist_subset_dir, tmp_path, capsys):
     gathered into results.md and fastest.json."""
     tta = load_script(os.path.join(os.path.dirname(RECIPES[0]), "time_to_accuracy.py"))
     out = str(tmp_path / "tta")
-    own = ["--name", "tiny", "--target", "0.3", "--out", out]
+    own = ["--name", "tiny", "--target", "0.25", "--out", out]
     train_args = ["resnet20", "--epochs", "2", "--batch-size", "64", "--data-dir", fmnist_subset_dir]
     assert tta.main([*own, "--", *train_args, "--label-smoothing", "0.1", "--tta", "flip"]) == 0
     summary = json.load(open(os.path.join(out, "tiny", "summary.json")))
     epochs = list(csv.DictReader(open(os.path.join(out, "tiny", "run", "epochs.csv"))))
     assert [p["test_top1"] for p in summary["curve"]] == [float(e["test_accuracy"]) for e in epochs]
-    assert summary["seconds_to_target"] == tta.time_to(epochs, 0.3)
+    assert summary["seconds_to_target"] == tta.time_to(epochs, 0.25)
     assert summary["final_test_top1"] == pytest.approx(float(epochs[-1]["test_accuracy"]), abs=1e-6)
     assert "val_accuracy" not in epochs[0]  # all training images, no validation carve-out
     assert summary["tools"]["label_smoothing"] == 0.1 and summary["tools"]["tta"] == "flip"
@@ -1142,12 +1142,12 @@ def test_time_to_accuracy_recipe(fmnist_subset_dir, tmp_path, capsys):
     roof = summary["roofline"]
     assert roof["training_gflops_per_image"] == pytest.approx(3 * 2 * 30.821248e6 / 1e9, rel=1e-3)
     assert 0 < roof["achieved_gflops_per_s"] and 0 < roof["share_of_peak"] < 1
-    assert tta.main(["--report", "--out", out, "--target", "0.3"]) == 0
+    assert tta.main(["--report", "--out", out, "--target", "0.25"]) == 0
     assert "| tiny | resnet20 |" in open(os.path.join(out, "results.md")).read()
     assert os.path.getsize(os.path.join(out, "curves.png")) > 0
     fastest = json.load(open(os.path.join(out, "fastest.json")))
-    assert fastest["command"] == summary["command"] and fastest["target"] == 0.3
-    assert fastest["epochs_to_target"] == tta.epochs_to(epochs, 0.3)
+    assert fastest["command"] == summary["command"] and fastest["target"] == 0.25
+    assert fastest["epochs_to_target"] == tta.epochs_to(epochs, 0.25)
     assert fastest["machine"]["cpu_model"] and fastest["curve"] == summary["curve"]
     assert tta.main(["--name", "bad", "--out", out, "--", "resnet20", "--batch-size", "0"]) == 2
     assert "batch_size" in capsys.readouterr().err

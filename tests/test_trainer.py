@@ -805,13 +805,13 @@ def test_cli_exit_codes(error, code, monkeypatch, capsys):
 def test_a_built_models_precision_is_read_from_its_layers(tmp_path):
     """A loaded mixed-precision model says float32 as a whole; the run records what its
     layers compute in, and an explicit request that matches it is accepted."""
-    from kzoo.training import trainer
+    from kzoo.training import run_plan
     from kzoo.training.precision import dtype_policy
 
     with dtype_policy("mixed_bfloat16"):
         _ending_in("softmax").save(str(tmp_path / "m.keras"))
     loaded = kzoo.load_model(str(tmp_path / "m.keras"))
-    assert trainer._model_precision(loaded, "auto", "float32") == "mixed_bfloat16"
-    assert trainer._model_precision(loaded, "bfloat16", "mixed_bfloat16") == "mixed_bfloat16"
+    assert run_plan.model_precision(loaded, "auto", "float32") == "mixed_bfloat16"
+    assert run_plan.model_precision(loaded, "bfloat16", "mixed_bfloat16") == "mixed_bfloat16"
     with pytest.raises(ValueError, match="computes in bfloat16"):
-        trainer._model_precision(loaded, "float32", "float32")
+        run_plan.model_precision(loaded, "float32", "float32")
