@@ -69,10 +69,9 @@ def save_base(path):
         return
     import keras
 
-    model = getattr(keras.applications, ARCHITECTURE)(weights=None)
-    tmp = path + ".tmp.keras"
-    model.save(tmp)
-    os.replace(tmp, path)
+    from kzoo import atomic
+
+    atomic.save_model(getattr(keras.applications, ARCHITECTURE)(weights=None), path)
 
 
 def main(argv=None):

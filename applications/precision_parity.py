@@ -104,12 +104,12 @@ def aggregate(summaries):
 
 
 def report(folder):
-    from kzoo.training.callbacks import atomic_write_text
+    from kzoo import atomic
 
     summaries = time_to_accuracy.candidates(folder)
     result = {**aggregate(summaries), "commands": sorted(s["command"] for s in summaries)}
     result["machine"] = summaries[0]["hardware"]
-    atomic_write_text(os.path.join(folder, "summary.json"), json.dumps(result, indent=2) + "\n")
+    atomic.write_text(os.path.join(folder, "summary.json"), json.dumps(result, indent=2) + "\n")
     lines = [
         "# bfloat16 vs float32: accuracy and speed on this CPU",
         "",
@@ -136,7 +136,7 @@ def report(folder):
             f"the seeds' noise. Epochs are {result['speedup']:.2f}x faster in bfloat16.",
         ]
     lines += ["", "Commands:", "", *[f"    {c}" for c in result["commands"]], ""]
-    atomic_write_text(os.path.join(folder, "results.md"), "\n".join(lines))
+    atomic.write_text(os.path.join(folder, "results.md"), "\n".join(lines))
     print("\n".join(lines))
     return result
 

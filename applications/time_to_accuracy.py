@@ -160,9 +160,8 @@ def _test_images(data_dir):
 
 
 def run(args, train_args):
-    from kzoo import cli
+    from kzoo import atomic, cli
     from kzoo.cli_parser import model_kwargs
-    from kzoo.training.callbacks import atomic_write_text
 
     folder = os.path.join(args.out, args.name)
     parsed = cli.build_parser().parse_args(candidate_args(train_args, folder))
@@ -205,7 +204,7 @@ def run(args, train_args):
         "hardware": result.metrics["hardware"],
         "command": command,
     }
-    atomic_write_text(os.path.join(folder, "summary.json"), json.dumps(summary, indent=2))
+    atomic.write_text(os.path.join(folder, "summary.json"), json.dumps(summary, indent=2))
     print(json.dumps({k: v for k, v in summary.items() if k not in ("curve", "hardware")}, indent=2))
 
 
@@ -315,7 +314,7 @@ def report(out, target, budget, baseline="resnet20-b128-e16"):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from kzoo.training.callbacks import atomic_write_text
+    from kzoo import atomic
     from kzoo.training.report import markdown_table, save_figure
 
     summaries = candidates(out)
@@ -390,7 +389,7 @@ def report(out, target, budget, baseline="resnet20-b128-e16"):
     best = summaries[0]
     fastest = fastest_record(summaries, target, baseline)
     if fastest is not None:
-        atomic_write_text(os.path.join(out, "fastest.json"), json.dumps(fastest, indent=2) + "\n")
+        atomic.write_text(os.path.join(out, "fastest.json"), json.dumps(fastest, indent=2) + "\n")
     roof = [
         f"| {s['name']} | {r['training_gflops_per_image']:.3f} | {r['achieved_gflops_per_s']:.0f} "
         f"| {r['matmul_peak_gflops_per_s']:.0f} | {100 * r['share_of_peak']:.0f}% |"
@@ -447,7 +446,7 @@ def report(out, target, budget, baseline="resnet20-b128-e16"):
         "![curves](curves.png)",
         "",
     ]
-    atomic_write_text(os.path.join(out, "results.md"), "\n".join(lines))
+    atomic.write_text(os.path.join(out, "results.md"), "\n".join(lines))
     print("\n".join(lines))
 
 

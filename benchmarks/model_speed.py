@@ -33,8 +33,8 @@ import numpy as np  # noqa: E402
 from timing import interleaved_for, machine  # noqa: E402
 
 import kzoo  # noqa: E402
+from kzoo import atomic  # noqa: E402
 from kzoo.models.flops import forward_flops  # noqa: E402
-from kzoo.training.callbacks import atomic_write_text  # noqa: E402
 from kzoo.training.precision import dtype_policy  # noqa: E402
 
 PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
@@ -125,7 +125,7 @@ def _record(result, path, complete):
     result.setdefault("date", time.strftime("%Y-%m-%d %H:%M:%S"))
     if path:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        atomic_write_text(path, json.dumps(result, indent=2) + "\n")
+        atomic.write_text(path, json.dumps(result, indent=2) + "\n")
 
 
 def measure_apart(name, batch, rounds, seconds):

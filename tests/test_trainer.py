@@ -312,18 +312,38 @@ def test_backup_is_atomic_keeps_two_and_falls_back(tmp_path):
 
 
 def test_atomic_writes_leave_files_readable_as_open_would(tmp_path):
-    from kzoo.training.callbacks import atomic_save, atomic_write_text
+    """Every file kzoo writes through kzoo.atomic (records, models, the moving average of a
+    backup, figures) gets the mode a plain open would give it; mkstemp's 0600 made the
+    backup's ema.npz private before it went through kzoo.atomic."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kzoo import atomic
+    from kzoo.training.ema import WeightEMA
+    from kzoo.training.report import save_figure
 
     old = os.umask(0o022)
     try:
-        atomic_write_text(str(tmp_path / "record.json"), "{}\n")
-        atomic_save(_tiny_model(), str(tmp_path / "model.keras"))
+        atomic.write_text(str(tmp_path / "record.json"), "{}\n")
+        atomic.save_model(_tiny_model(), str(tmp_path / "model.keras"))
+        ema = WeightEMA(0.9)
+        ema.set_model(_tiny_model())
+        ema.save(str(tmp_path))
+        save_figure(plt.figure(), str(tmp_path / "curves.png"))
         os.umask(0o077)
-        atomic_write_text(str(tmp_path / "private.json"), "{}\n")
+        atomic.write_text(str(tmp_path / "private.json"), "{}\n")
     finally:
         os.umask(old)
     modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
-    assert modes == {"record.json": 0o644, "model.keras": 0o644, "private.json": 0o600}  # no temporary left
+    assert modes == {  # and no temporary left
+        "record.json": 0o644,
+        "model.keras": 0o644,
+        "ema.npz": 0o644,
+        "curves.png": 0o644,
+        "private.json": 0o600,
+    }
     assert (tmp_path / "record.json").read_text() == "{}\n"
 
 

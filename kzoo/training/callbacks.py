@@ -39,11 +39,6 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             )
 
 
-# The run directory's files are written atomically (kzoo.atomic owns how).
-atomic_save = atomic.save_model
-atomic_write_text = atomic.write_text
-
-
 class TestCurve(keras.callbacks.Callback):
     """Evaluate the test set after every epoch and add ``test_<metric>`` to the epoch's
     logs, for the papers' test-error-per-epoch figures. Only recorded: nothing selects
@@ -114,12 +109,12 @@ class Checkpoints(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         with self.ema.swapped() if self.ema is not None else contextlib.nullcontext():
-            atomic_save(self.model, os.path.join(self.folder, run_dir.LAST))
+            atomic.save_model(self.model, os.path.join(self.folder, run_dir.LAST))
             score = logs.get(self.monitor)
             if self.monitor and score is not None and (self.best is None or score > self.best):
                 self.best = float(score)
                 name = f".best-epoch-{epoch:04d}.keras" if self.staged else run_dir.BEST
-                atomic_save(self.model, os.path.join(self.folder, name))
+                atomic.save_model(self.model, os.path.join(self.folder, name))
 
     def commit(self, epoch):
         """``epoch``'s backup is written: its candidate (if any) becomes ``best.keras``."""
@@ -201,7 +196,7 @@ class EpochLog(keras.callbacks.Callback):
             writer = csv.DictWriter(buf, fieldnames=keys)
             writer.writeheader()
             writer.writerows(rows)
-        atomic_write_text(self.path, buf.getvalue())
+        atomic.write_text(self.path, buf.getvalue())
 
 
 class Backup(keras.callbacks.Callback):

@@ -5,13 +5,12 @@ use the average; the backup keeps both, so a resumed run continues the same aver
 
 import contextlib
 import os
-import tempfile
 import zipfile
 
 import keras
 import numpy as np
 
-from kzoo import checks
+from kzoo import atomic, checks
 
 STATE_FILE = "ema.npz"  # in the folder given to ``save``/``restore`` (a backup's epoch folder)
 
@@ -250,14 +249,9 @@ class WeightEMA(keras.callbacks.Callback):
         arrays["paths"] = np.array([v.path for v in self._variables], dtype=str)
         arrays["updates"] = np.array(self._updates.numpy(), dtype="int64")
         arrays["last_step"] = np.array(self._last.numpy(), dtype="int64")
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, os.path.join(folder, STATE_FILE))
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        atomic.write_file(
+            os.path.join(folder, STATE_FILE), lambda tmp: np.savez(tmp, **arrays), suffix=".npz"
+        )
 
     def restore(self, folder):
         """Read back what ``save`` wrote in ``folder``: True when it did, False when

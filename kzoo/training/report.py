@@ -4,6 +4,8 @@ import os
 import platform
 import sys
 
+from kzoo import atomic
+
 
 def cpu_info():
     """The CPU's model name and the instruction sets that decide which kernels oneDNN
@@ -87,10 +89,10 @@ def save_figure(fig, path, dpi=90):
     and close it. Returns ``path``."""
     import matplotlib.pyplot as plt
 
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=dpi)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        atomic.write_file(path, lambda tmp: fig.savefig(tmp, dpi=dpi), suffix=".png")
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -270,8 +270,8 @@ def _saved_base(model, out):
     import keras
     import numpy as np
 
+    from kzoo import atomic
     from kzoo.models.common import load_model
-    from kzoo.training.callbacks import atomic_save
     from kzoo.transform.graph import check_model
 
     check_model(model)
@@ -289,7 +289,7 @@ def _saved_base(model, out):
             )
         return path
     os.makedirs(out, exist_ok=True)
-    atomic_save(model, path)
+    atomic.save_model(model, path)
     return path
 
 

@@ -47,7 +47,7 @@ def _reason(message):
 def write_results(out, rows, best=None):
     """``results.csv`` (every column) and ``results.md`` (a readable table, the selected
     trial ``best`` marked), atomically."""
-    from kzoo.training.callbacks import atomic_write_text
+    from kzoo import atomic
 
     columns = [
         "trial",
@@ -59,8 +59,8 @@ def write_results(out, rows, best=None):
         "run",
         "message",
     ]
-    atomic_write_text(os.path.join(out, RESULTS_CSV), _csv_text(columns, rows))
-    atomic_write_text(os.path.join(out, RESULTS_MD), _markdown_text(columns, rows, best) + "\n")
+    atomic.write_text(os.path.join(out, RESULTS_CSV), _csv_text(columns, rows))
+    atomic.write_text(os.path.join(out, RESULTS_MD), _markdown_text(columns, rows, best) + "\n")
 
 
 def _csv_text(columns, rows):

@@ -233,10 +233,10 @@ def _load_data_once(hypermodel, seed):
 
 def _write_search(out, record):
     """Remember this search in ``out/search.json``."""
-    from kzoo.training.callbacks import atomic_write_text
+    from kzoo import atomic
 
     os.makedirs(out, exist_ok=True)
-    atomic_write_text(os.path.join(out, "search.json"), json.dumps(record, indent=2))
+    atomic.write_text(os.path.join(out, "search.json"), json.dumps(record, indent=2))
 
 
 def _make_tuner(kind, hypermodel, out, max_trials, seed, max_failures):
@@ -351,7 +351,7 @@ def _published_metrics(best_dir, source):
 
 def _tested_metrics(staged, source_metrics, hypermodel, trial, values, run):
     """The staged copy's metrics with its test scores and why it was selected, written there."""
-    from kzoo.training.callbacks import atomic_write_text
+    from kzoo import atomic
     from kzoo.training.evaluation import evaluate
 
     staged_run = RunDir(staged)
@@ -365,5 +365,5 @@ def _tested_metrics(staged, source_metrics, hypermodel, trial, values, run):
         "val_top1": trial.score,
         "by": f"{OBJECTIVE} of the last epoch on the validation split",
     }
-    atomic_write_text(staged_run.metrics, json.dumps(metrics, indent=2))
+    atomic.write_text(staged_run.metrics, json.dumps(metrics, indent=2))
     return metrics
