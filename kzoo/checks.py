@@ -16,6 +16,16 @@ import math
 import numbers
 import os
 
+# What kzoo raises for a bad input (a path that is not there or not usable included): the
+# command lines answer these with exit status 2, everything else that fails with 1.
+INPUT_ERRORS = (
+    ValueError,
+    TypeError,
+    FileNotFoundError,
+    NotADirectoryError,
+    IsADirectoryError,
+    PermissionError,
+)
 SEED_MAX = 2**32 - 1  # numpy's legacy seeding (keras.utils.set_random_seed) takes [0, 2**32)
 VERBOSE = ("auto", 0, 1, 2)
 

@@ -9,7 +9,7 @@ import os
 import shlex
 import sys
 
-from kzoo import _quiet, cli_parser
+from kzoo import _quiet, checks, cli_parser
 from kzoo.cli_parser import _Parser, _rates, _strings, build_parser  # noqa: F401 (tests use them as kzoo.cli's)
 from kzoo.cli_parser import model_kwargs as _model_kwargs
 
@@ -319,14 +319,7 @@ def main(argv=None):
             return _run(args)
         except KeyboardInterrupt:
             return _fail("interrupted; re-running the same command resumes a run or a search", 130)
-        except (
-            ValueError,
-            TypeError,
-            FileNotFoundError,
-            NotADirectoryError,
-            IsADirectoryError,
-            PermissionError,
-        ) as err:
+        except checks.INPUT_ERRORS as err:
             return _fail(err, 2)
         except (RuntimeError, OSError) as err:  # NonFiniteLossError, SearchFailedError, disk errors
             return _fail(err, 1)

@@ -136,14 +136,7 @@ def main(study, argv=None):
         return execute(study, args, command=command)
     except KeyboardInterrupt:
         return fail("interrupted; re-running the same command continues where it stopped", 130)
-    except (
-        ValueError,
-        TypeError,
-        FileNotFoundError,
-        NotADirectoryError,
-        IsADirectoryError,
-        PermissionError,
-    ) as e:
+    except checks.INPUT_ERRORS as e:
         return fail(e, 2)
     except (RuntimeError, OSError) as e:  # a failed job, a disk error
         return fail(e, 1)
