@@ -21,13 +21,14 @@ from kzoo import _quiet
 from kzoo._version import __version__
 
 with _quiet.quiet_import():  # Keras imports TensorFlow under its TF backend (kzoo._quiet)
-    from kzoo import checks, layers, models, placement, transform
+    from kzoo import checks, layers, models, placement, transform, whitening
     from kzoo.models import (
         DFNMR,
         DFNMR1,
         DFNMR2,
         MLP,
         MLP12,
+        AirbenchNet,
         CifarInceptionV2,
         CifarResNet,
         CifarResNeXt,
@@ -140,7 +141,9 @@ __all__ = [
     "training",
     "transform",
     "tuning",
+    "whitening",
     # builders and the registry (kzoo.models; tests/test_public_api.py checks the two lists agree)
+    "AirbenchNet",
     "CifarResNet",
     "ResNet20",
     "ResNet32",

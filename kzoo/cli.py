@@ -120,6 +120,7 @@ def run_train(args, command):
         out=args.out,
         verbose=2 if args.quiet else 1,
         command=command,
+        test=args.test,
         test_curve=args.test_curve,
         activation_log=args.activation_log,
         **cli_parser.protocol_overrides(args),
@@ -130,8 +131,13 @@ def _train(args):
     result = run_train(args, args.command_line)
     m = result.metrics
     print(f"run: {result.run_dir}")
+    scores = []
+    if m.get("test_top1") is not None:
+        scores.append(f"test top-1 {m['test_top1']:.4f}  top-5 {m['test_top5']:.4f}")
+    if m.get("val_top1") is not None:
+        scores.append(f"validation top-1 {m['val_top1']:.4f}")
     print(
-        f"test top-1 {m['test_top1']:.4f}  top-5 {m['test_top5']:.4f}  params {m['params']:,}  "
+        "  ".join(scores) + f"  params {m['params']:,}  "
         f"train {m['train_seconds']:.0f}s ({m['train_images_per_s']:.0f} img/s)"
     )
     return 0

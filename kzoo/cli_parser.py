@@ -46,6 +46,15 @@ def _erase(text):
     return parts[0] if len(parts) == 1 else parts
 
 
+def _ints(text):
+    try:
+        return tuple(int(t) for t in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers such as 32,64,128, got {text!r}"
+        ) from None
+
+
 def _strings(text):
     items = tuple(t.strip() for t in text.split(","))
     if not all(items):
@@ -119,6 +128,16 @@ MODEL_OPTIONS = (
     ),
     (("--stochastic-depth",), {"type": float, "help": "survival probability of the last block"}, _ALL),
     (("--dropout-rate",), {"type": float, "help": "dropout inside blocks (Wide ResNet, MLP)"}, _ALL),
+    (
+        ("--widths",),
+        {"type": _ints, "help": "airbench_net: the three blocks' channels, e.g. 32,64,128"},
+        _ALL,
+    ),
+    (
+        ("--bn-bias-lr",),
+        {"type": float, "help": "airbench_net: BN offsets' learning-rate factor, e.g. 64"},
+        _ALL,
+    ),
     (("--cross-type",), {"help": "DFN-MR cross-proportional blocks: type1, type2, type3 or mix1"}, _ALL),
     (
         ("--ensemble",),
@@ -218,6 +237,12 @@ def _add_train(sub):
         help="also evaluate the test set after every epoch (recorded in epochs.csv, never selected on)",
     )
     tr.add_argument(
+        "--no-test",
+        dest="test",
+        action="store_false",
+        help="leave the test set alone (candidates compared on the validation split)",
+    )
+    tr.add_argument(
         "--activation-log",
         type=int,
         nargs="?",
@@ -245,7 +270,7 @@ PROTOCOL_FLAGS = (
     ("--ema-decay", {"type": float, "help": "keep, score and save an EMA of the weights, e.g. 0.999"}),
     ("--ema-every", {"type": int, "help": "with --ema-decay: update the average every N steps"}),
     ("--random-erasing", {"type": float, "help": "probability an image has a rectangle erased"}),
-    ("--tta", {"help": "test-time augmentation of the test scores: flip or flip_translate"}),
+    ("--tta", {"help": "test-time augmentation of the test scores: flip, flip_translate or multicrop"}),
 )
 
 
@@ -269,7 +294,7 @@ def _add_evaluate(sub):
     ev.add_argument("--dataset", help="default: the run's dataset")
     ev.add_argument("--data-dir")
     ev.add_argument("--batch-size", type=int, default=256)
-    ev.add_argument("--tta", help="average the scores over views: flip or flip_translate")
+    ev.add_argument("--tta", help="average the scores over views: flip, flip_translate or multicrop")
 
 
 def _add_export(sub):

@@ -171,7 +171,24 @@ class BatchNormalization(keras.layers.BatchNormalization):
     takes bfloat16 and float16 inputs as they are (statistics in float32). Other
     backends, other shapes or axes, masks and renormalisation run keras' own ``call``.
     The batch variance kept in the moving average is keras' (biased) one.
+
+    ``bias_scale`` (default 1: keras' layer exactly) stores the offset divided by it, so
+    SGD moves the offset ``bias_scale**2`` times faster than the other weights (and weight
+    decay pulls it ``bias_scale**2`` times less): airbench's higher learning rate for BN
+    biases, as a reparametrisation that any optimizer and every backend keep.
     """
+
+    def __init__(self, *args, bias_scale=1.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.bias_scale = checks.number(bias_scale, "bias_scale")
+        if self.bias_scale <= 0:
+            raise ValueError(f"`bias_scale` must be positive, got {bias_scale!r}")
+
+    def get_config(self):
+        config = super().get_config()
+        if self.bias_scale != 1.0:
+            config["bias_scale"] = self.bias_scale
+        return config
 
     def _fused(self, inputs, mask):
         if keras.backend.backend() != "tensorflow" or mask is not None or self.renorm:
@@ -182,12 +199,19 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
     def call(self, inputs, training=None, mask=None):
         if not self._fused(inputs, mask):
-            return super().call(inputs, training=training, mask=mask)
+            y = super().call(inputs, training=training, mask=mask)
+            if self.center and self.bias_scale != 1.0:  # keras' call added beta once
+                y = y + ops.cast(self.beta * (self.bias_scale - 1.0), y.dtype)
+            return y
         import tensorflow as tf
 
         channels = inputs.shape[-1]
         gamma = tf.cast(self.gamma, "float32") if self.scale else tf.ones([channels], "float32")
-        beta = tf.cast(self.beta, "float32") if self.center else tf.zeros([channels], "float32")
+        beta = (
+            tf.cast(self.beta, "float32") * self.bias_scale
+            if self.center
+            else tf.zeros([channels], "float32")
+        )
         if training and self.trainable:
             y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
                 inputs, gamma, beta, epsilon=self.epsilon, is_training=True

@@ -10,7 +10,7 @@ from kzoo.models.registry import natural_key, register_model
 
 def test_list_models_wildcards():
     names = kzoo.list_models()
-    assert names == sorted(names, key=natural_key) and len(names) == 43
+    assert names == sorted(names, key=natural_key) and len(names) == 44
     assert kzoo.list_models("resnet1*") == [
         "resnet101",
         "resnet101v2",

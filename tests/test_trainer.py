@@ -607,7 +607,11 @@ def _ending_in(head):
         ({"ema_decay": 0.99, "ema_every": 10**4}, ValueError, "`ema_every`=10000 would never update"),
         ({"ema_every": 5}, ValueError, "`ema_every`=5 does nothing here: it needs `ema_decay`"),
         ({"warmup_lr": 0.01}, ValueError, "`warmup_lr`=0.01 does nothing here"),
-        ({"tta": "flip", "test": False}, ValueError, "`tta`='flip' averages the test scores.*`test`=False"),
+        (
+            {"tta": "flip", "test": False, "validation_size": 0},
+            ValueError,
+            "`tta`='flip' averages the test and final validation scores.*`test`=False and validation_size=0",
+        ),
         (
             {"model": _ending_in("softmax"), "mixed_precision": "bfloat16"},
             ValueError,

@@ -52,6 +52,20 @@ def test_flip_translate_is_the_mean_of_six_views(model):
     )
 
 
+def test_multicrop_weights_the_six_views_as_airbench(model):
+    """The image and its mirror count 1/4 each, the four shifted views 1/8 each."""
+    x = _x()
+    flipped = x[:, :, ::-1]
+    shifted = [_shift(x, -1), _shift(x, 1), _shift(flipped, -1), _shift(flipped, 1)]
+    expected = 0.25 * (_predict(model, x) + _predict(model, flipped)) + 0.125 * sum(
+        _predict(model, v) for v in shifted
+    )
+    out = _predict(tta_model(model, "multicrop"), x)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+    assert view_count("multicrop") == 6
+
+
 def test_a_flip_averaged_score_does_not_see_the_mirror(model):
     x = _x()
     scorer = tta_model(model, "flip")

@@ -5,6 +5,7 @@ a new builder of yours) as it is imported here; the blocks they are made of live
 ``kzoo.models.blocks``.
 """
 
+from kzoo.models.airbench import AirbenchNet
 from kzoo.models.cifar_resnet import (
     CifarResNet,
     ResNet20,
@@ -86,7 +87,8 @@ __all__ = [
     "ResNet152V2",
     "ResNet200",
     "ResNet200V2",
-    # Inception, merge-and-run, single-activation nets
+    # Inception, merge-and-run, single-activation nets, airbench
+    "AirbenchNet",
     "CifarInceptionV2",
     "DFNMR",
     "DFNMR1",

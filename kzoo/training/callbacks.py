@@ -46,7 +46,8 @@ class TestCurve(keras.callbacks.Callback):
     ``scorer``: a compiled model sharing the trained one's weights (a test-time
     augmented view) to evaluate instead of it; ``ema``: a ``WeightEMA`` whose average is
     scored (swapped in around the evaluation, not handed to the scorer's callbacks, which
-    would point it at the view)."""
+    would point it at the view). ``test_seconds`` records how long the pass took, so a
+    clock of training alone can leave it out."""
 
     def __init__(self, test_ds, callbacks=(), scorer=None, ema=None):
         super().__init__()
@@ -59,9 +60,11 @@ class TestCurve(keras.callbacks.Callback):
         if logs is None:
             return
         model = self.scorer or self.model
+        start = time.perf_counter()
         with self.ema.swapped() if self.ema is not None else contextlib.nullcontext():
             scores = model.evaluate(self.test_ds, return_dict=True, verbose=0, callbacks=self.eval_callbacks)
         logs.update({f"test_{k}": float(v) for k, v in scores.items()})
+        logs["test_seconds"] = time.perf_counter() - start  # inside the epoch's seconds
 
 
 class Checkpoints(keras.callbacks.Callback):

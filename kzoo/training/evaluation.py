@@ -32,7 +32,7 @@ def evaluate(path, dataset=None, *, data_dir=None, batch_size=256, tta=None):
     directory, or a keras.Model) on ``dataset``'s test split (default: the dataset its
     run directory names). The model is loaded and checked
     against the dataset (classes, image shape) before any data is read. ``tta``
-    ("flip" or "flip_translate") scores the mean of the views' probabilities
+    ("flip", "flip_translate" or "multicrop") scores the mean of the views' probabilities
     (kzoo.training.tta)."""
 
     from kzoo import data

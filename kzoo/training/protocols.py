@@ -17,7 +17,7 @@ The fast-training tools are fields too, all off by default so the papers' recipe
 unchanged: ``label_smoothing``, an exponential moving average of the weights
 (``ema_decay``, updated every ``ema_every`` steps; kzoo.training.ema), random erasing
 (``random_erasing``: the probability an image has a rectangle erased), test-time
-augmentation of the test scores (``tta``: "flip" or "flip_translate"; kzoo.training.tta)
+augmentation of the test scores (``tta``: "flip", "flip_translate" or "multicrop"; kzoo.training.tta)
 and the one-cycle schedule (``schedule="onecycle"``).
 """
 

@@ -70,6 +70,7 @@ def plan_run(
 ):
     """Check and resolve every argument of ``train`` (no data read, nothing written)."""
     from kzoo import data
+    from kzoo.data.splits import checked_validation_size
 
     proto = get_protocol(
         protocol, epochs=epochs, batch_size=batch_size, validation_size=validation_size, **overrides
@@ -89,10 +90,6 @@ def plan_run(
         raise ValueError(
             "`test_curve`=True evaluates the test set every epoch; it cannot be combined with `test`=False"
         )
-    if proto.tta is not None and not test:
-        raise ValueError(
-            f"`tta`={proto.tta!r} averages the test scores over views; with `test`=False there are none"
-        )
     extra_callbacks = check_callbacks(callbacks)
     if model_kwargs is not None and not isinstance(model_kwargs, dict):
         raise TypeError(f"`model_kwargs` must be a dict, got {model_kwargs!r}")
@@ -102,6 +99,11 @@ def plan_run(
         precision = model_precision(model, mixed_precision, precision)
     check_model_before_data(model, model_kwargs, info)
     check_tta(proto.tta, info)
+    if proto.tta is not None and not test and checked_validation_size(info, proto.validation_size) == 0:
+        raise ValueError(
+            f"`tta`={proto.tta!r} averages the test and final validation scores over views; with "
+            "`test`=False and validation_size=0 there are none"
+        )
     # At least one full batch per epoch, from the dataset's sizes (no data read yet).
     expected_steps = data.steps_per_epoch(
         dataset, proto.batch_size, proto.validation_size, proto.train_fraction

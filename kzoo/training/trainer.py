@@ -10,13 +10,14 @@ while the run is unfinished. Every file is written atomically.
 
 import contextlib
 import dataclasses
+import math
 import os
 import shutil
 import time
 
 import keras
 
-from kzoo import checks
+from kzoo import checks, whitening
 from kzoo.models import common
 from kzoo.training import callbacks as cb
 from kzoo.training import distribute
@@ -165,6 +166,18 @@ def _datasets(plan, first_epoch):
     return train_ds, val_ds, test_ds, steps_per_epoch
 
 
+def _whitening_images(plan):
+    """The first ``WHITENING_IMAGES`` images of the run's training split (its
+    ``train_fraction`` of it), as evaluation sees them: normalised, not augmented."""
+    from kzoo import data
+
+    ds = data.load(plan.dataset, "train", data_dir=plan.data_dir, validation_size=plan.proto.validation_size)
+    n = whitening.WHITENING_IMAGES
+    if plan.proto.train_fraction is not None and int(ds.cardinality()) > 0:
+        n = min(n, max(1, math.ceil(plan.proto.train_fraction * int(ds.cardinality()))))
+    return next(iter(data.pipeline(ds.take(n), plan.dataset, training=False, batch_size=n)))[0].numpy()
+
+
 def _fit(net, plan, backup, start, train_ds, val_ds, test_ds, steps_per_epoch):
     """``model.fit`` with the run directory's callbacks (resuming from its backup), then
     the test scores: ``(epoch rows, test scores, seconds of the separate test pass)``."""
@@ -186,6 +199,11 @@ def _fit(net, plan, backup, start, train_ds, val_ds, test_ds, steps_per_epoch):
     callbacks = [
         cb.StopOnNonFiniteLoss(),
         backup.restorer(start),
+        *(
+            [whitening.AdaptWhitening(lambda: _whitening_images(plan))]
+            if whitening.whitening_layers(net)
+            else []
+        ),
         sync,  # before anything evaluates or saves
         *averaged,
         *([cb.TestCurve(test_ds, callbacks=[sync], scorer=scorer, ema=ema)] if plan.test_curve else []),
@@ -211,13 +229,22 @@ def _fit(net, plan, backup, start, train_ds, val_ds, test_ds, steps_per_epoch):
         if plan.test and plan.test_curve and rows and rows[-1].get("test_accuracy") is not None:
             # The last epoch's test scores are this very model's: no second pass (its time
             # is in the epochs' seconds).
-            scores = {k[len("test_") :]: v for k, v in rows[-1].items() if k.startswith("test_")}
+            scores = {
+                k[len("test_") :]: v
+                for k, v in rows[-1].items()
+                if k.startswith("test_") and k != "test_seconds"
+            }
         elif plan.test:
             start = time.perf_counter()  # the average is the model now (WeightEMA.on_train_end)
             scores = (scorer or net).evaluate(
                 test_ds, return_dict=True, verbose=0 if verbose == 0 else 2, callbacks=[sync]
             )
             eval_seconds = time.perf_counter() - start
+        if val_ds is not None and rows:
+            # The final model scored on validation as the test is (TTA included): what
+            # candidates are compared on without touching the test set.
+            scorer_val = (scorer or net).evaluate(val_ds, return_dict=True, verbose=0, callbacks=[sync])
+            scores["val_accuracy"] = scorer_val["accuracy"]
     if not rows:  # never publish a run that trained on nothing
         raise RuntimeError(f"the run in {run.path!r} completed no epoch; nothing was published")
     if plan.test and "accuracy" not in scores:
@@ -239,6 +266,8 @@ def _metrics(net, plan, rows, scores, eval_seconds, steps_per_epoch):
         "test_top5": _score(scores, "top5"),
         "test_loss": _score(scores, "cross_entropy"),
         "best_val_top1": _best_val(rows),
+        "val_top1": _score(scores, "val_accuracy"),
+        "whitening_seconds": sum(r.get("whitening_seconds") or 0.0 for r in rows) or None,
         "params": common.trainable_params(net),
         "total_params": int(net.count_params()),
         "train_seconds": seconds,

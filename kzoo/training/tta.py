@@ -1,14 +1,18 @@
 """Test-time augmentation: a test image scored as the mean of the class probabilities of
 several views of it (its mirror image, and one-pixel shifts), as airbench scores
-CIFAR-10. The views are those the training augmentation made familiar, so a dataset that
-is not trained with flips (digits: a mirrored 2 is not a 2) refuses them."""
+CIFAR-10. ``flip`` averages the image and its mirror image; ``flip_translate`` adds both
+shifted by one pixel up-left and down-right, the six views weighted equally;
+``multicrop`` takes the same six views weighted as airbench weights them (the image and
+its mirror 1/4 each, the four shifted views 1/8 each). The views are those the training
+augmentation made familiar, so a dataset that is not trained with flips (digits: a
+mirrored 2 is not a 2) refuses them."""
 
 import keras
 from keras import ops
 
 from kzoo import checks
 
-TTA_CHOICES = ("flip", "flip_translate")
+TTA_CHOICES = ("flip", "flip_translate", "multicrop")
 
 
 def check_tta(tta, info):
@@ -38,14 +42,22 @@ def views(x, tta):
     """The batch ``x`` [B, H, W, C] as the list of views ``tta`` averages over."""
     flipped = ops.flip(x, axis=2)
     out = [x, flipped]
-    if tta == "flip_translate":
+    if tta in ("flip_translate", "multicrop"):
         out += [_shift(v, d, d) for v in (x, flipped) for d in (-1, 1)]
     return out
 
 
+def view_weights(tta):
+    """The weight of each of ``views``' views in the mean (summing to 1)."""
+    if tta == "multicrop":
+        return [0.25, 0.25] + [0.125] * 4
+    count = view_count(tta)
+    return [1.0 / count] * count
+
+
 def view_count(tta):
     """How many views of each image ``tta`` scores (1 without it): what a test pass costs."""
-    return 1 if tta is None else 2 + 4 * (tta == "flip_translate")
+    return 1 if tta is None else 2 + 4 * (tta in ("flip_translate", "multicrop"))
 
 
 def _outputs_probabilities(model):
@@ -58,8 +70,8 @@ def _outputs_probabilities(model):
 
 
 def tta_model(model, tta):
-    """``model`` (same weights) seen through ``tta``: its output is the mean, over the
-    views, of the class probabilities (a softmax is applied to a logits model's views),
+    """``model`` (same weights) seen through ``tta``: its output is the (weighted) mean,
+    over the views, of the class probabilities (a softmax is applied to a logits model's views),
     in float32 whatever the dtype policy. The views go through ``model`` as one batch."""
     checks.choice(tta, "tta", TTA_CHOICES)
     if len(model.inputs) != 1 or len(model.outputs) != 1:
@@ -71,5 +83,5 @@ def tta_model(model, tta):
     if not _outputs_probabilities(model):
         scores = ops.softmax(scores, axis=-1)
     parts = ops.split(scores, len(seen), axis=0)
-    mean = ops.mean(ops.stack(parts, axis=0), axis=0)
+    mean = sum(weight * part for weight, part in zip(view_weights(tta), parts))
     return keras.Model(inputs, mean, name=f"{model.name}_tta_{tta}")
