@@ -1,5 +1,5 @@
 """Train and publish kzoo's Fashion-MNIST pretrained tags with the fastest recipe
-(results/time_to_accuracy/fastest.json): ResNet-20 as published, with EraseReLU, with
+(results/time_to_accuracy/before-the-rules/fastest.json): ResNet-20 as published, with EraseReLU, with
 FReLU and as the 2:1 pre-activation proportional net, three seeds each (the median seed
 ships), and ResNet-56 with EraseReLU (one seed). Each tag gets its weights and record
 (kzoo/weights), a SavedModel with ONNX/LiteRT companions and the generated tables
