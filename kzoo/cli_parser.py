@@ -134,6 +134,26 @@ MODEL_OPTIONS = (
         _ALL,
     ),
     (
+        ("--no-whitening",),
+        {
+            "dest": "whitening",
+            "action": "store_false",
+            "default": None,
+            "help": "airbench_net: a learned stem",
+        },
+        _ALL,
+    ),
+    (
+        ("--no-dirac",),
+        {
+            "dest": "dirac",
+            "action": "store_false",
+            "default": None,
+            "help": "airbench_net: he_normal convolutions",
+        },
+        _ALL,
+    ),
+    (
         ("--bn-bias-lr",),
         {"type": float, "help": "airbench_net: BN offsets' learning-rate factor, e.g. 64"},
         _ALL,

@@ -104,6 +104,9 @@ def test_airbench_net_structure_and_placement():
     frelu = kzoo.AirbenchNet(activation="frelu", widths=(16, 32, 64))
     assert sum(isinstance(layer, kzoo.layers.FReLU) for layer in frelu.layers) == 7
     assert frelu.get_layer("stage3_block1_conv2").kernel.shape == (3, 3, 64, 64)
+    learned = kzoo.AirbenchNet(whitening=False)  # the ablation: a learned stem of the same shape
+    assert not whitening_layers(learned) and learned.get_layer("stem_conv").output.shape[1:] == (27, 27, 8)
+    assert learned.get_layer("stem_conv").trainable_weights
     features = kzoo.AirbenchNet(include_top=False, input_shape=(None, None, 1), pooling="avg")
     assert features.output_shape == (None, 128)
 

@@ -94,6 +94,7 @@ def AirbenchNet(
     name="airbench_net",
     *,
     widths=(32, 64, 128),
+    whitening=True,
     whitening_kernel=2,
     dirac=True,
     feature_scale=1 / 9,
@@ -107,8 +108,9 @@ def AirbenchNet(
     keras.applications' arguments as for every kzoo builder; default input (28, 28, 1)
     (Fashion-MNIST), 10 classes, smallest input 16x16. ``widths``: the three blocks'
     channels (airbench's CIFAR-10 net has 64, 256, 256; the default 32, 64, 128 is sized
-    for 28x28 grayscale on a CPU). ``whitening_kernel``: the whitening patch size (2k^2C
-    channels out). ``dirac``: identity-initialised convolutions. ``feature_scale``: the
+    for 28x28 grayscale on a CPU). ``whitening``: the fixed whitening stem (False: a learned
+    convolution of the same shape, ``stem_conv``, for ablations). ``whitening_kernel``: the
+    whitening patch size (2k^2C channels out). ``dirac``: identity-initialised convolutions. ``feature_scale``: the
     pooled features' factor before the classifier (logit temperature). ``bn_bias_lr``: how
     many times faster SGD moves the BN offsets than the other weights (airbench's 64; a
     reparametrisation, ``kzoo.layers.BatchNormalization``'s ``bias_scale`` = its square
@@ -121,6 +123,7 @@ def AirbenchNet(
     widths = _check_widths(widths)
     checks.integer(whitening_kernel, "whitening_kernel", minimum=1)
     common.check_bool(dirac, "dirac")
+    common.check_bool(whitening, "whitening")
     feature_scale = checks.number(feature_scale, "feature_scale")
     if feature_scale <= 0:
         raise ValueError(f"`feature_scale` must be positive, got {feature_scale!r}")
@@ -137,7 +140,11 @@ def AirbenchNet(
         AIRBENCH_MIN_SIZE + whitening_kernel - 2,
         default_channels=1,
     )
-    x = PatchWhitening(whitening_kernel, name="stem_whitening")(img_input)
+    if whitening:
+        x = PatchWhitening(whitening_kernel, name="stem_whitening")(img_input)
+    else:
+        stem_width = 2 * whitening_kernel**2 * img_input.shape[-1]
+        x = layers.Conv2D(stem_width, whitening_kernel, padding="valid", name="stem_conv")(img_input)
     x = act(x, "stem_{kind}")
     for block, filters in enumerate(widths, start=1):
         prefix = f"stage{block}_block1"
