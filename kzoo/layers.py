@@ -1,6 +1,6 @@
 """Custom Keras layers of kzoo: FReLU, the parameter-free option-A shortcut, stochastic
-depth's addition, batch normalisation with TensorFlow's fused kernel and grouped
-convolution with TensorFlow's own kernel.
+depth's addition, batch normalisation with TensorFlow's fused kernel, a fixed scaling and
+grouped convolution with TensorFlow's own kernel.
 
 All are registered under the ``kzoo`` package so a ``.keras`` file that uses them
 reloads wherever ``kzoo`` is imported.
@@ -234,6 +234,26 @@ class BatchNormalization(keras.layers.BatchNormalization):
                 is_training=False,
             )[0]
         return tf.cast(y, self.compute_dtype)
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class Scale(keras.layers.Layer):
+    """Multiply by a fixed ``factor`` (airbench's 1/9 before the classifier, which sets the
+    logits' temperature). keras' ``Rescaling`` does the same but is a tf.data layer that
+    needs TensorFlow under ``fit`` on the other backends."""
+
+    def __init__(self, factor, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = checks.number(factor, "factor")
+
+    def call(self, inputs):
+        return inputs * ops.cast(self.factor, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
 
 
 @keras.saving.register_keras_serializable(package="kzoo")

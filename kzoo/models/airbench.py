@@ -24,7 +24,7 @@ import numpy as np
 from keras import layers
 
 from kzoo import checks
-from kzoo.layers import BatchNormalization
+from kzoo.layers import BatchNormalization, Scale
 from kzoo.models import common
 from kzoo.models.registry import register_model
 from kzoo.placement import ActivationPlacement, BlockSlots
@@ -157,7 +157,7 @@ def AirbenchNet(
         x = act(x, f"{prefix}_last_{{kind}}", block, "last")
     if include_top:
         x = layers.GlobalMaxPooling2D(name="max_pool")(x)
-        x = layers.Rescaling(feature_scale, name="feature_scale")(x)
+        x = Scale(feature_scale, name="feature_scale")(x)
         x = common.classifier(x, classes, classifier_activation)
     else:
         x = common.top(x, False, pooling, classes, classifier_activation)
