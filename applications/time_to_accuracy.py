@@ -22,11 +22,12 @@ or skips finished seeds) and writes ``seedS/summary.json``. ``--report`` gathers
 candidate into ``results.md`` (the selection and test tables, per machine kind),
 ``fastest.json`` (one record per machine kind: the fastest recipe whose mean reaches
 the target, or the best reached, beside the ``--baseline`` re-timed on the same kind)
-and ``readme.md`` (the README's paragraph).
+and ``readme.md`` (the README's paragraph; ``--readme README.md`` also rewrites it there,
+between its markers).
 
     python applications/time_to_accuracy.py --select --name NAME --seeds 0,1 -- airbench_net --epochs 12 ...
     python applications/time_to_accuracy.py --name NAME --seeds 10-14 -- airbench_net --epochs 12 ...
-    python applications/time_to_accuracy.py --report
+    python applications/time_to_accuracy.py --report --readme README.md
 """
 
 import argparse
@@ -357,6 +358,27 @@ def readme_paragraph(record):
     return "\n".join(lines) + "\n"
 
 
+README_BEGIN = "<!-- time to accuracy: written by applications/time_to_accuracy.py --report -->"
+README_END = "<!-- end of time to accuracy -->"
+
+
+def update_readme(path, paragraph):
+    """Put ``paragraph`` between the README's markers (a ValueError when they are not
+    there, once each and in order): the README's figures are the records'."""
+    with open(path) as f:
+        text = f.read()
+    begin, end = text.find(README_BEGIN), text.find(README_END)
+    if begin < 0 or end < begin or text.count(README_BEGIN) != 1 or text.count(README_END) != 1:
+        raise ValueError(
+            f"{path} needs the lines {README_BEGIN!r} and {README_END!r}, once each, in that order"
+        )
+    new = text[: begin + len(README_BEGIN)] + "\n" + paragraph + text[end:]
+    if new != text:
+        from kzoo import atomic
+
+        atomic.write_text(path, new)
+
+
 def _row(e):
     r0 = e["runs"][0]
     options = {
@@ -379,8 +401,9 @@ def _row(e):
     ]
 
 
-def report(out, target, budget_minutes, baseline):
-    """``results.md``, ``fastest.json`` and ``readme.md`` from every seed's summary."""
+def report(out, target, budget_minutes, baseline, readme=None):
+    """``results.md``, ``fastest.json`` and ``readme.md`` from every seed's summary, and
+    the paragraph in ``readme`` (a README with the markers) when given."""
     from kzoo import atomic
     from kzoo.training.report import markdown_table
 
@@ -423,6 +446,8 @@ def report(out, target, budget_minutes, baseline):
     atomic.write_text(os.path.join(out, "results.md"), "\n".join(lines))
     atomic.write_text(os.path.join(out, "fastest.json"), json.dumps(record, indent=2) + "\n")
     atomic.write_text(os.path.join(out, "readme.md"), readme_paragraph(record))
+    if readme is not None:
+        update_readme(readme, readme_paragraph(record))
     print("\n".join(lines))
     print(readme_paragraph(record))
 
@@ -447,9 +472,12 @@ def main(argv=None):
     parser.add_argument("--out", default=OUT)
     parser.add_argument("--baseline", default="resnet20-f32", help="the old recipe, re-timed on each kind")
     parser.add_argument("--report", action="store_true", help="only gather the candidates")
+    parser.add_argument(
+        "--readme", help="with --report: the README whose paragraph to rewrite (e.g. README.md)"
+    )
     args = parser.parse_args(own)
     if args.report:
-        report(args.out, args.target, args.budget, args.baseline)
+        report(args.out, args.target, args.budget, args.baseline, args.readme)
         return 0
     if not args.name:
         parser.error("--name is required to run a candidate")

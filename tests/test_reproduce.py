@@ -1133,7 +1133,7 @@ def _seed_summary(
     }
 
 
-def test_time_to_accuracy_records_one_fastest_recipe_per_machine_kind():
+def test_time_to_accuracy_records_one_fastest_recipe_per_machine_kind(tmp_path):
     """fastest.json keeps, per machine kind, the fastest recipe whose mean over at least
     five seeds reaches the target (a faster one below it, or with fewer seeds, is not
     it), beside the baseline timed on the same kind; without any, the best mean."""
@@ -1154,6 +1154,15 @@ def test_time_to_accuracy_records_one_fastest_recipe_per_machine_kind():
     intel = record["kinds"]["Intel, AMX, 2 cores"]
     assert intel["name"] == "intel" and not intel["reached"] and "baseline" not in intel
     assert "AMD EPYC" in tta.readme_paragraph(record) and "5.00 min" in tta.readme_paragraph(record)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{tta.README_BEGIN}\nold figures\n{tta.README_END}\nrest\n")
+    tta.update_readme(str(readme), tta.readme_paragraph(record))
+    assert readme.read_text() == (
+        f"intro\n{tta.README_BEGIN}\n{tta.readme_paragraph(record)}{tta.README_END}\nrest\n"
+    )
+    readme.write_text("no markers\n")
+    with pytest.raises(ValueError, match="needs the lines"):
+        tta.update_readme(str(readme), "x")
     mixed = [_seed_summary("x", 0, 0.9, 1.0), _seed_summary("x", 1, 0.9, 1.0, recipe="kzoo train other")]
     with pytest.raises(SystemExit, match="different recipes"):
         tta.group(mixed)
