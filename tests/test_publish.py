@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+import types
 
 import numpy as np
 import pytest
@@ -145,6 +146,9 @@ def test_a_published_tag_exports_again_from_its_shipped_weights(runs, places, fm
     assert (card["test_top1"], card["test_top5"]) == (record.top1, record.top5)
     assert card["seed"] == record.source["seed"] and card["command"] == record.command
     assert card["model_kwargs"] == {"erase": "last"} and "run_dir" not in card  # the command has no --out
+    assert card["activation_stats"]["images"] == 200 and card["activation_stats"]["summary"]["erased"] == 9
+    version = os.path.join(served, "resnet20_fashion_mnist_eraserelu", "1")
+    assert {"activation_stats.json", "activation_stats.csv"} <= set(os.listdir(version))
     rows = list(csv.DictReader(open(os.path.join(served, "results.csv"))))
     assert [(r["tag"], r["saved_model"]) for r in rows] == [(tag, "resnet20_fashion_mnist_eraserelu/1")]
     # `kzoo publish --tag T` without runs: a new version
@@ -169,6 +173,158 @@ def test_a_published_tag_exports_again_from_its_shipped_weights(runs, places, fm
         == "runs/publish/t/seed2"
     )
     assert publishing._run_dir_of("kzoo train resnet20 --out='a b'") == "a b"
+
+
+def _first_test_images(data_dir, count=1000):
+    """The first ``count`` test images, preprocessed as ``kzoo evaluate`` does."""
+    from kzoo import data
+
+    test = data.load("fashion_mnist", "test", data_dir=data_dir).take(count)
+    batches = data.pipeline(test, "fashion_mnist", training=False, batch_size=100)
+    return np.concatenate([x for x, _ in batches.as_numpy_iterator()])
+
+
+def test_the_tags_card_carries_its_activation_stats(runs, places, fmnist_like_dir):
+    """The SavedModel's card holds what kzoo.activation_stats gives on the first 1,000 test
+    images (the fixture's 200 here) of the shipped weights, measured against the network
+    before its erasure: a row per slot, the erased ones saying what their ReLU would have
+    zeroed, a summary; the full table is beside the card."""
+    _, served = places
+    tag = "resnet20.fashion_mnist_eraserelu"
+    record = publishing.publish(runs[:1], tag, saved_models=served, companions=False, verbose=False)
+    version = os.path.join(served, "resnet20_fashion_mnist_eraserelu", "1")
+    card = json.load(open(os.path.join(version, "model_card.json")))
+    entry = card["activation_stats"]
+
+    model = kzoo.create_model(tag, pretrained=True)
+    original = kzoo.create_model("resnet20", erase=None, input_shape=(28, 28, 1), classes=10)
+    expected = kzoo.activation_stats(model, _first_test_images(fmnist_like_dir), original=original, verbose=0)
+    assert entry["images"] == expected.images == 200 and entry["dataset"] == record.dataset
+    assert entry["split"] == "test" and entry["original"] == "the builder without the erasure"
+    assert [(r["module"], r["slot"], r["layer"], r["kind"], r["erased"]) for r in entry["slots"]] == [
+        (r["module"], r["slot"], r["layer"], r["kind"], r["erased"]) for r in expected.rows
+    ]
+    for got, want in zip(entry["slots"], expected.rows):
+        assert got["zero_fraction"] == pytest.approx(want["zero_fraction"], abs=1e-6), got
+        assert got["dead_fraction"] == pytest.approx(want["dead_fraction"], abs=1e-6), got
+        assert got["channels"] == want["channels"] and got["frelu_bias_mean"] is None
+    erased = [r for r in expected.rows if r["erased"]]
+    kept = [r["zero_fraction"] for r in expected.rows if not r["erased"]]
+    assert len(erased) == 9 and all(r["slot"] == "last" for r in erased)  # each block's last ReLU
+    summary = entry["summary"]
+    assert summary["erased"] == 9 and summary["kept_count"] == {"relu": len(kept)} == {"relu": 10}
+    assert summary["kept_zero_fraction_mean"]["relu"] == pytest.approx(np.mean(kept), abs=1e-6)
+    assert summary["erased_would_have_zeroed_mean"] == pytest.approx(
+        np.mean([r["zero_fraction"] for r in erased]), abs=1e-6
+    )
+    assert entry["summary_line"].startswith("10 activations on 200 test images: 10 relu zero ")
+    assert "9 erased slots, whose removed ReLU would have zeroed" in entry["summary_line"]
+
+    # The full table beside the card: kzoo stats' JSON and CSV.
+    assert entry["files"] == ["activation_stats.csv", "activation_stats.json"]
+    full = json.load(open(os.path.join(version, "activation_stats.json")))
+    assert (full["source"], full["dataset"], full["split"], full["images"]) == (
+        tag,
+        "fashion_mnist",
+        "test",
+        200,
+    )
+    for got, want in zip(full["rows"], expected.to_dict()["rows"]):
+        assert {k: v for k, v in got.items() if not isinstance(v, float)} == {
+            k: v for k, v in want.items() if not isinstance(v, float)
+        }
+        for key in ("zero_fraction", "dead_fraction", "in_mean", "in_std", "out_mean", "out_std"):
+            assert got[key] == pytest.approx(want[key], abs=1e-6, nan_ok=True), (got["layer"], key)
+    table = list(csv.DictReader(open(os.path.join(version, "activation_stats.csv"))))
+    assert [r["layer"] for r in table] == [r["layer"] for r in expected.rows]
+    page = open(os.path.join(version, "model_card.md")).read()
+    assert "## Activation statistics" in page and entry["summary_line"] in page
+    assert re.search(r"\| 1 \| last \| relu \(erased\) \| - \| - \| - \| \d+\.\d% \|", page)
+    assert re.search(r"\| 1 \| first \| relu \| \d+\.\d% \| \d+/16 \| - \| - \|", page)
+
+
+def test_a_failed_measure_publishes_nothing(runs, places, monkeypatch):
+    from kzoo.serving import card_stats
+
+    weights, served = places
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("the measure failed")
+
+    monkeypatch.setattr(card_stats, "measure", failing)
+    with pytest.raises(RuntimeError, match="the measure failed"):
+        publishing.publish(
+            runs[:1], "resnet20.fashion_mnist_eraserelu", saved_models=served, companions=False, verbose=False
+        )
+    assert os.listdir(weights) == [] and not os.path.exists(served)
+
+
+def test_card_stats_summarise_frelu_and_fused_rows():
+    """The compact rows and the summary of a table with FReLU (its bias per channel, mean
+    shown) and a fused activation (no fraction measured)."""
+    from kzoo.serving import card, card_stats
+    from kzoo.transform.stats_table import ActivationStats
+
+    table = ActivationStats(
+        "m",
+        50,
+        [
+            {
+                "module": 1,
+                "slot": "first",
+                "layer": "a",
+                "kind": "frelu",
+                "erased": False,
+                "channels": 4,
+                "zero_fraction": 0.5,
+                "dead_fraction": 0.25,
+                "frelu_bias": [-0.2, 0.0, 0.2, -0.4],
+            },
+            {
+                "module": 1,
+                "slot": "last",
+                "layer": "b",
+                "kind": "frelu",
+                "erased": False,
+                "channels": 4,
+                "zero_fraction": 0.7,
+                "dead_fraction": 0.0,
+                "frelu_bias": 0.1,
+            },
+            {
+                "module": None,
+                "slot": "outside",
+                "layer": "c",
+                "kind": "elu",
+                "fused": True,
+                "erased": False,
+                "channels": None,
+                "zero_fraction": float("nan"),
+                "dead_fraction": float("nan"),
+            },
+        ],
+    )
+    entry = card_stats.card_entry(table, types.SimpleNamespace(dataset="fashion_mnist"))
+    assert [r["frelu_bias_mean"] for r in entry["slots"]] == [pytest.approx(-0.1), 0.1, None]
+    assert entry["slots"][2]["zero_fraction"] is None and entry["original"] is None
+    assert entry["summary"] == {
+        "activations": 3,
+        "kept_zero_fraction_mean": {"frelu": pytest.approx(0.6)},
+        "kept_count": {"frelu": 2},
+        "erased": 0,
+        "erased_would_have_zeroed_mean": None,
+        "dead_units": 1,
+        "units": 8,
+        "frelu_bias_mean": pytest.approx(0.0),
+    }
+    assert entry["summary_line"] == (
+        "3 activations on 50 test images: 2 frelu zero 60.0% on average; no erased slot; "
+        "1 of 8 units dead; FReLU bias +0.000 on average."
+    )
+    lines = card_stats.markdown_lines(entry)
+    assert "| 1 | first | frelu | 50.0% | 1/4 | -0.100 | - |" in lines
+    assert "| - | outside | elu | - | - | - | - |" in lines
+    assert card_stats.markdown_lines(None) == [] and card.card_stats is card_stats
 
 
 @pytest.fixture(scope="module")

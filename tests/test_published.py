@@ -173,6 +173,41 @@ def test_companions_reproduce_with_their_runtimes(name, path, card):
         assert top1 == pytest.approx(card["test_top1"], abs=2e-4), name
 
 
+@pytest.mark.parametrize(
+    "name, path, card",
+    [pytest.param(*p, marks=() if i == 0 else pytest.mark.slow) for i, p in enumerate(_published())],
+    ids=[p[0] for p in _published()],
+)
+def test_cards_carry_the_tags_activation_stats(name, path, card):
+    """A SavedModel's card states what kzoo.activation_stats gives for its tag on the first
+    1,000 test images (an erased tag against its builder without the erasure, as kzoo stats
+    measures it), and its full table lies beside the card."""
+    from kzoo.transform import stats_cli
+
+    entry = card.get("activation_stats")
+    if entry is None:
+        pytest.skip(f"{name}: exported before cards carried activation statistics (kzoo publish --tag TAG)")
+    images, _ = _fashion_mnist_test()
+    record = RECORDS[NAMES[name]]
+    model = kzoo.create_model(record.tag, pretrained=True)
+    expected = stats_cli.measure_built(model, record.architecture, record.options, record.dataset)
+    assert entry["images"] == expected.images == 1000 and len(images) >= 1000
+    assert [(r["module"], r["slot"], r["layer"], r["kind"], r["erased"]) for r in entry["slots"]] == [
+        (r["module"], r["slot"], r["layer"], r["kind"], r["erased"]) for r in expected.rows
+    ], name
+    for got, want in zip(entry["slots"], expected.rows):
+        for key in ("zero_fraction", "dead_fraction"):  # not measured: None on the card, NaN in the table
+            value = np.nan if got[key] is None else got[key]
+            assert value == pytest.approx(want[key], abs=1e-4, nan_ok=True), (got, key)
+    with open(os.path.join(path, "activation_stats.json")) as f:
+        full = json.load(f)
+    assert full["source"] == record.tag and full["images"] == 1000
+    assert [r["layer"] for r in full["rows"]] == [r["layer"] for r in entry["slots"]]
+    assert os.path.isfile(os.path.join(path, "activation_stats.csv"))
+    with open(os.path.join(path, "model_card.md")) as f:
+        assert entry["summary_line"] in f.read()
+
+
 def test_shipped_weights_are_their_records():
     """Every tag's file ships with the package and has the record's sha256; the set stays lean."""
     for tag, record in pretrained.read_manifest().items():

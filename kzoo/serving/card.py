@@ -11,6 +11,7 @@ import json
 import os
 
 from kzoo.models.common import compute_dtype
+from kzoo.serving import card_stats
 from kzoo.serving.classifier import SOFTMAX_APPLIED, SOFTMAX_IN_MODEL
 from kzoo.serving.convert import LITERT_FILE, ONNX_FILE
 from kzoo.serving.signatures import BYTES_SIGNATURE, FIXED_SIGNATURE, IMAGE_BYTES, IMAGES
@@ -193,6 +194,7 @@ def card_markdown(card):
         _serving_text(card),
         "",
         *_verification_lines(card),
+        *card_stats.markdown_lines(card.get(card_stats.KEY)),
         "## Reproduce",
         "",
         "```sh",

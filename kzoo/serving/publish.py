@@ -4,8 +4,10 @@
 run's weights as a builder loads them (float32, no test-time augmentation) on the test
 set, and ships the median seed: ``<tag>-<sha256[:8]>.weights.h5`` (weights only, no optimiser state)
 and its record in ``pretrained.json`` (kzoo.models.pretrained), a SavedModel for TF
-Serving with its ONNX and LiteRT companions under ``saved_models/``, and the generated
-``saved_models/README.md`` and ``results.csv`` (kzoo.serving.publish_tables).
+Serving with its ONNX and LiteRT companions under ``saved_models/`` (the SavedModel's card
+carrying the tag's activation statistics on the first 1,000 test images,
+kzoo.serving.card_stats), and the generated ``saved_models/README.md`` and
+``results.csv`` (kzoo.serving.publish_tables).
 
 Everything is checked before anything is scored or written, a tag already published
 included (replaced only when asked, saying what changes). Then everything is written
@@ -164,7 +166,8 @@ def publish(
         record = _record(tag, architecture, model, scored, metrics, file, digest)
         if saved_models is not None:
             card_record = {**metrics, "test_top1": record.top1, "test_top5": record.top5, "source": run.path}
-            staging.exports(model, record, card_record, data_dir, companions, say)
+            shipped = data_dir or next(c for r, c, _ in found if r is run).get("data_dir")
+            staging.exports(model, record, card_record, data_dir, companions, say, stats_data_dir=shipped)
         # Read again: the records another publication added to this folder meanwhile stay.
         before = pretrained.read_manifest(weights_dir)
         _check_replace(before.get(tag), found, replace, os.path.join(weights_dir, MANIFEST))

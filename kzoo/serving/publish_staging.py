@@ -15,7 +15,7 @@ import shutil
 from kzoo import atomic
 from kzoo.models import pretrained
 from kzoo.models.pretrained_records import manifest_text
-from kzoo.serving import versions_dir
+from kzoo.serving import card_stats, versions_dir
 from kzoo.serving.card import CARD_JSON, portable_path, write_card
 from kzoo.serving.publish_tables import COMPANIONS, newest, serving_name, tables
 
@@ -89,17 +89,26 @@ class Staging:
         if mode is not None:
             os.chmod(tmp, mode)
 
-    def exports(self, model, record, card_record, data_dir, companions, say):
+    def exports(self, model, record, card_record, data_dir, companions, say, stats_data_dir=None):
         """The tag's SavedModel and, with ``companions``, its ONNX/LiteRT, staged as the next
         versions of their model directories under ``saved_models``; their cards state
-        ``card_record`` and name the paths they will have once moved in."""
+        ``card_record`` and name the paths they will have once moved in. The SavedModel's
+        card carries the tag's activation statistics on the first test images (measured
+        on ``stats_data_dir``'s copy of the dataset, default ``data_dir``'s), their full
+        table beside it (kzoo.serving.card_stats)."""
         name = serving_name(record.tag)
         card_record = {**card_record, "tta": None, "pretrained_tag": record.tag}
+        table = card_stats.measure(model, record, stats_data_dir or data_dir)
         saved_model, final = self._export(
             model, "", name, dataset=record.dataset, record=card_record, data_dir=data_dir
         )
-        self._relocate(saved_model, final, card_record)
+        for file, text in card_stats.files(table, record).items():
+            with open(os.path.join(saved_model, file), "w", encoding="utf-8") as f:
+                f.write(text)
+        entry = card_stats.card_entry(table, record)
+        self._relocate(saved_model, final, card_record, **{card_stats.KEY: entry})
         say(f"{record.tag}: exported {final}")
+        say(f"{record.tag}: activation statistics: {entry['summary_line']}")
         for folder, fmt, quantize in COMPANIONS if companions else ():
             staged, target = self._export(
                 saved_model, folder, name, format=fmt, quantize=quantize, data_dir=data_dir
@@ -128,7 +137,7 @@ class Staging:
         """The card of the version staged in ``folder`` with its paths (``run_dir``,
         ``converted_from``) as they read from its destination ``target``, not from the
         staging area (a companion's card would otherwise hold its SavedModel's run_dir,
-        relative to another folder)."""
+        relative to another folder), and any other entry given (the activation statistics)."""
         if "source" in card_record:  # the run directory, as a path
             paths["run_dir"] = portable_path(card_record["source"], target)
         if not paths:

@@ -212,7 +212,6 @@ def stats(
     loads; returns a ``Measured``."""
     from kzoo import data
     from kzoo.training.model import check_model_fits
-    from kzoo.transform.stats import ActivationProbe
 
     images = checks.integer(images, "images", minimum=1)
     batch_size = checks.integer(batch_size, "batch_size", minimum=1)
@@ -223,16 +222,52 @@ def stats(
     out = checks.writable_dir(found["out"] if out is None else checks.path(out, "out"), "out")
     model = found["model"]()
     check_model_fits(model, info, "source")
-    probe = ActivationProbe(model, found["original"](info))
-    batches, steps = _sample(info.name, found["data_dir"], images, batch_size)
-    table = probe.measure(batches, steps, verbose)
+    table = measure(
+        model,
+        info.name,
+        found["original"](info),
+        data_dir=found["data_dir"],
+        images=images,
+        batch_size=batch_size,
+        verbose=verbose,
+    )
     os.makedirs(out, exist_ok=True)
     atomic.remove_stale(out)  # what a killed kzoo stats left
     paths = [os.path.join(out, name) for name in FILES]
-    atomic.write_text(paths[0], table.to_csv())
-    record = {"source": os.fspath(source), "dataset": info.name, "split": "test", **table.to_dict()}
-    atomic.write_text(paths[1], json.dumps(record, indent=1))
+    for name, text in texts(table, os.fspath(source), info.name).items():
+        atomic.write_text(os.path.join(out, name), text)
     table.plot(
         paths[2], title=f"{os.path.basename(os.fspath(source))} on {info.name}: {table.images} test images"
     )
     return Measured(table, paths, info.name, os.fspath(source))
+
+
+def measure(
+    model, dataset, original=None, *, data_dir=None, images=DEFAULT_IMAGES, batch_size=100, verbose=0
+):
+    """``kzoo.activation_stats`` of ``model`` (``original``: the network before its
+    erasure, or None) on the first ``images`` test images of ``dataset``, preprocessed as
+    ``kzoo evaluate`` does, ``batch_size`` at a time: what ``kzoo stats`` and a published
+    tag's card (kzoo.serving.card_stats) measure."""
+    from kzoo.transform.stats import ActivationProbe
+
+    probe = ActivationProbe(model, original)
+    batches, steps = _sample(dataset, data_dir, images, batch_size)
+    return probe.measure(batches, steps, verbose)
+
+
+def measure_built(model, architecture, options, dataset, **kwargs):
+    """``measure`` of a model its builder made by name (``architecture`` or a tag, with
+    ``options``), an erased one against the same builder without the erasure, as
+    ``kzoo stats`` measures a run or a tag."""
+    from kzoo import data
+
+    info = data.dataset_info(dataset)
+    return measure(model, info.name, build_original(architecture, dict(options or {}), info), **kwargs)
+
+
+def texts(table, source, dataset):
+    """{file name: text} of the table's CSV and JSON (the JSON with its ``source`` and
+    ``dataset``), as ``kzoo stats`` writes them."""
+    record = {"source": source, "dataset": dataset, "split": "test", **table.to_dict()}
+    return {FILES[0]: table.to_csv(), FILES[1]: json.dumps(record, indent=1)}
