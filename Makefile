@@ -86,7 +86,7 @@ constraints: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow -v --durations=15
 
-# make bench: the benchmarks but the per-model table (~3 min on 2 cores). make bench-models:
+# make bench: the benchmarks but the per-model table (~4 min on 2 cores, the PyTorch ratio included). make bench-models:
 # the speed of every registered model (~56 min on 2 cores), resuming an interrupted table.
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

@@ -1,6 +1,7 @@
 """Run every benchmark, print one JSON document and keep it in benchmarks/results/
 (latest.json; SUMMARY.md generated from it and model_speed.json). ``make bench`` runs
-these, about 3 minutes on 2 cores; the speed table of every model (model_speed.py, about
+these, about 3 minutes on 2 cores and 1 to 2 more for torch_ratio (kzoo vs PyTorch, when
+.venv-torch is there); the speed table of every model (model_speed.py, about
 45 minutes, resumable) is ``make bench-models``, or ``--models`` here."""
 
 import argparse
@@ -20,6 +21,7 @@ import precision_xla  # noqa: E402
 import resnet50_vs_keras  # noqa: E402
 import serving_latency  # noqa: E402
 import summary  # noqa: E402
+import torch_ratio  # noqa: E402
 
 
 def main(argv=None):
@@ -36,8 +38,9 @@ def main(argv=None):
         "grouped_conv": grouped_conv.run(),
         "input_pipeline": input_pipeline.run(),
         "serving_latency": serving_latency.run(),
-        "precision_xla": precision_xla.run(),
-    }  # reports itself skipped without a GPU
+        "precision_xla": precision_xla.run(),  # reports itself skipped without a GPU
+        "torch_ratio": torch_ratio.run(),  # ... and this one without .venv-torch
+    }
     summary.save(results, summary.RESULTS)
     if args.models:  # the longest last, in its own file (rewritten after every model)
         results["model_speed"] = model_speed.run(write=model_speed.RESULT, resume=True, apart=True)

@@ -170,6 +170,31 @@ def _precision(r):
     return "\n\n".join(out)
 
 
+def _torch_ratio(r):
+    if "skipped" in r:
+        return f"Skipped: {r['skipped']}."
+    rows = ["| precision | kzoo img/s | PyTorch img/s | ratio (kzoo / PyTorch) |", "|---|---|---|---|"]
+    for precision, m in r["results"].items():
+        p = m["paired_ratio"]
+        rows.append(
+            f"| {precision} | {m['kzoo']['images_per_s']:.1f} | {m['torch']['images_per_s']:.1f} "
+            f"| {m['ratio']:.3f} (rounds {p['min']:.3f} to {p['max']:.3f}) |"
+        )
+    machine, params = r["machine"], r["trainable_params"]
+    flags = ", ".join(machine.get("cpu_flags", [])) or "none of note"
+    met = "met" if r["meets_goal"] else "not met"
+    return (
+        f"kzoo's ResNet-20 trained by Keras' `model.fit` (TensorFlow {machine['tensorflow']}, Keras "
+        f"{machine['keras']}) against the same network in PyTorch {machine['torch']} eager, channels_last "
+        f"(trainable parameters: kzoo {params['kzoo']:,}, PyTorch {params['torch']:,}): "
+        f"{'x'.join(map(str, r['input_shape']))} inputs, batch {r['batch']}, {r['threads']} threads, "
+        f"on {machine.get('cpu_model', 'this CPU')} ({flags}); each framework in its own process, "
+        f"{r['rounds']} alternating rounds of {r['steps_per_round']} steps per precision. bfloat16: "
+        "Keras' `mixed_bfloat16` policy, PyTorch's `torch.autocast`. Ratio: the medians' ratio (the "
+        f"per-round ratios' range); goal: at least 1.0 in each precision ({met}).\n\n" + "\n".join(rows)
+    )
+
+
 def _gpu_jax(r):
     m, s = r["machine"], r["settings"]
     target = f"{100 * s['target']:.0f}%"
@@ -247,6 +272,7 @@ SECTIONS = {
     "input_pipeline": ("Input pipeline", _pipeline),
     "serving_latency": ("Serving latency: SavedModel, ONNX Runtime, LiteRT", _serving),
     "precision_xla": ("Mixed precision and XLA (GPU)", _precision),
+    "torch_ratio": ("kzoo vs PyTorch: ResNet-20 training throughput (CPU)", _torch_ratio),
 }
 # Benchmarks run apart from `make bench` (on a GPU machine), each its own JSON beside
 # latest.json: rendered when present, never listed as missing.

@@ -18,6 +18,7 @@ import model_speed  # noqa: E402
 import precision_xla  # noqa: E402
 import serving_latency  # noqa: E402
 import summary  # noqa: E402
+import torch_ratio  # noqa: E402
 
 
 def test_serving_latency_times_every_runtime_checked_against_the_saved_model(tmp_path):
@@ -51,7 +52,7 @@ def test_serving_latency_times_every_runtime_checked_against_the_saved_model(tmp
     assert "litert_dynamic_int8 top-1 agreement" in text
     assert (
         "Not in this run: resnet50_vs_keras, frelu_overhead, fused_batchnorm, grouped_conv, model_speed, "
-        "input_pipeline, precision_xla." in text
+        "input_pipeline, precision_xla, torch_ratio." in text
     )
 
 
@@ -246,3 +247,44 @@ def test_frelu_overhead_with_xla_times_both_nets_compiled_whole():
     assert "With the whole step compiled by XLA" in summary._frelu(result)
     plain = {k: v for k, v in result.items() if not k.startswith("xla_")}
     assert "XLA" not in summary._frelu(plain)
+
+
+@pytest.mark.skipif(
+    not os.access(torch_ratio.TORCH_PYTHON, os.X_OK), reason=".venv-torch is missing (make test-torch)"
+)
+def test_torch_ratio_times_kzoo_and_the_same_resnet20_in_pytorch():
+    import kzoo
+
+    result = torch_ratio.run(batch=8, rounds=1, steps=1, warmup=1)
+    # The same network: kzoo's trainable count, from its Keras process and from this one, is PyTorch's.
+    kzoo_net = kzoo.ResNet20(input_shape=(28, 28, 1), classes=10)
+    here = int(sum(np.prod(v.shape) for v in kzoo_net.trainable_weights))
+    assert result["trainable_params"] == {"kzoo": here, "torch": here}
+    assert result["input_shape"] == [28, 28, 1] and result["classes"] == 10 and result["threads"] == 2
+    assert set(result["results"]) == {"float32", "bfloat16"}
+    for precision, policy in (("float32", "float32"), ("bfloat16", "mixed_bfloat16")):
+        m = result["results"][precision]
+        assert m["kzoo"]["policy"] == policy and m["kzoo"]["keras_backend"] == "tensorflow"
+        assert m["torch"]["autocast"] == (None if precision == "float32" else "bfloat16")
+        assert m["torch"]["num_threads"] == 2 and m["torch"]["memory_format"] == "channels_last"
+        for side in ("kzoo", "torch"):
+            assert len(m[side]["rounds"]) == 1 and m[side]["images_per_s"] > 0
+            assert m[side]["trainable_params"] == here
+        assert m["ratio"] == pytest.approx(m["kzoo"]["images_per_s"] / m["torch"]["images_per_s"], rel=1e-2)
+        assert m["paired_ratio"]["min"] <= m["paired_ratio"]["median"] <= m["paired_ratio"]["max"]
+        assert m["meets_goal"] == (m["ratio"] >= 1.0)
+    assert result["meets_goal"] == all(m["meets_goal"] for m in result["results"].values())
+    machine = result["machine"]
+    assert machine["cpu_model"] and "cpu_flags" in machine and machine["torch"] and machine["tensorflow"]
+    text = summary.render({"torch_ratio": result})
+    assert "## kzoo vs PyTorch: ResNet-20 training throughput (CPU)" in text
+    f32 = result["results"]["float32"]
+    assert f"| float32 | {f32['kzoo']['images_per_s']:.1f} | {f32['torch']['images_per_s']:.1f} |" in text
+
+
+def test_torch_ratio_reports_itself_skipped_without_pytorch(tmp_path):
+    skipped = torch_ratio.run(torch_python=str(tmp_path / "python"))
+    assert "is missing" in skipped["skipped"] and skipped["machine"]["cpu_model"]
+    assert "Skipped: no PyTorch environment" in summary.render({"torch_ratio": skipped})
+    with pytest.raises(ValueError, match="precisions='float16'"):
+        torch_ratio.run(precisions="float16")
