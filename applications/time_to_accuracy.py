@@ -391,12 +391,13 @@ def _row(e):
         ", ".join(f"{k}={v}" for k, v in options.items()) or "-",
         r0["batch_size"],
         r0["lr"],
+        r0["weight_decay"],
         r0["epochs"],
         r0["precision"],
         ",".join(map(str, e["seeds"])),
         _pm(e),
         f"{100 * e['min_top1']:.2f}",
-        f"{e['mean_minutes']:.2f}",
+        f"{round(e['mean_minutes'], 3):.2f}",
         f"{statistics.fmean(r['train_images_per_s'] for r in e['runs']):.0f}",
     ]
 
@@ -414,6 +415,7 @@ def report(out, target, budget_minutes, baseline, readme=None):
         "options",
         "batch",
         "lr",
+        "weight decay",
         "epochs",
         "precision",
         "seeds",

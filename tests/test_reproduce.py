@@ -1247,6 +1247,21 @@ def test_precision_parity_study(fmnist_subset_dir, tmp_path, capsys):
     assert "at least two" in capsys.readouterr().err
 
 
+def test_readme_time_to_accuracy_paragraph_is_the_records():
+    """The README's time-to-accuracy figures are what --report makes of fastest.json, and
+    fastest.json is what the committed seeds' summaries make (no figure typed by hand)."""
+    tta = load_script(os.path.join(os.path.dirname(RECIPES[0]), "time_to_accuracy.py"))
+    root = os.path.join(os.path.dirname(RECIPES[0]), "..")
+    folder = os.path.join(root, "results", "time_to_accuracy")
+    record = json.load(open(os.path.join(folder, "fastest.json")))
+    again = tta.fastest(
+        tta.group(tta.load_summaries(folder)), record["target"], record["budget_minutes"], "resnet20-f32"
+    )
+    assert again == record
+    readme = open(os.path.join(root, "README.md")).read()
+    assert f"{tta.README_BEGIN}\n{tta.readme_paragraph(record)}{tta.README_END}" in readme
+
+
 def test_readme_lists_every_recipe_with_its_run_counts():
     # the recipe table lives in docs/reproduction.md once that page exists, in the README until then
     root = os.path.join(os.path.dirname(RECIPES[0]), "..")
