@@ -192,11 +192,19 @@ def run(args, train_args):
         )
     for seed in seeds:
         folder = os.path.join(args.out, args.name, f"seed{seed}")
-        if os.path.exists(os.path.join(folder, "summary.json")):
-            print(f"{folder}: done")
-            continue
         argv = candidate_args(train_args, folder, seed, args.select, args.curve, args.held_out)
         command = "kzoo " + shlex.join(argv)
+        done = os.path.join(folder, "summary.json")
+        if os.path.exists(done):
+            with open(done) as f:
+                kept = json.load(f).get("recipe")
+            if kept != recipe(command):
+                raise ValueError(
+                    f"candidate {args.name!r} has seeds of another recipe in {args.out!r} ({kept}); "
+                    "give this one another --name"
+                )
+            print(f"{folder}: done")
+            continue
         result = cli.run_train(cli.build_parser().parse_args(argv), command)
         with open(os.path.join(result.run_dir, "config.json")) as f:
             protocol = json.load(f)["protocol_fields"]
@@ -483,6 +491,8 @@ def main(argv=None):
         return 0
     if not args.name:
         parser.error("--name is required to run a candidate")
+    if os.path.basename(args.name) != args.name or args.name in (".", ".."):
+        parser.error(f"--name must be a folder name (no path), got {args.name!r}")
     try:
         run(args, train_args)
     except (ValueError, TypeError, FileNotFoundError) as e:

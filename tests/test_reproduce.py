@@ -1192,8 +1192,13 @@ def test_time_to_accuracy_candidate(fmnist_subset_dir, tmp_path, capsys):
     metrics = json.load(open(os.path.join(out, "pick", "seed0", "run", "metrics.json")))
     assert picked["mode"] == "select" and metrics["test_top1"] is None
     assert picked["score"] == metrics["val_top1"] and "--no-test" in picked["command"]
-    assert tta.main([*own, "--name", "tiny", "--", *train_args, "--tta", "flip"]) == 0  # done: kept
+    assert tta.main([*own, "--name", "tiny", "--curve", "--", *train_args, "--tta", "flip"]) == 0  # kept
     assert capsys.readouterr().out.count(": done") == 2
+    assert tta.main([*own, "--name", "tiny", "--", *train_args, "--tta", "flip"]) == 2  # another recipe
+    assert "seeds of another recipe" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        tta.main([*own, "--name", "../x", "--", *train_args])
+    assert "--name must be a folder name" in capsys.readouterr().err
     assert tta.main(["--report", "--out", out, "--target", "0.25"]) == 0
     results = open(os.path.join(out, "results.md")).read()
     assert "| tiny | smallnet_bn |" in results and "| pick | smallnet_bn |" in results
