@@ -10,8 +10,8 @@ import shlex
 import sys
 
 from kzoo import _quiet, checks, cli_parser
+from kzoo.cli_model_options import model_kwargs as _model_kwargs
 from kzoo.cli_parser import _Parser, _rates, _strings, build_parser  # noqa: F401 (tests use them as kzoo.cli's)
-from kzoo.cli_parser import model_kwargs as _model_kwargs
 
 
 def _parser():

@@ -17,7 +17,7 @@ import tensorflow as tf
 from helpers import load_script
 
 import kzoo
-from kzoo import cli_parser, data
+from kzoo import cli_model_options, cli_parser, data
 from kzoo.models import pretrained
 from kzoo.serving import publish as publishing
 from kzoo.serving import runtimes, versions
@@ -245,4 +245,4 @@ def test_shipped_tags_are_the_publish_recipes():
         assert record.command == command and record.architecture == architecture, tag
         assert sorted(s["seed"] for s in record.seeds) == list(range(seeds)), tag
         parsed = cli_parser.build_parser().parse_args(shlex.split(command)[1:])
-        assert record.options == cli_parser.model_kwargs(parsed), tag
+        assert record.options == cli_model_options.model_kwargs(parsed), tag
