@@ -227,6 +227,8 @@ def test_a_kill_at_any_point_of_an_epoch_resumes_to_the_uninterrupted_record(
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]  # no epoch lost, none twice
     assert all(r["test_accuracy"] and r["val_accuracy"] for r in rows)
     assert result.metrics["epochs"] == 3 and len(result.history) == 3
+    # Without TTA the final validation score is the last epoch's pass of the same model.
+    assert result.metrics["val_top1"] == result.history[-1]["val_accuracy"]
     # The same numbers as the uninterrupted run: the resumed epochs saw the same batches
     # (the data starts at the resumed epoch) and the same dropout masks (the seed
     # generators are in the backup); SmallNet has Dropout.

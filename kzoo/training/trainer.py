@@ -242,9 +242,13 @@ def _fit(net, plan, backup, start, train_ds, val_ds, test_ds, steps_per_epoch):
             eval_seconds = time.perf_counter() - start
         if val_ds is not None and rows:
             # The final model scored on validation as the test is (TTA included): what
-            # candidates are compared on without touching the test set.
-            scorer_val = (scorer or net).evaluate(val_ds, return_dict=True, verbose=0, callbacks=[sync])
-            scores["val_accuracy"] = scorer_val["accuracy"]
+            # candidates are compared on without touching the test set. Without TTA that
+            # is the last epoch's validation pass, of this very model: no second pass.
+            if scorer is None:
+                scores["val_accuracy"] = rows[-1]["val_accuracy"]
+            else:
+                scored = scorer.evaluate(val_ds, return_dict=True, verbose=0, callbacks=[sync])
+                scores["val_accuracy"] = scored["accuracy"]
     if not rows:  # never publish a run that trained on nothing
         raise RuntimeError(f"the run in {run.path!r} completed no epoch; nothing was published")
     if plan.test and "accuracy" not in scores:
