@@ -56,7 +56,17 @@ OWNED = (
     "--workers",
     "--task-index",
 )
-TOOLS = ("schedule", "warmup_steps", "label_smoothing", "ema_decay", "ema_every", "random_erasing", "tta")
+TOOLS = (
+    "schedule",
+    "warmup_steps",
+    "label_smoothing",
+    "ema_decay",
+    "ema_every",
+    "random_erasing",
+    "alternating_flip",
+    "lookahead",
+    "tta",
+)
 MIN_SEEDS = 5  # a record's mean is over at least this many seeds
 RULES = (
     "budget fixed before the run; clock = training + whitening + one final test "

@@ -140,6 +140,18 @@ PROTOCOL_FLAGS = (
     ("--ema-decay", {"type": float, "help": "keep, score and save an EMA of the weights, e.g. 0.999"}),
     ("--ema-every", {"type": int, "help": "with --ema-decay: update the average every N steps"}),
     ("--random-erasing", {"type": float, "help": "probability an image has a rectangle erased"}),
+    (
+        "--alternating-flip",
+        {"action": "store_const", "const": True, "help": "flip each image every other epoch (airbench)"},
+    ),
+    (
+        "--lookahead",
+        {
+            "action": "store_const",
+            "const": True,
+            "help": "pull the weights to a slow copy every 5 steps (airbench)",
+        },
+    ),
     ("--tta", {"help": "test-time augmentation of the test scores: flip, flip_translate or multicrop"}),
 )
 

@@ -16,7 +16,15 @@ from helpers import CutAtEpoch
 from kzoo import cli
 from kzoo.training import OneCycle, SparseLabelSmoothingCrossentropy, get_protocol, list_protocols
 
-TOOLS = {"label_smoothing": 0.0, "ema_decay": None, "ema_every": 1, "random_erasing": 0.0, "tta": None}
+TOOLS = {
+    "label_smoothing": 0.0,
+    "ema_decay": None,
+    "ema_every": 1,
+    "random_erasing": 0.0,
+    "alternating_flip": False,
+    "lookahead": False,
+    "tta": None,
+}
 
 
 def _lr(schedule, step):
@@ -82,6 +90,8 @@ def test_label_smoothing_loss_is_the_smoothed_cross_entropy():
         ("ema_every", 2.5, TypeError),
         ("random_erasing", 1.5, ValueError),
         ("random_erasing", -0.5, ValueError),
+        ("alternating_flip", 1, TypeError),
+        ("lookahead", "yes", TypeError),
         ("tta", "flips", ValueError),
         ("tta", 1, ValueError),
         ("schedule", "one_cycle", ValueError),
@@ -95,15 +105,18 @@ def test_bad_tool_fields(field, value, err):
 def test_tools_that_contradict_the_protocol_are_refused():
     with pytest.raises(ValueError, match="`random_erasing`.*`augment`"):
         get_protocol("wrn_svhn", random_erasing=0.5)
+    with pytest.raises(ValueError, match="`alternating_flip`.*`augment`"):
+        get_protocol("wrn_svhn", alternating_flip=True)
     with pytest.raises(ValueError, match="`warmup_lr`"):
         get_protocol("fashion_mnist_cpu", schedule="onecycle", warmup_lr=0.5)
 
 
-def test_tta_is_refused_for_a_dataset_that_does_not_flip(tmp_path):
+@pytest.mark.parametrize("tool", [{"tta": "flip"}, {"alternating_flip": True}])
+def test_flips_are_refused_for_a_dataset_that_does_not_flip(tmp_path, tool):
     from kzoo.training import train
 
-    with pytest.raises(ValueError, match="`tta`"):
-        train("resnet20", "mnist", "fashion_mnist_cpu", tta="flip", out=str(tmp_path / "r"), verbose=0)
+    with pytest.raises(ValueError, match=f"`{next(iter(tool))}`"):
+        train("resnet20", "mnist", "fashion_mnist_cpu", **tool, out=str(tmp_path / "r"), verbose=0)
     assert not (tmp_path / "r").exists()
 
 
@@ -118,7 +131,7 @@ def test_the_cli_flags_reach_the_protocol(monkeypatch):
     flags = [
         "--schedule", "onecycle", "--warmup-steps", "100", "--weight-decay", "1e-4",
         "--label-smoothing", "0.1", "--ema-decay", "0.99", "--ema-every", "5",
-        "--random-erasing", "0.5", "--tta", "flip", "--lr", "0.2",
+        "--random-erasing", "0.5", "--alternating-flip", "--lookahead", "--tta", "flip", "--lr", "0.2",
     ]  # fmt: skip
     assert cli.main(["train", "resnet20", *flags]) == 2
     assert {k: seen[k] for k in ("schedule", "warmup_steps", "weight_decay", "lr")} == {
@@ -132,6 +145,8 @@ def test_the_cli_flags_reach_the_protocol(monkeypatch):
         "ema_decay": 0.99,
         "ema_every": 5,
         "random_erasing": 0.5,
+        "alternating_flip": True,
+        "lookahead": True,
         "tta": "flip",
     }
     seen.clear()
@@ -165,6 +180,8 @@ ALL_TOOLS = {
     "ema_decay": 0.9,
     "ema_every": 2,
     "random_erasing": 0.5,
+    "alternating_flip": True,
+    "lookahead": True,
     "tta": "flip",
     "schedule": "onecycle",
     "warmup_steps": 10,
@@ -172,9 +189,10 @@ ALL_TOOLS = {
 
 
 def test_a_run_with_every_tool_scores_saves_and_resumes_the_average(fmnist_like_dir, tmp_path):
-    """Label smoothing, random erasing, the one-cycle rate, the weights' average and
-    test-time flips in one run: its test score is the saved model's own, flip-averaged,
-    and a run interrupted after an epoch resumes to the same model and curve."""
+    """Label smoothing, random erasing, alternating flips, lookahead, the one-cycle rate,
+    the weights' average and test-time flips in one run: its test score is the saved
+    model's own, flip-averaged, and a run interrupted after an epoch resumes to the same
+    model and curve."""
     import kzoo
     from kzoo.training import train
 
@@ -201,14 +219,11 @@ def test_a_run_with_every_tool_scores_saves_and_resumes_the_average(fmnist_like_
     with pytest.raises(KeyboardInterrupt):
         train(*args, out=str(tmp_path / "cut"), callbacks=[CutAtEpoch(2)], **kwargs)
     backups = sorted((tmp_path / "cut" / "backup").iterdir())
-    assert "ema.npz" in os.listdir(backups[-1])  # the average is part of the backup
+    assert {"ema.npz", "lookahead.npz"} <= set(os.listdir(backups[-1]))  # both are part of the backup
     resumed = train(*args, out=str(tmp_path / "cut"), **kwargs)
-    # The first two epochs are the uninterrupted run's (resumed, not restarted); after the
-    # cut the input pipeline starts its seeded sequence again, so the rest need not match
-    # bit for bit (tests/test_ema.py checks the average's own resume exactly).
-    assert [r["test_accuracy"] for r in resumed.history][:2] == [r["test_accuracy"] for r in whole.history][
-        :2
-    ]
+    # The resumed run is the uninterrupted one: the same curve, epoch after epoch (the input
+    # pipeline, the alternating flips, the slow weights and the average all resume exactly).
+    assert [r["test_accuracy"] for r in resumed.history] == [r["test_accuracy"] for r in whole.history]
     assert len(resumed.history) == 3 and resumed.metrics["tta"] == "flip"
     cut = kzoo.evaluate(str(tmp_path / "cut"), data_dir=fmnist_like_dir, tta="flip")
     assert cut["test_top1"] == pytest.approx(resumed.metrics["test_top1"])

@@ -85,9 +85,9 @@ def _xla_works():
 
 
 def crop_flip_fn(spec):
-    """``fn(uint8 batch, seed) -> normalised float32 batch``: ``spec``'s pad-crop (and
-    flip), the random draws in plain TF (bit-identical everywhere), the pixel work
-    XLA-compiled when XLA is available."""
+    """``fn(uint8 batch, seed, flipped=None) -> normalised float32 batch``: ``spec``'s
+    pad-crop (and flip: drawn, or ``flipped`` [B] bool when given), the random draws in
+    plain TF (bit-identical everywhere), the pixel work XLA-compiled when XLA is available."""
     normalise, _ = normaliser(spec)
     fill = _fill(spec)
 
@@ -97,9 +97,9 @@ def crop_flip_fn(spec):
     if _xla_works():
         place = tf.function(place, jit_compile=True)
 
-    def fn(images, seed):
-        offsets, flipped = _draw_crop_flip(tf.shape(images)[0], seed, spec.pad, spec.flip)
-        return place(images, offsets, flipped)
+    def fn(images, seed, flipped=None):
+        offsets, drawn = _draw_crop_flip(tf.shape(images)[0], seed, spec.pad, spec.flip)
+        return place(images, offsets, drawn if flipped is None else flipped)
 
     return fn
 

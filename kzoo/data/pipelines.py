@@ -67,6 +67,39 @@ def _check_elements(ds, spec):
         raise TypeError(f"`ds` must give one integer class label per image, got {label}")
 
 
+def check_alternating_flip(alternating_flip, augment, spec):
+    """``alternating_flip`` checked against what it needs: the batched pad-crop-flip
+    augmentation (``augment`` on, a dataset whose paper flips and pads)."""
+    checks.boolean(alternating_flip, "alternating_flip")
+    if alternating_flip and not augment:
+        raise ValueError("`alternating_flip` is a training augmentation: it needs `augment=True`")
+    if alternating_flip and not (spec.pad and spec.flip and spec.eval_resize is None):
+        raise ValueError(
+            f"`alternating_flip` alternates the flip of the pad-crop-flip augmentation; "
+            f"{spec.name} is not augmented that way (CIFAR and Fashion-MNIST are)"
+        )
+    return alternating_flip
+
+
+def _epochs_begun():
+    """(an endless dataset of the index of the iteration it is read in, the int64
+    variable counting them). The count goes up when an iteration reads its first
+    element, so epochs are numbered in the order they run; ``from_epoch`` sets it."""
+    begun = tf.Variable(-1, dtype=tf.int64, trainable=False, name="epochs_begun")
+    epochs = tf.data.Dataset.from_tensors(tf.constant(0, tf.int64)).map(lambda _: begun.assign_add(1))
+    return epochs.flat_map(lambda e: tf.data.Dataset.from_tensors(e).repeat()), begun
+
+
+def _first_flips(ds, seed):
+    """Each image's flip in even epochs ([N] bool, drawn from ``seed``; odd epochs
+    flip the others), for the N images of ``ds`` in their stored order."""
+    n = int(ds.cardinality())
+    if n < 0:
+        raise ValueError("`alternating_flip` needs a dataset of known size (tf.data cannot count this one)")
+    key = seed if seed is not None else int(tf.random.uniform([], maxval=2**31 - 1, dtype=tf.int64))
+    return tf.random.stateless_uniform([n], tf.constant([key, 2], tf.int64)) < 0.5
+
+
 def _check_pipeline_args(ds, training, augment, batch_size, seed, drop_remainder, random_erasing):
     if not isinstance(ds, tf.data.Dataset):
         raise TypeError(f"`ds` must be a tf.data.Dataset (from kzoo.data.load), got {type(ds).__name__}")
@@ -83,7 +116,16 @@ def _check_pipeline_args(ds, training, augment, batch_size, seed, drop_remainder
 
 
 def pipeline(
-    ds, name, *, training, batch_size, seed=None, augment=True, drop_remainder=None, random_erasing=0.0
+    ds,
+    name,
+    *,
+    training,
+    batch_size,
+    seed=None,
+    augment=True,
+    drop_remainder=None,
+    random_erasing=0.0,
+    alternating_flip=False,
 ):
     """Batches of (float32 normalised images, int32 labels) from ``load``'s output, prefetched.
 
@@ -99,12 +141,22 @@ def pipeline(
     has one random rectangle set to 0 after normalisation (``augment.random_erasing_fn``),
     after the dataset's own augmentation, SVHN's none included; it needs ``augment`` and
     leaves evaluation alone. At 0 the batches are bit for bit those without it.
+
+    ``alternating_flip`` (off by default; airbench's): each training image is flipped in
+    every other epoch instead of at random, starting from a random half (drawn from
+    ``seed``), so any two epochs in a row show it both ways; the crops stay random.
+    Epochs are counted as the pipeline is iterated (``from_epoch`` resumes the count).
+    It needs the pad-crop-flip augmentation and a dataset of known size.
     """
     spec = dataset_info(name)
     batch_size, seed, drop_remainder, random_erasing = _check_pipeline_args(
         ds, training, augment, batch_size, seed, drop_remainder, random_erasing
     )
     _check_elements(ds, spec)
+    alternating = check_alternating_flip(alternating_flip, augment, spec) and training
+    if alternating:
+        first_flips = _first_flips(ds, seed)
+        ds = ds.enumerate()  # (index, (image, label)): the index picks the image's flip
     deterministic = seed is not None or not training
     normalise, _ = normaliser(spec)
     erase = random_erasing_fn(spec, random_erasing) if training and augment and random_erasing else None
@@ -140,13 +192,23 @@ def pipeline(
     elif training and augment and spec.pad:
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
         crop_flip = crop_flip_fn(spec)
-        if erase is None:
-            augment_batch = crop_flip
-        else:
 
-            def augment_batch(x, s):
-                return erase(crop_flip(x, s), _erasing_seed(s))
+        def augment_batch(x, s, flipped=None):
+            x = crop_flip(x, s, flipped)
+            return x if erase is None else erase(x, _erasing_seed(s))
 
+        if alternating:
+            epochs, begun = _epochs_begun()
+            ds = map_(
+                tf.data.Dataset.zip((ds, _seeds(seed), epochs)),
+                lambda ixy, s, e: (
+                    augment_batch(ixy[1][0], s, tf.not_equal(tf.gather(first_flips, ixy[0]), e % 2 == 1)),
+                    ixy[1][1],
+                ),
+            )
+            ds = ds.prefetch(AUTOTUNE)
+            ds._kzoo_epochs_begun = begun  # for from_epoch
+            return ds
         ds = map_(tf.data.Dataset.zip((ds, _seeds(seed))), lambda xy, s: (augment_batch(xy[0], s), xy[1]))
     else:
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
@@ -166,6 +228,9 @@ def from_epoch(ds, epoch):
     epoch = checks.integer(epoch, "epoch", minimum=0)
     for _ in range(epoch):
         iter(ds)
+    begun = getattr(ds, "_kzoo_epochs_begun", None)  # alternating_flip's epoch count
+    if begun is not None:
+        begun.assign(epoch - 1)
     return ds.repeat()
 
 
@@ -206,6 +271,7 @@ def make_datasets(
     manual_dir=None,
     train_fraction=None,
     random_erasing=0.0,
+    alternating_flip=False,
 ):
     """(train, validation or None, test, DatasetSpec), batched for ``model.fit``.
 
@@ -217,7 +283,8 @@ def make_datasets(
     its stored order (TFDS's is hash-shuffled, the IDX files' is mixed), the EraseReLU
     paper's ImageNet-10/20/30%: the same examples for every seed, and a smaller
     fraction is a subset of a larger one. Validation and test stay whole.
-    ``random_erasing`` is ``pipeline``'s, for the training split only (0: off).
+    ``random_erasing`` and ``alternating_flip`` are ``pipeline``'s, for the training
+    split only (off by default).
     ``data_dir`` and ``manual_dir`` are as for ``load``.
 
     Every argument is checked before any file is read (``steps_per_epoch`` included);
@@ -230,6 +297,7 @@ def make_datasets(
     split_seed = checks.seed(split_seed, "split_seed")
     checks.boolean(augment, "augment")
     random_erasing = _check_random_erasing(random_erasing, augment)
+    check_alternating_flip(alternating_flip, augment, spec)
     val = checked_validation_size(spec, validation_size)
     train_fraction = check_train_fraction(train_fraction)
     n_train = train_examples(name, val, train_fraction)
@@ -258,6 +326,7 @@ def make_datasets(
         seed=seed,
         augment=augment,
         random_erasing=random_erasing,
+        alternating_flip=alternating_flip,
     )
     valid = None if valid_ds is None else pipeline(valid_ds, name, training=False, batch_size=batch_size)
     test = pipeline(test_ds, name, training=False, batch_size=batch_size)

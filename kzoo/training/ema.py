@@ -19,6 +19,60 @@ def _is_float(variable):
     return str(variable.dtype).startswith(("float", "bfloat"))
 
 
+def float_variables(model):
+    """The model's forward-pass state: every floating-point variable of
+    ``model.variables`` (weights and BN's moving statistics), once each, in layer order."""
+    seen, variables = set(), []
+    for v in model.variables:  # layer order, trainable or not: stable across freezing
+        if _is_float(v) and id(v) not in seen:
+            seen.add(id(v))
+            variables.append(v)
+    return variables
+
+
+def shadow_copies(variables, prefix):
+    """A float32 ``tf.Variable`` copy of each variable's value, outside any tf.function."""
+    import tensorflow as tf
+
+    with tf.init_scope():
+        return [
+            tf.Variable(tf.cast(v.value, "float32"), trainable=False, name=f"{prefix}/{v.path}")
+            for v in variables
+        ]
+
+
+def save_shadows(path, shadows, variables, counters):
+    """``shadows`` (with their variables' paths) and the integer ``counters`` (a dict of
+    int64 ``tf.Variable`` s) to the ``.npz`` file ``path``, through a temporary file."""
+    arrays = {f"v{i}": s.numpy() for i, s in enumerate(shadows)}
+    arrays["paths"] = np.array([v.path for v in variables], dtype=str)
+    for name, counter in counters.items():
+        arrays[name] = np.array(counter.numpy(), dtype="int64")
+    atomic.write_file(path, lambda tmp: np.savez(tmp, **arrays), suffix=".npz")
+
+
+def restore_shadows(path, shadows, counters, what):
+    """Read back what ``save_shadows`` wrote at ``path`` into ``shadows`` and
+    ``counters``: True when it did, False when there is no such file. A file that does
+    not fit raises ValueError naming ``what`` it holds."""
+    if not os.path.exists(path):
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = [data[f"v{i}"] for i in range(len(shadows))]
+            extra = sum(1 for k in data.files if k.startswith("v")) - len(arrays)
+            values = {name: int(data[name]) for name in counters}
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{what} in {path!r} is damaged or not this model's ({err})") from None
+    if extra or [a.shape for a in arrays] != [tuple(s.shape) for s in shadows]:
+        raise ValueError(f"{what} in {path!r} does not fit this model's variables")
+    for s, a in zip(shadows, arrays):
+        s.assign(a.astype("float32"))
+    for name, counter in counters.items():
+        counter.assign(values[name])
+    return True
+
+
 class WeightEMA(keras.callbacks.Callback):
     """Keep ``avg = d * avg + (1 - d) * w`` for every floating-point variable of the
     model, updated every ``every`` optimizer steps with ``d = min(decay, (1 + n) / (10 + n))``
@@ -109,16 +163,9 @@ class WeightEMA(keras.callbacks.Callback):
         import tensorflow as tf
 
         model = self.model
-        seen, variables = set(), []
-        for v in model.variables:  # layer order, trainable or not: stable across freezing
-            if _is_float(v) and id(v) not in seen:
-                seen.add(id(v))
-                variables.append(v)
+        variables = float_variables(model)
+        shadows = shadow_copies(variables, "ema")
         with tf.init_scope():
-            shadows = [
-                tf.Variable(tf.cast(v.value, "float32"), trainable=False, name=f"ema/{v.path}")
-                for v in variables
-            ]
             self._updates = tf.Variable(0, dtype="int64", trainable=False, name="ema/updates")
             self._last = tf.Variable(-1, dtype="int64", trainable=False, name="ema/last_step")
         self._owner, self._variables, self._shadows = model, variables, shadows
@@ -245,13 +292,7 @@ class WeightEMA(keras.callbacks.Callback):
         temporary file and a rename; ``Backup`` also writes the whole folder under a
         temporary name)."""
         self._ensure_built()
-        arrays = {f"v{i}": s.numpy() for i, s in enumerate(self._shadows)}
-        arrays["paths"] = np.array([v.path for v in self._variables], dtype=str)
-        arrays["updates"] = np.array(self._updates.numpy(), dtype="int64")
-        arrays["last_step"] = np.array(self._last.numpy(), dtype="int64")
-        atomic.write_file(
-            os.path.join(folder, STATE_FILE), lambda tmp: np.savez(tmp, **arrays), suffix=".npz"
-        )
+        save_shadows(os.path.join(folder, STATE_FILE), self._shadows, self._variables, self._counters())
 
     def restore(self, folder):
         """Read back what ``save`` wrote in ``folder``: True when it did, False when
@@ -261,20 +302,7 @@ class WeightEMA(keras.callbacks.Callback):
         if not os.path.exists(path):
             return False
         self._ensure_built()
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = [data[f"v{i}"] for i in range(len(self._shadows))]
-                extra = sum(1 for k in data.files if k.startswith("v")) - len(arrays)
-                updates, last = int(data["updates"]), int(data["last_step"])
-        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-            raise ValueError(
-                f"the moving average in {path!r} is damaged or not this model's ({err})"
-            ) from None
-        shapes = [tuple(s.shape) for s in self._shadows]
-        if extra or [a.shape for a in arrays] != shapes:
-            raise ValueError(f"the moving average in {path!r} does not fit this model's variables")
-        for s, a in zip(self._shadows, arrays):
-            s.assign(a.astype("float32"))
-        self._updates.assign(updates)
-        self._last.assign(last)
-        return True
+        return restore_shadows(path, self._shadows, self._counters(), "the moving average")
+
+    def _counters(self):
+        return {"updates": self._updates, "last_step": self._last}

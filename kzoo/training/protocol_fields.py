@@ -33,7 +33,7 @@ def validate(p):
     checks.number(p.warmup_lr, "warmup_lr", minimum=0, min_open=True, optional=True)
     checks.integer(p.validation_size, "validation_size", minimum=0, optional=True)
     checks.number(p.train_fraction, "train_fraction", minimum=0, maximum=1, min_open=True, optional=True)
-    for arg in ("nesterov", "decay_all", "augment"):
+    for arg in ("nesterov", "decay_all", "augment", "alternating_flip", "lookahead"):
         checks.boolean(getattr(p, arg), arg)
     checks.choice(p.schedule, "schedule", SCHEDULES)
     checks.choice(p.milestone_unit, "milestone_unit", MILESTONE_UNITS)
@@ -55,6 +55,8 @@ def validate(p):
     checks.number(p.random_erasing, "random_erasing", minimum=0, maximum=1)
     if p.random_erasing and not p.augment:
         raise ValueError("`random_erasing` is a training augmentation: it needs `augment`=True")
+    if p.alternating_flip and not p.augment:
+        raise ValueError("`alternating_flip` is a training augmentation: it needs `augment`=True")
     if p.tta is not None:
         checks.choice(p.tta, "tta", TTA_CHOICES)
     _check_dependents(p)

@@ -16,9 +16,12 @@ offset and FReLU's bias included) unless ``decay_all=False`` (kernels only).
 The fast-training tools are fields too, all off by default so the papers' recipes are
 unchanged: ``label_smoothing``, an exponential moving average of the weights
 (``ema_decay``, updated every ``ema_every`` steps; kzoo.training.ema), random erasing
-(``random_erasing``: the probability an image has a rectangle erased), test-time
-augmentation of the test scores (``tta``: "flip", "flip_translate" or "multicrop"; kzoo.training.tta)
-and the one-cycle schedule (``schedule="onecycle"``).
+(``random_erasing``: the probability an image has a rectangle erased), airbench's
+alternating flip (``alternating_flip``: each image flipped every other epoch;
+kzoo.data.pipeline) and lookahead (``lookahead``: the weights pulled toward a slow copy
+every 5 steps; kzoo.training.lookahead), test-time augmentation of the test scores
+(``tta``: "flip", "flip_translate" or "multicrop"; kzoo.training.tta) and the one-cycle
+schedule (``schedule="onecycle"``).
 """
 
 import dataclasses
@@ -62,6 +65,8 @@ class Protocol:
     ema_decay: float | None = None
     ema_every: int = 1
     random_erasing: float = 0.0
+    alternating_flip: bool = False
+    lookahead: bool = False
     tta: str | None = None
 
     def __post_init__(self):

@@ -70,6 +70,7 @@ def plan_run(
 ):
     """Check and resolve every argument of ``train`` (no data read, nothing written)."""
     from kzoo import data
+    from kzoo.data.pipelines import check_alternating_flip
     from kzoo.data.splits import checked_validation_size
 
     proto = get_protocol(
@@ -109,7 +110,13 @@ def plan_run(
         dataset, proto.batch_size, proto.validation_size, proto.train_fraction
     )
     proto.check_length(expected_steps)
+    check_alternating_flip(proto.alternating_flip, proto.augment, info)
     workers, task = distribute.cluster()
+    if workers > 1 and proto.alternating_flip:
+        raise ValueError(
+            "`alternating_flip` counts epochs in this process's input pipeline; a multi-worker "
+            "run shards that pipeline: train without it, or on one worker"
+        )
     if workers > 1 and not isinstance(model, str):
         raise ValueError(
             "multi-worker training (TF_CONFIG) builds the model itself: pass `model` "

@@ -23,6 +23,7 @@ from kzoo.training import callbacks as cb
 from kzoo.training import distribute
 from kzoo.training.compile import compile_for_protocol, compile_for_scoring
 from kzoo.training.ema import WeightEMA
+from kzoo.training.lookahead import Lookahead
 from kzoo.training.model import build_model, check_model_before_data, check_model_fits  # noqa: F401
 from kzoo.training.precision import dtype_policy
 from kzoo.training.report import hardware, plot_curves, versions
@@ -87,7 +88,8 @@ def train(
     and ``activations.png`` (``kzoo.training.activation_log``).
 
     The protocol's training tools apply as its fields say: ``label_smoothing``,
-    ``random_erasing``, ``schedule="onecycle"``; with ``ema_decay`` the run keeps an
+    ``random_erasing``, ``alternating_flip``, ``schedule="onecycle"``; ``lookahead`` pulls the
+    weights toward a slow copy every 5 steps and ends on it; with ``ema_decay`` the run keeps an
     average of the weights and their BN statistics, which validation, the test curve,
     the test scores and the saved models use (the backup keeps both, so a resumed run
     continues the average); with ``tta`` the test scores (curve and final) average the
@@ -157,6 +159,7 @@ def _datasets(plan, first_epoch):
         augment=proto.augment,
         train_fraction=proto.train_fraction,
         random_erasing=proto.random_erasing,
+        alternating_flip=proto.alternating_flip,
     )
     steps_per_epoch = _batches(train_ds, plan.expected_steps)
     train_ds = data.from_epoch(train_ds, first_epoch)  # endless: fit takes steps_per_epoch
@@ -190,11 +193,13 @@ def _fit(net, plan, backup, start, train_ds, val_ds, test_ds, steps_per_epoch):
     sync = distribute.SyncMovingStatistics()
     ema = WeightEMA(plan.proto.ema_decay, plan.proto.ema_every) if plan.proto.ema_decay else None
     averaged = [ema] if ema else []  # swaps the average in for every evaluation
+    total_steps = plan.proto.total_epochs(steps_per_epoch) * steps_per_epoch
+    pulled = [Lookahead(total_steps)] if plan.proto.lookahead else []  # before the average sees the weights
     scorer = _scorer(net, plan.proto.tta)
     # The backup is restored first (the one the data starts after: ``start``) and written
     # last: everything an epoch records (test scores, log row, models) is on disk before
     # the backup that marks the epoch done.
-    backup.extra_state = averaged
+    backup.extra_state = pulled + averaged
     monitor = "val_accuracy" if val_ds is not None else None
     callbacks = [
         cb.StopOnNonFiniteLoss(),
@@ -204,6 +209,7 @@ def _fit(net, plan, backup, start, train_ds, val_ds, test_ds, steps_per_epoch):
             if whitening.whitening_layers(net)
             else []
         ),
+        *pulled,
         sync,  # before anything evaluates or saves
         *averaged,
         *([cb.TestCurve(test_ds, callbacks=[sync], scorer=scorer, ema=ema)] if plan.test_curve else []),
