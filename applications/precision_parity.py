@@ -2,8 +2,8 @@
 The evidence behind ``precision="auto"``: one `kzoo train` command (given after ``--``,
 as for time_to_accuracy.py) run under both precisions for several seeds, the precisions
 alternating so the machine's drift falls on both. Each run is a time_to_accuracy
-candidate (its folder and ``summary.json`` under ``--out``); a run already there with the
-same command is kept, so an interrupted study resumes. ``summary.json`` and
+seed of a time_to_accuracy candidate (``--out``/MODEL-PRECISION/seedN/summary.json); a
+run already there with the same command is kept, so an interrupted study resumes. ``summary.json`` and
 ``results.md`` in ``--out`` give each precision's final test top-1 (mean and standard
 deviation over seeds), the paired per-seed differences and the median epoch time.
 
@@ -14,6 +14,7 @@ deviation over seeds), the paired per-seed differences and the median epoch time
 import argparse
 import json
 import os
+import shlex
 import statistics
 import sys
 from types import SimpleNamespace
@@ -28,18 +29,19 @@ OWN_FLAGS = ("--seed", "--mixed-precision")
 
 
 def seeds_arg(text):
+    """``--seeds``: time_to_accuracy's form (``0,1,2`` or ``10-14``), at least two."""
     try:
-        seeds = [int(s) for s in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds takes comma-separated integers, got {text!r}") from None
-    if len(seeds) < 2 or len(set(seeds)) != len(seeds):
+        seeds = time_to_accuracy.parse_seeds(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if len(seeds) < 2:
         raise argparse.ArgumentTypeError(f"--seeds needs at least two different seeds, got {text!r}")
     return seeds
 
 
 def plan(train_args, seeds):
-    """(name, arguments) of every run, precisions alternating, the first precision
-    alternating from seed to seed."""
+    """(candidate name, seed, arguments) of every run, precisions alternating, the first
+    precision alternating from seed to seed; a candidate is one precision's runs."""
     if not train_args or train_args[0].startswith("-"):
         raise ValueError("give the `kzoo train` arguments after `--`, the model name first")
     clash = sorted({a.split("=")[0] for a in train_args} & set(OWN_FLAGS))
@@ -49,20 +51,20 @@ def plan(train_args, seeds):
     for i, seed in enumerate(seeds):
         order = list(PRECISIONS) if i % 2 == 0 else list(PRECISIONS)[::-1]
         for label in order:
-            args = [*train_args, "--seed", str(seed), "--mixed-precision", label]
-            runs.append((f"{train_args[0]}-{label}-seed{seed}", args))
+            runs.append((f"{train_args[0]}-{label}", seed, [*train_args, "--mixed-precision", label]))
     return runs
 
 
-def _done(folder, name, args):
-    """The run's summary if it finished with these arguments (else None)."""
-    path = os.path.join(folder, name, "summary.json")
+def _done(out, name, seed, args):
+    """Whether the run is on record with these arguments (its seed's ``summary.json``)."""
+    folder = os.path.join(out, name, f"seed{seed}")
+    path = os.path.join(folder, "summary.json")
     if not os.path.exists(path):
-        return None
+        return False
     with open(path) as f:
-        summary = json.load(f)
-    wanted = time_to_accuracy.candidate_command(args, os.path.join(folder, name))
-    return summary if summary["command"] == wanted else None
+        kept = json.load(f)["recipe"]
+    argv = time_to_accuracy.candidate_args(args, folder, seed, select=False, curve=False)
+    return kept == time_to_accuracy.recipe("kzoo " + shlex.join(argv))
 
 
 def aggregate(summaries):
@@ -74,7 +76,7 @@ def aggregate(summaries):
         by.setdefault(label, {})[s["seed"]] = s
     out = {"precisions": {}}
     for label, runs in by.items():
-        top1 = [runs[k]["final_test_top1"] for k in sorted(runs)]
+        top1 = [runs[k]["score"] for k in sorted(runs)]
         epochs = [p["seconds"] for k in sorted(runs) for p in runs[k]["curve"]]
         out["precisions"][label] = {
             "seeds": sorted(runs),
@@ -85,7 +87,7 @@ def aggregate(summaries):
         }
     if set(by) == set(PRECISIONS):
         paired = sorted(set(by["float32"]) & set(by["bfloat16"]))
-        diffs = [by["bfloat16"][k]["final_test_top1"] - by["float32"][k]["final_test_top1"] for k in paired]
+        diffs = [by["bfloat16"][k]["score"] - by["float32"][k]["score"] for k in paired]
         p = out["precisions"]
         noise = max(p["float32"]["std_top1"] or 0, p["bfloat16"]["std_top1"] or 0)
         mean = statistics.mean(diffs) if diffs else None
@@ -106,7 +108,7 @@ def aggregate(summaries):
 def report(folder):
     from kzoo import atomic
 
-    summaries = time_to_accuracy.candidates(folder)
+    summaries = time_to_accuracy.load_summaries(folder)
     result = {**aggregate(summaries), "commands": sorted(s["command"] for s in summaries)}
     result["machine"] = summaries[0]["hardware"]
     atomic.write_text(os.path.join(folder, "summary.json"), json.dumps(result, indent=2) + "\n")
@@ -156,11 +158,18 @@ def main(argv=None):
         return 0
     try:
         runs = plan(train_args, args.seeds)
-        for name, run_args in runs:
-            if _done(args.out, name, run_args) is not None:
-                print(f"{name}: done already, kept", file=sys.stderr)
+        for name, seed, run_args in runs:
+            if _done(args.out, name, seed, run_args):
+                print(f"{name} seed {seed}: done already, kept", file=sys.stderr)
                 continue
-            options = SimpleNamespace(name=name, out=args.out, target=1.0, budget=float("inf"))
+            options = SimpleNamespace(
+                name=name,
+                out=args.out,
+                seeds=str(seed),
+                select=False,
+                curve=False,
+                held_out=time_to_accuracy.HELD_OUT,
+            )
             time_to_accuracy.run(options, run_args)
     except (ValueError, TypeError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

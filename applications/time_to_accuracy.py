@@ -373,7 +373,8 @@ def readme_paragraph(record):
             b = r["baseline"]
             line += (
                 f"; the old ResNet-20 float32 recipe, re-timed by the same rules there: "
-                f"{b['mean_minutes']:.2f} min, {100 * b['mean_test_top1']:.2f}%"
+                f"{b['mean_minutes']:.2f} min ({r['baseline_minutes_over_record']:.2f}x), "
+                f"{100 * b['mean_test_top1']:.2f}% over {len(b['seeds'])} seeds"
             )
         lines.append(line + ".")
     return "\n".join(lines) + "\n"
@@ -475,9 +476,14 @@ def report(out, target, budget_minutes, baseline, readme=None):
     print(readme_paragraph(record))
 
 
+def split_argv(argv):
+    """(this script's arguments, the `kzoo train` arguments after ``--``)."""
+    return (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    own, train_args = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
+    own, train_args = split_argv(argv)
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -1217,12 +1217,12 @@ def test_precision_parity_study(fmnist_subset_dir, tmp_path, capsys):
     """Both precisions for each seed, alternating; a finished run is kept on a re-run;
     the summary pairs the seeds."""
     parity = load_script(os.path.join(os.path.dirname(RECIPES[0]), "precision_parity.py"))
-    names = [name for name, _ in parity.plan(["mlp12"], [0, 1])]
+    names = [(name, seed) for name, seed, _ in parity.plan(["mlp12"], [0, 1])]
     assert names == [
-        "mlp12-float32-seed0",
-        "mlp12-bfloat16-seed0",
-        "mlp12-bfloat16-seed1",
-        "mlp12-float32-seed1",
+        ("mlp12-float32", 0),
+        ("mlp12-bfloat16", 0),
+        ("mlp12-bfloat16", 1),
+        ("mlp12-float32", 1),
     ]
     with pytest.raises(ValueError, match="--seed"):
         parity.plan(["mlp12", "--seed=3"], [0, 1])
@@ -1235,14 +1235,15 @@ def test_precision_parity_study(fmnist_subset_dir, tmp_path, capsys):
     result = json.load(open(os.path.join(out, "summary.json")))
     assert result["paired_seeds"] == [0, 1] and set(result["precisions"]) == {"float32", "bfloat16"}
     runs = {
-        n: json.load(open(os.path.join(out, n, "summary.json")))
+        f"{n}-{seed}": json.load(open(os.path.join(out, n, seed, "summary.json")))
         for n in os.listdir(out)
         if os.path.isdir(os.path.join(out, n))
+        for seed in os.listdir(os.path.join(out, n))
     }
     assert {r["precision"] for r in runs.values()} == {"float32", "mixed_bfloat16"} and len(runs) == 4
-    f32 = [runs[f"mlp12-float32-seed{k}"]["final_test_top1"] for k in (0, 1)]
+    f32 = [runs[f"mlp12-float32-seed{k}"]["score"] for k in (0, 1)]
     assert result["precisions"]["float32"]["final_top1"] == f32
-    diffs = [runs[f"mlp12-bfloat16-seed{k}"]["final_test_top1"] - f32[k] for k in (0, 1)]
+    diffs = [runs[f"mlp12-bfloat16-seed{k}"]["score"] - f32[k] for k in (0, 1)]
     assert result["bfloat16_minus_float32"] == pytest.approx(diffs)
     assert "| float32 | 0, 1 |" in open(os.path.join(out, "results.md")).read()
     assert parity.main(["--seeds", "0,1", "--out", out, "--", *train_args]) == 0  # resumes: nothing left
