@@ -1,23 +1,29 @@
-"""TensorFlow's start-up notices kept out of kzoo's output.
+"""The ``kzoo`` command (``python -m kzoo_command``): ``kzoo.cli.main`` with
+TensorFlow's start-up notices kept out of its output.
 
-TensorFlow's C++ logging writes to the stderr file descriptor at import and at the
-first device query ("Could not find cuda drivers", "failed call to cuInit", oneDNN and
-CPU-feature notices), whatever TF_CPP_MIN_LOG_LEVEL says. On a CPU machine they are
-noise ahead of kzoo's own lines, so they are filtered out at the file-descriptor level;
-every other line passes. ``KZOO_TF_LOGS=1`` keeps everything.
+TensorFlow's C++ logging writes to the stderr file descriptor at import, at the first
+device query and when XLA first compiles ("Could not find cuda drivers", "failed call to
+cuInit", oneDNN and CPU-feature notices, the XLA service lines), whatever
+TF_CPP_MIN_LOG_LEVEL says. On a CPU machine they are noise around the command's own
+lines, so the command filters them out at the file-descriptor level; every other line
+passes. ``KZOO_TF_LOGS=1`` keeps everything.
+
+This module lies outside the ``kzoo`` package on purpose: the filter must be in place
+before ``import kzoo`` loads TensorFlow, and the library itself never touches its
+user's stderr (``import kzoo`` prints what TensorFlow prints).
 """
 
 import contextlib
 import os
 import re
 import sys
-import tempfile
 import threading
 
 NOISE = re.compile(
     r"WARNING: All log messages before absl::InitializeLog\(\) is called"
     r"|[IWE]\d{4} [\d:.]+ +\d+ (cudart_stub|cpu_feature_guard|cuda_platform|cuda_executor|"
-    r"cuda_diagnostics|cuda_dnn|cuda_fft|cuda_blas|computation_placer|port)\.cc:\d+\]"
+    r"cuda_diagnostics|cuda_dnn|cuda_fft|cuda_blas|computation_placer|port|service|device_compiler)"
+    r"\.(cc|h):\d+\]"
     r"|To enable the following instructions: .*rebuild TensorFlow"
     r"|oneDNN custom operations are on"
     r"|.*Unable to register cu(DNN|FFT|BLAS) factory"
@@ -40,33 +46,10 @@ def _keep(line):
 
 
 @contextlib.contextmanager
-def quiet_import():
-    """Collect what is written to stderr while the block runs (importing TensorFlow) and
-    write back all but the notices afterwards: synchronous, no thread, for ``import kzoo``."""
-    fd = _stderr_fd()
-    if fd is None:
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(fd)
-    with tempfile.TemporaryFile() as collected:
-        os.dup2(collected.fileno(), fd)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, fd)
-            os.close(saved)
-            collected.seek(0)
-            kept = b"".join(line for line in collected if _keep(line))
-            if kept:
-                os.write(fd, kept)
-
-
-@contextlib.contextmanager
 def filtered_stderr():
-    """Pass the process's stderr through the filter while the block runs (a whole CLI
-    command: TensorFlow logs again at its first device query)."""
+    """Pass the process's stderr through the filter while the block runs (a whole
+    command: TensorFlow logs at import, at its first device query and at XLA's first
+    compilation)."""
     fd = _stderr_fd()
     if fd is None:
         yield
@@ -92,3 +75,17 @@ def filtered_stderr():
         os.dup2(saved, fd)  # the pipe's last writer closes: the pump reaches its end
         thread.join(timeout=5)
         os.close(saved)
+
+
+def main(argv=None):
+    """The ``kzoo`` console command: ``kzoo.cli.main(argv)``, imported and run with
+    TensorFlow's notices filtered out; its exit status."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with filtered_stderr():
+        from kzoo import cli
+
+        return cli.main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

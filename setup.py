@@ -11,6 +11,9 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["kzoo", "kzoo.*"]),
+    # The `kzoo` command's launcher: outside the package, so that it filters TensorFlow's
+    # notices from before `import kzoo` loads TensorFlow (the library leaves stderr alone).
+    py_modules=["kzoo_command"],
     # The pretrained tags' records and weights (kzoo.models.pretrained) ship with the package.
     package_data={"kzoo": ["weights/pretrained.json", "weights/*.weights.h5"]},
     python_requires=">=3.10",
@@ -46,5 +49,5 @@ setup(
             "keras-hub>=0.32,<0.33",
         ],
     },
-    entry_points={"console_scripts": ["kzoo=kzoo.cli:main"]},
+    entry_points={"console_scripts": ["kzoo=kzoo_command:main"]},
 )

@@ -48,7 +48,7 @@ def _cpu():
 
 def _run(args, log):
     """Run ``kzoo ARGS`` (this Python's), appending the command and its output to ``log``."""
-    command = [sys.executable, "-m", "kzoo.cli", *args]
+    command = [sys.executable, "-m", "kzoo_command", *args]
     shown = "kzoo " + shlex.join(args)
     print(f"$ {shown}", flush=True)
     start = time.perf_counter()

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kzoo.training.report import cpu_info
+from kzoo.training.machine import cpu_info
 
 
 def machine():

@@ -17,68 +17,65 @@ imported on first use (PEP 562 ``__getattr__``).
 import importlib as _importlib
 import sys as _sys
 
-from kzoo import _quiet
+from kzoo import checks, layers, models, placement, transform, whitening
 from kzoo._version import __version__
-
-with _quiet.quiet_import():  # Keras imports TensorFlow under its TF backend (kzoo._quiet)
-    from kzoo import checks, layers, models, placement, transform, whitening
-    from kzoo.models import (
-        DFNMR,
-        DFNMR1,
-        DFNMR2,
-        MLP,
-        MLP12,
-        AirbenchNet,
-        CifarInceptionV2,
-        CifarResNet,
-        CifarResNeXt,
-        ImageNetResNet,
-        ImageNetResNeXt,
-        ModelInfo,
-        PlainNet,
-        PlainNet38,
-        PlainNet62,
-        PlainNet84,
-        ResidualStyle31,
-        ResNet20,
-        ResNet32,
-        ResNet44,
-        ResNet50,
-        ResNet50V2,
-        ResNet56,
-        ResNet101,
-        ResNet101V2,
-        ResNet110,
-        ResNet152,
-        ResNet152V2,
-        ResNet164,
-        ResNet200,
-        ResNet200V2,
-        ResNet1001,
-        ResNet1202,
-        ResNeXt29_8x64d,
-        ResNeXt29_16x64d,
-        ResNeXt50_32x4d,
-        ResNeXt101_32x4d,
-        ResNeXt152_32x4d,
-        SingleReLUNet,
-        SmallNet,
-        SmallNetBN,
-        VGGStyle31,
-        WideResNet,
-        WideResNet16_8,
-        WideResNet28_10,
-        WideResNet40_4,
-        WideResNet52_1,
-        WideResNet52_10,
-        create_model,
-        list_models,
-        load_model,
-        model_info,
-        trainable_params,
-    )
-    from kzoo.placement import activation_layers
-    from kzoo.transform import activation_stats, adapt, features, modules, place, taps
+from kzoo.models import (
+    DFNMR,
+    DFNMR1,
+    DFNMR2,
+    MLP,
+    MLP12,
+    AirbenchNet,
+    CifarInceptionV2,
+    CifarResNet,
+    CifarResNeXt,
+    ImageNetResNet,
+    ImageNetResNeXt,
+    ModelInfo,
+    PlainNet,
+    PlainNet38,
+    PlainNet62,
+    PlainNet84,
+    ResidualStyle31,
+    ResNet20,
+    ResNet32,
+    ResNet44,
+    ResNet50,
+    ResNet50V2,
+    ResNet56,
+    ResNet101,
+    ResNet101V2,
+    ResNet110,
+    ResNet152,
+    ResNet152V2,
+    ResNet164,
+    ResNet200,
+    ResNet200V2,
+    ResNet1001,
+    ResNet1202,
+    ResNeXt29_8x64d,
+    ResNeXt29_16x64d,
+    ResNeXt50_32x4d,
+    ResNeXt101_32x4d,
+    ResNeXt152_32x4d,
+    SingleReLUNet,
+    SmallNet,
+    SmallNetBN,
+    VGGStyle31,
+    WideResNet,
+    WideResNet16_8,
+    WideResNet28_10,
+    WideResNet40_4,
+    WideResNet52_1,
+    WideResNet52_10,
+    create_model,
+    list_models,
+    model_info,
+    trainable_params,
+)
+from kzoo.placement import activation_layers
+from kzoo.saving import load_model
+from kzoo.transform import activation_stats, adapt, features, modules, place, taps
 
 # The parts that need TensorFlow: a subpackage, or a function and the module it comes from.
 _TF_SUBPACKAGES = ("data", "training", "serving", "tuning", "reproduce")
@@ -95,13 +92,12 @@ _PIP_NAMES = {
 
 def _import_tf_part(name, module):
     """Import TensorFlow, then ``module``, for ``kzoo.<name>``: TensorFlow first, so a part
-    that imports it only when called (``kzoo.train``) is refused here too, and its start-up
-    notices are filtered (kzoo._quiet). A missing TensorFlow (or a package of its family)
-    becomes an ImportError naming the part and the ``pip install`` it needs."""
+    that imports it only when called (``kzoo.train``) is refused here too. A missing
+    TensorFlow (or a package of its family) becomes an ImportError naming the part and the
+    ``pip install`` it needs."""
     try:
         if _sys.modules.get("tensorflow") is None:
-            with _quiet.quiet_import():
-                _importlib.import_module("tensorflow")
+            _importlib.import_module("tensorflow")
         return _importlib.import_module(module)
     except ImportError as error:
         missing = (error.name or "").partition(".")[0]

@@ -9,9 +9,9 @@ import os
 import shlex
 import sys
 
-from kzoo import _quiet, checks, cli_parser
+from kzoo import checks, cli_parser
 from kzoo.cli_model_options import model_kwargs as _model_kwargs
-from kzoo.cli_parser import _Parser, _rates, _strings, build_parser  # noqa: F401 (tests use them as kzoo.cli's)
+from kzoo.cli_parser import build_parser
 
 
 def _parser():
@@ -315,20 +315,19 @@ def _run(args):
 def main(argv=None):
     """Exit 0 on success, 2 for a bad input (usage, argument, missing or unusable file),
     1 for a run that failed (diverged, a failed search, a write that failed), 130 for
-    Ctrl-C: each with one line ``kzoo: error: ...``, never a traceback."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    Ctrl-C: each with one line ``kzoo: error: ...``, never a traceback. The ``kzoo``
+    command (``kzoo_command``) runs it with TensorFlow's start-up notices filtered out."""
     args = build_parser(__doc__).parse_args(argv)
     # The line a run records: this call's arguments (main(argv) in a script), not the script's.
     args.command_line = "kzoo " + shlex.join(sys.argv[1:] if argv is None else argv)
-    with _quiet.filtered_stderr():
-        try:
-            return _run(args)
-        except KeyboardInterrupt:
-            return _fail("interrupted; re-running the same command resumes a run or a search", 130)
-        except checks.INPUT_ERRORS as err:
-            return _fail(err, 2)
-        except (RuntimeError, OSError) as err:  # NonFiniteLossError, SearchFailedError, disk errors
-            return _fail(err, 1)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        return _fail("interrupted; re-running the same command resumes a run or a search", 130)
+    except checks.INPUT_ERRORS as err:
+        return _fail(err, 2)
+    except (RuntimeError, OSError) as err:  # NonFiniteLossError, SearchFailedError, disk errors
+        return _fail(err, 1)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ slope 0.5 up to scale, built as an explicit ``Add`` layer).
 Activations outside blocks (stem, final pre-activation) always get the default one.
 """
 
+import copy
 import dataclasses
 import functools
 from fractions import Fraction
@@ -218,9 +219,10 @@ class ActivationPlacement:
     """Decides, for every activation slot of a network, keep, erase or replace.
 
     Builders create one from their ``activation``, ``erase`` and ``proportion``
-    arguments, ``bind`` it to the network's block count and block kind, then call it
-    for each slot. Arguments are checked on construction and on ``bind``, so a bad
-    option fails before any layer is built.
+    arguments, ``bind`` it to the network's block count and block kind (which gives a
+    new, bound placement and leaves this one as it was), then call the bound one for
+    each slot. Arguments are checked on construction and on ``bind``, so a bad option
+    fails before any layer is built.
     """
 
     def __init__(self, activation="relu", erase=None, proportion=None, ensemble=False):
@@ -247,32 +249,34 @@ class ActivationPlacement:
         self.activation = activation
         self.erase = erase
         self.proportion = 1.0 if (erase is not None and proportion is None) else proportion
+        self._options = dict(self._by_slot)  # as given: ``bind`` resolves them per network
         self.num_blocks = None
         self.slots = None
         self.erased_blocks = ()
         self._erased_slots = {}
 
     def bind(self, num_blocks, slots):
-        """Fix the network this placement serves: ``num_blocks`` blocks of kind ``slots``."""
-        self.num_blocks = num_blocks
-        self.slots = slots
-        by_slot = {"default": self._by_slot["default"]}
-        for key, act in self._by_slot.items():
+        """A copy of this placement fixed to the network it serves: ``num_blocks``
+        blocks of kind ``slots``. This placement is left unbound, so it can be bound
+        again (to another network) with the same options."""
+        bound = copy.copy(self)
+        bound.num_blocks = num_blocks
+        bound.slots = slots
+        bound._by_slot = {"default": self._options["default"]}
+        for key, act in self._options.items():
             if key != "default":
-                by_slot.update(dict.fromkeys(slots.resolve(key, "activation"), act))
-        self._by_slot = by_slot
+                bound._by_slot.update(dict.fromkeys(slots.resolve(key, "activation"), act))
         if self.erase is None:
-            self.erased_blocks = ()
-            self._erased_slots = {}
-            return self
+            bound.erased_blocks, bound._erased_slots = (), {}
+            return bound
         groups = [
             frozenset(slot for location in group for slot in slots.resolve(location))
             for group in self._erase_cycle
         ]
-        self.erased_blocks = chosen_blocks(num_blocks, self.proportion, "block", "this network")
+        bound.erased_blocks = chosen_blocks(num_blocks, self.proportion, "block", "this network")
         # The k-th erased block (counted from 0) loses the slots of group k mod len(groups).
-        self._erased_slots = {b: groups[k % len(groups)] for k, b in enumerate(self.erased_blocks)}
-        return self
+        bound._erased_slots = {b: groups[k % len(groups)] for k, b in enumerate(bound.erased_blocks)}
+        return bound
 
     def erases(self, location):
         """Whether ``erase`` names ``location`` in any of its groups, whatever its form:

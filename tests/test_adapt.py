@@ -274,7 +274,7 @@ def test_a_search_over_a_saved_model_checks_its_slots_first(saved_model_file, tm
 
 def _kzoo(*args):
     return subprocess.run(
-        [sys.executable, "-m", "kzoo.cli", *args], capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "kzoo_command", *args], capture_output=True, text=True, timeout=600
     )
 
 

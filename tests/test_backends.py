@@ -66,7 +66,7 @@ IMPORTS = """
     import keras
     import kzoo
     import kzoo.models
-    from kzoo.models import create_model, list_models, load_model
+    from kzoo.models import create_model, list_models
 
     report = {"backend": keras.backend.backend(), "tf_after_import": sys.modules.get("tensorflow") is not None}
     report["dir"] = sorted(dir(kzoo))

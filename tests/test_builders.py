@@ -135,3 +135,27 @@ def test_bad_arguments(builder, kwargs, err, match):
 def test_unknown_builder_argument_names_the_model_and_its_arguments():
     with pytest.raises(TypeError, match=r"vgg_style31: .*'depth'; it takes include_top, .*erase, proportion"):
         kzoo.create_model("vgg_style31", depth=19)
+
+
+BUILDERS = [
+    name
+    for name in kzoo.models.__all__
+    if name[0].isupper()
+    and callable(getattr(kzoo.models, name))
+    and not isinstance(getattr(kzoo.models, name), type)
+]
+
+
+@pytest.mark.parametrize("name", BUILDERS)
+def test_help_documents_every_argument(name):
+    """``help(kzoo.ResNet20)`` is complete on its own, as keras.applications' builders'
+    are: every argument of the signature is named in the docstring's Args section."""
+    import inspect
+    import re
+
+    builder = getattr(kzoo.models, name)
+    doc = inspect.getdoc(builder)
+    assert "Args:" in doc, name
+    args = doc[doc.index("Args:") :]
+    missing = [p for p in inspect.signature(builder).parameters if not re.search(rf"\b{p}\b", args)]
+    assert missing == [], f"{name}'s docstring does not document {missing}"

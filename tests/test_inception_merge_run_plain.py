@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import kzoo
-from kzoo.models.common import split_depth
+from kzoo.models.merge_run import split_depth
 
 
 def _c(cin, cout, k):  # conv without bias + BN's gamma and beta

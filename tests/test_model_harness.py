@@ -1,6 +1,8 @@
-"""keras-hub style checks for every registered model: forward, one training step, a
-.keras round trip with identical outputs in a fresh process that imports kzoo, and the
-mixed-precision rules (float32 weights, float32 output)."""
+"""keras-hub and timm style checks for every registered model: forward, one training
+step in which every trainable weight gets a finite, non-zero gradient, a .keras round
+trip with identical outputs in a fresh process that imports kzoo, the mixed-precision
+rules (float32 weights, float32 output), and the backbone (``include_top=False`` with
+each pooling at a non-default input size) beside a compiled ``predict``."""
 
 import json
 import os
@@ -185,6 +187,41 @@ def fresh_kzoo(python_preamble, tmp_path_factory):
         fresh.close()
 
 
+def _step_with_every_gradient(model, x, y):
+    """One training step (TensorFlow, eager) that first checks timm's ``num_params ==
+    num_grad``: every trainable weight, FReLU's biases and the weights beside an erased
+    activation included, gets a finite gradient, non-zero unless a stochastic-depth or
+    dropout draw cut it off in this step. A weight whose training-mode gradient is zero
+    must get one in inference mode: batch statistics cancel a per-channel constant (a
+    bias right before BN, or an offset whose every path runs linearly into BN), so its
+    training-mode gradient is zero by construction. Returns the loss."""
+    import tensorflow as tf
+
+    def gradients(training):
+        with tf.GradientTape() as tape:
+            loss = model.compute_loss(x=x, y=y, y_pred=model(x, training=training))
+        return loss, tape.gradient(loss, model.trainable_weights)
+
+    loss, grads = gradients(True)
+    missing = [w.path for w, g in zip(model.trainable_weights, grads) if g is None]
+    assert missing == [], f"no gradient reaches {missing}"
+    assert all(np.all(np.isfinite(to_numpy(g))) for g in grads)
+    random_cuts = any(
+        isinstance(layer, (keras.layers.Dropout, kzoo.layers.StochasticDepth)) for layer in model.layers
+    )
+    zero = {w.path for w, g in zip(model.trainable_weights, grads) if not np.any(to_numpy(g))}
+    if zero and not random_cuts:
+        _, inference = gradients(False)
+        dead = [
+            w.path
+            for w, g in zip(model.trainable_weights, inference)
+            if w.path in zero and not np.any(to_numpy(g))
+        ]
+        assert dead == [], f"zero gradient for {dead}, in training and in inference mode"
+    model.optimizer.apply_gradients(zip(grads, model.trainable_weights))
+    return float(to_numpy(loss))
+
+
 @pytest.mark.parametrize("case, name, kwargs", CASES)
 def test_model_contract(case, name, kwargs, tmp_path, fresh_kzoo):
     keras.utils.set_random_seed(1)
@@ -213,7 +250,10 @@ def test_model_contract(case, name, kwargs, tmp_path, fresh_kzoo):
         run_eagerly=keras.backend.backend() == "tensorflow",
     )
     before = [to_numpy(w).copy() for w in model.trainable_weights[:3]]
-    loss = model.train_on_batch(x, y)
+    if keras.backend.backend() == "tensorflow":
+        loss = _step_with_every_gradient(model, x, y)
+    else:  # the TensorFlow sweep checks the gradients of every registered model
+        loss = model.train_on_batch(x, y)
     assert np.isfinite(loss)
     assert any(not np.array_equal(b, to_numpy(w)) for b, w in zip(before, model.trainable_weights[:3]))
 
@@ -294,3 +334,48 @@ def test_features_taps_and_stats_on_this_backend(tmp_path):
     np.testing.assert_allclose(relu_out, np.maximum(relu_in, 0) - 1.0, atol=1e-6)  # FReLU's bias starts at -1
     rows = kzoo.activation_stats(model, x, verbose=0).rows
     assert len(rows) == 19 and rows[0]["frelu_bias"] == -1.0 and 0 < rows[0]["zero_fraction"] < 1
+
+
+# The backbone sweep builds each model three times: one per family in the default run
+# (the code a family's depths share), every other registered model with ``make test-slow``.
+FAMILY_FIRST = sorted(name for _, name in smallest_of_each_family(exclude=SLOW).values())
+BACKBONE_CASES = [
+    pytest.param(n, marks=[] if n in FAMILY_FIRST else [pytest.mark.slow])
+    for n in (kzoo.list_models() if keras.backend.backend() == "tensorflow" else FAMILY_FIRST)
+]
+
+
+@pytest.mark.parametrize("name", BACKBONE_CASES)
+def test_backbone_poolings_and_compiled_predict(name):
+    """``include_top=False`` at a non-default input size gives the feature map (pooling
+    None) or its average / maximum over space (the same channels); a model that needs a
+    fixed size says so. The whole model's compiled ``predict`` gives its eager outputs."""
+    info = kzoo.model_info(name)
+    channels = info.input_shape[-1]
+    size = (40, 40, channels)  # no registered model's default; above every minimum
+    x = np.random.default_rng(0).normal(size=(2, *size)).astype("float32")
+    outputs = {}
+    for pooling in (None, "avg", "max"):
+        keras.utils.set_random_seed(0)
+        try:
+            backbone = info.build(include_top=False, pooling=pooling, input_shape=size)
+        except ValueError as err:  # an MLP flattens: its size is fixed and pooling refused
+            assert "input" in str(err) or "pooling" in str(err), err
+            continue
+        outputs[pooling] = to_numpy(backbone(x, training=False))
+    if outputs:
+        assert None in outputs, f"{name}: a backbone without pooling must build"
+        feature_map = outputs[None]
+        assert feature_map.ndim == 4 and feature_map.shape[0] == 2
+        for pooling, reduce in (("avg", np.mean), ("max", np.max)):
+            if pooling in outputs:
+                assert outputs[pooling].shape == (2, feature_map.shape[-1])
+                np.testing.assert_allclose(
+                    outputs[pooling], reduce(feature_map, axis=(1, 2)), rtol=1e-4, atol=1e-5
+                )
+    keras.utils.set_random_seed(0)
+    model = info.build(input_shape=SHAPE if channels == 3 else info.input_shape, classes=5)
+    x = np.random.default_rng(1).normal(size=(2, *model.input_shape[1:])).astype("float32")
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), to_numpy(model(x, training=False)), rtol=1e-4, atol=1e-6
+    )

@@ -260,3 +260,19 @@ def test_placement_erases_reads_every_form():
     placement = ActivationPlacement("relu", ["middle", "last"]).bind(2, POST_BOTTLENECK)
     assert all(placement.is_erased(b, s) for b in (1, 2) for s in ("second", "last"))
     assert not placement.is_erased(1, "first")
+
+
+def test_bind_gives_a_bound_copy_and_leaves_the_placement_as_it_was():
+    """A placement bound to one network is not changed by it: binding it again (another
+    depth, another block kind) starts from the user's options, per-slot ones included."""
+    user = {"default": "relu", "last": "frelu"}
+    placement = ActivationPlacement(user, "last", 0.5)
+    six = placement.bind(6, POST_BOTTLENECK)
+    assert six is not placement and six.num_blocks == 6 and six.erased_blocks
+    assert placement.num_blocks is None and placement.slots is None and placement.erased_blocks == ()
+    four = placement.bind(4, POST_BOTTLENECK)
+    assert four.num_blocks == 4 and len(four.erased_blocks) == 2 and len(six.erased_blocks) == 3
+    assert six.num_blocks == 6 and len(six.erased_blocks) == 3  # the first binding kept its own
+    again = placement.bind(6, POST_BOTTLENECK)
+    assert again.erased_blocks == six.erased_blocks
+    assert again._by_slot == six._by_slot and placement._options == placement._by_slot

@@ -232,3 +232,34 @@ def test_a_warmup_or_average_the_run_is_too_short_for_is_refused(fields, match):
     with pytest.raises(ValueError, match=match + ".*1000 steps"):
         p.check_length(100)
     get_protocol("wrn_cifar", epochs=30, **fields).check_length(100)  # long enough
+
+
+def test_kzoos_schedules_against_keras_own():
+    """Where kzoo's schedules give keras' rates and where (and how) they do not, as their
+    docstrings say: StepSchedule starts a rate at its boundary, PiecewiseConstantDecay
+    one step later; WarmupCosine without a warm-up is CosineDecay, and with one its warm-up
+    runs a step ahead of keras' (which starts at 0) before the same cosine."""
+    from kzoo.training import StepSchedule, WarmupCosine
+
+    def rates(schedule, steps):
+        return np.array([float(keras.ops.convert_to_numpy(schedule(s))) for s in steps])
+
+    steps = range(0, 60)
+    ours = rates(StepSchedule([20, 40], [0.1, 0.01, 0.001]), steps)
+    theirs = rates(keras.optimizers.schedules.PiecewiseConstantDecay([20, 40], [0.1, 0.01, 0.001]), steps)
+    differ = [s for s in steps if not np.isclose(ours[s], theirs[s])]
+    assert differ == [20, 40]  # keras keeps the old rate at the boundary itself
+    np.testing.assert_allclose(ours[20:40], 0.01)
+
+    steps = range(0, 101)
+    np.testing.assert_allclose(
+        rates(WarmupCosine(0.4, 100), steps),
+        rates(keras.optimizers.schedules.CosineDecay(0.4, 100), steps),
+        rtol=1e-6,
+        atol=1e-7,
+    )
+    ours = rates(WarmupCosine(0.4, 100, warmup_steps=10), steps)
+    theirs = rates(keras.optimizers.schedules.CosineDecay(0.0, 90, warmup_target=0.4, warmup_steps=10), steps)
+    np.testing.assert_allclose(ours[10:], theirs[10:], rtol=1e-6, atol=1e-7)  # the same cosine
+    np.testing.assert_allclose(ours[:10], theirs[1:11], rtol=1e-6)  # the warm-up a step ahead
+    assert theirs[0] == 0.0 and ours[0] == pytest.approx(0.04)

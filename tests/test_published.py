@@ -182,7 +182,7 @@ def test_cards_carry_the_tags_activation_stats(name, path, card):
     """A SavedModel's card states what kzoo.activation_stats gives for its tag on the first
     1,000 test images (an erased tag against its builder without the erasure, as kzoo stats
     measures it), and its full table lies beside the card."""
-    from kzoo.transform import stats_cli
+    from kzoo.transform import stats_measure
 
     entry = card.get("activation_stats")
     if entry is None:
@@ -190,7 +190,7 @@ def test_cards_carry_the_tags_activation_stats(name, path, card):
     images, _ = _fashion_mnist_test()
     record = RECORDS[NAMES[name]]
     model = kzoo.create_model(record.tag, pretrained=True)
-    expected = stats_cli.measure_built(model, record.architecture, record.options, record.dataset)
+    expected = stats_measure.measure_built(model, record.architecture, record.options, record.dataset)
     assert entry["images"] == expected.images == 1000 and len(images) >= 1000
     assert [(r["module"], r["slot"], r["layer"], r["kind"], r["erased"]) for r in entry["slots"]] == [
         (r["module"], r["slot"], r["layer"], r["kind"], r["erased"]) for r in expected.rows

@@ -182,7 +182,7 @@ def test_create_model_passes_options():
 
 def _kzoo(*args):
     return subprocess.run(
-        [sys.executable, "-m", "kzoo.cli", *args], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "kzoo_command", *args], capture_output=True, text=True, timeout=300
     )
 
 

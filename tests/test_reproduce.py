@@ -20,7 +20,7 @@ import pytest
 from helpers import load_script
 
 import kzoo
-from kzoo import atomic, data, reproduce
+from kzoo import atomic, cli_parser, data, reproduce
 from kzoo import cli as kzoo_cli
 from kzoo.reproduce import Study, Variant, runner
 from kzoo.reproduce import cli as reproduce_cli
@@ -204,7 +204,7 @@ def test_report_formats_paper_values_and_differences():
             "baseline": "a",
         },
     ]
-    text = reproduce.render(study, "cpu", rows, [])
+    text = reproduce.report.render(study, "cpu", rows, [])
     lines = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
     assert "| 8.50 ± 0.25 | 3/3 | - | 8.00 ± 0.20 | - |" in lines["A"]
     # kzoo 8.0 - 8.5; paper 7.5 - 8.0; a phrase is shown as it is, with no difference
@@ -271,9 +271,9 @@ def test_a_real_study_aggregates_its_runs(fmnist_subset_dir, tmp_path):
     assert by_key["nan"]["n"] == 0 and by_key["nan"]["diverged"] == 2
     assert (
         "loss became nan"
-        in json.load(open(os.path.join(out, "runs", "fashion_mnist", "nan", "seed0", reproduce.DIVERGED)))[
-            "reason"
-        ]
+        in json.load(
+            open(os.path.join(out, "runs", "fashion_mnist", "nan", "seed0", reproduce.outputs.DIVERGED))
+        )["reason"]
     )
     report = open(os.path.join(out, "results.md")).read()
     orig, er = by_key["orig"], by_key["er"]
@@ -345,8 +345,8 @@ if __name__ == "__main__":
 def _kzoo_reproduce(argv):
     """``kzoo reproduce ARGV`` as kzoo's main runs a sub-command: its parser class (usage,
     ``kzoo: error: ...``, exit 2) and its mapping of a bad input to ``kzoo: error: ...``, exit 2."""
-    parser = kzoo_cli._Parser(prog="kzoo")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=kzoo_cli._Parser)
+    parser = cli_parser._Parser(prog="kzoo")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=cli_parser._Parser)
     reproduce_cli.add_parser(sub)
     args = parser.parse_args(["reproduce", *argv])
     assert args.command == "reproduce"
@@ -427,7 +427,7 @@ def test_kzoo_reproduce_errors(tmp_path, monkeypatch, capsys):
     assert exit_.value.code == 2
     assert "kzoo: error: reproduce: argument --scale: invalid choice: 'gpu'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="`study` must be one of"):
-        reproduce.resolve_study("zz")
+        reproduce.recipes.resolve_study("zz")
 
 
 def _write_recipe(folder, name, text):
@@ -552,32 +552,52 @@ def test_the_output_helpers_check_their_arguments(tmp_path):
     job = reproduce.jobs(study, "cpu", seeds=1)[0]
     out = str(tmp_path)
     cases = [
-        (lambda: reproduce.read_job(5, job), TypeError, "`out` must be a path"),
-        (lambda: reproduce.is_done(out, "a"), TypeError, "`job` must be a kzoo.reproduce.Job"),
+        (lambda: reproduce.outputs.read_job(5, job), TypeError, "`out` must be a path"),
+        (lambda: reproduce.outputs.is_done(out, "a"), TypeError, "`job` must be a kzoo.reproduce.Job"),
         (
-            lambda: reproduce.write_job_record(out, job, "../wall.json", {}),
+            lambda: reproduce.outputs.write_job_record(out, job, "../wall.json", {}),
             ValueError,
             "`name` must be a file name",
         ),
-        (lambda: reproduce.write_job_record(out, job, "wall.json", 5), TypeError, "`record` must be a dict"),
-        (lambda: reproduce.check_records(out, job), TypeError, "`todo` must be a list of kzoo.reproduce.Job"),
-        (lambda: reproduce.check_records(out, [job], epochs=0), ValueError, "`epochs` must be an integer"),
-        (lambda: reproduce.check_jobs(["a"]), TypeError, "`todo` must hold kzoo.reproduce.Job"),
-        (lambda: reproduce.summarize(study, "cpu", out, [job, "b"]), TypeError, "`todo` must hold"),
+        (
+            lambda: reproduce.outputs.write_job_record(out, job, "wall.json", 5),
+            TypeError,
+            "`record` must be a dict",
+        ),
+        (
+            lambda: reproduce.runner.check_records(out, job),
+            TypeError,
+            "`todo` must be a list of kzoo.reproduce.Job",
+        ),
+        (
+            lambda: reproduce.runner.check_records(out, [job], epochs=0),
+            ValueError,
+            "`epochs` must be an integer",
+        ),
+        (lambda: reproduce.runner.check_jobs(["a"]), TypeError, "`todo` must hold kzoo.reproduce.Job"),
+        (
+            lambda: reproduce.report.summarize(study, "cpu", out, [job, "b"]),
+            TypeError,
+            "`todo` must hold",
+        ),
         (lambda: reproduce.write_report(study, "gpu", out), ValueError, "`scale` must be one of"),
         (lambda: reproduce.default_out(study, "cpu", epochs=0), ValueError, "`epochs` must be an integer"),
         (
-            lambda: reproduce.render("tiny", "cpu", [], []),
+            lambda: reproduce.report.render("tiny", "cpu", [], []),
             TypeError,
             "`study` must be a kzoo.reproduce.Study",
         ),
-        (lambda: reproduce.score(0.9, "errors"), ValueError, "`metric` must be one of 'error', 'accuracy'"),
-        (lambda: reproduce.score(1.5, "error"), ValueError, "`top1` must be a finite number in"),
-        (lambda: reproduce.mean_std("12"), TypeError, "`values` must be a list of numbers"),
-        (lambda: reproduce.load_study(5), TypeError, "`study` must be a path"),
-        (lambda: reproduce.resolve_study(""), ValueError, "`study` must be a non-empty path"),
         (
-            lambda: reproduce.clear_temporaries(str(tmp_path / "missing")),
+            lambda: reproduce.scores.score(0.9, "errors"),
+            ValueError,
+            "`metric` must be one of 'error', 'accuracy'",
+        ),
+        (lambda: reproduce.scores.score(1.5, "error"), ValueError, "`top1` must be a finite number in"),
+        (lambda: reproduce.scores.mean_std("12"), TypeError, "`values` must be a list of numbers"),
+        (lambda: reproduce.load_study(5), TypeError, "`study` must be a path"),
+        (lambda: reproduce.recipes.resolve_study(""), ValueError, "`study` must be a non-empty path"),
+        (
+            lambda: reproduce.outputs.clear_temporaries(str(tmp_path / "missing")),
             FileNotFoundError,
             "`out`=.* does not exist",
         ),
@@ -842,7 +862,7 @@ def test_a_folder_holding_other_runs_is_refused(tmp_path, capsys, fmnist_like_di
     shutil.rmtree(out)
     _finished_job(out, c0, epochs=3)
     os.remove(os.path.join(out, c0.folder, "metrics.json"))
-    reproduce.write_job_record(out, c0, reproduce.DIVERGED, {"reason": "nan"})
+    reproduce.outputs.write_job_record(out, c0, reproduce.outputs.DIVERGED, {"reason": "nan"})
     with pytest.raises(
         ValueError, match="holds runs/fashion_mnist/c/seed0 diverged for 3 epochs, but this call asks for 2"
     ):
@@ -875,7 +895,7 @@ def test_a_report_clears_killed_writes_and_holds_its_folder(tmp_path):
     assert os.path.exists(live)
     os.remove(live)
     # One writer at a time: while a folder is held, another report or run is refused.
-    with reproduce.writing(out):
+    with reproduce.outputs.writing(out):
         with pytest.raises(
             ValueError, match="is being written by another kzoo reproduce that is still running"
         ):
@@ -1002,8 +1022,8 @@ def test_a_killed_study_resumes_to_the_uninterrupted_record(
 
 
 def test_recipe_and_sub_command_take_the_same_options():
-    parser = kzoo_cli._Parser(prog="kzoo")
-    sub = parser.add_subparsers(dest="command", parser_class=kzoo_cli._Parser)
+    parser = cli_parser._Parser(prog="kzoo")
+    sub = parser.add_subparsers(dest="command", parser_class=cli_parser._Parser)
     command = reproduce_cli.add_parser(sub)
     recipe = reproduce_cli.add_study_arguments(argparse.ArgumentParser())
     options = lambda p: {s for a in p._actions for s in a.option_strings}  # noqa: E731

@@ -422,14 +422,14 @@ def test_bad_inputs_fail_before_any_work(kwargs, err, match, data_dir, tmp_path)
 
 def test_cli_train_errors_are_clear(data_dir):
     out = subprocess.run(
-        [sys.executable, "-m", "kzoo.cli", "train", "resnet20", "--dataset", "cifar11"],
+        [sys.executable, "-m", "kzoo_command", "train", "resnet20", "--dataset", "cifar11"],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert out.returncode == 2 and "kzoo: error:" in out.stderr and "Traceback" not in out.stderr
     out = subprocess.run(
-        [sys.executable, "-m", "kzoo.cli", "protocols"], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "kzoo_command", "protocols"], capture_output=True, text=True, timeout=300
     )
     assert out.returncode == 0 and "he_cifar" in out.stdout and "fashion_mnist_demo" in out.stdout
 
@@ -466,9 +466,9 @@ def test_mixed_precision_on_cpu(data_dir, tmp_path):
     ],
 )
 def test_auto_precision_picks_bfloat16_on_bfloat16_cpus(monkeypatch, flags, gpus, override, expected):
-    from kzoo.training import distribute, precision, report
+    from kzoo.training import distribute, machine, precision
 
-    monkeypatch.setattr(report, "cpu_info", lambda: {"cpu_model": "test", "cpu_flags": flags})
+    monkeypatch.setattr(machine, "cpu_info", lambda: {"cpu_model": "test", "cpu_flags": flags})
     monkeypatch.setattr(distribute, "gpus", lambda: gpus)
     monkeypatch.setenv("KZOO_AUTO_BFLOAT16", override)
     assert precision.resolve_precision("auto") == expected
@@ -787,7 +787,7 @@ def _cli(*args):
     env = dict(os.environ)
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the CLI quiets TensorFlow itself
     return subprocess.run(
-        [sys.executable, "-m", "kzoo.cli", *args], capture_output=True, text=True, timeout=300, env=env
+        [sys.executable, "-m", "kzoo_command", *args], capture_output=True, text=True, timeout=300, env=env
     )
 
 

@@ -82,7 +82,7 @@ def test_the_tta_model_shares_the_weights_and_is_named(model):
 
 
 def test_a_loaded_model_is_seen_to_output_probabilities(model, tmp_path):
-    from kzoo.models.common import load_model
+    from kzoo.saving import load_model
 
     path = str(tmp_path / "m.keras")
     model.save(path)

@@ -34,7 +34,7 @@ def _json(path):
 
 
 def _cli(*args):
-    return [sys.executable, "-m", "kzoo.cli", "tune", *args]
+    return [sys.executable, "-m", "kzoo_command", "tune", *args]
 
 
 # ----------------------------------------------------------------------------- the space
@@ -811,13 +811,13 @@ def test_distributed_search_with_a_chief_and_two_workers(fmnist_subset_dir, tmp_
 
 
 def test_cli_reads_ranges_and_lists():
-    from kzoo import cli
+    from kzoo import cli_parser
 
-    assert cli._rates("0.01:0.3") == Range(0.01, 0.3)
-    assert cli._rates("0.05,0.1") == (0.05, 0.1)
-    assert cli._strings("none, last") == ("none", "last")
+    assert cli_parser._rates("0.01:0.3") == Range(0.01, 0.3)
+    assert cli_parser._rates("0.05,0.1") == (0.05, 0.1)
+    assert cli_parser._strings("none, last") == ("none", "last")
     with pytest.raises(Exception, match="LOW:HIGH"):
-        cli._rates("a:b")
+        cli_parser._rates("a:b")
 
 
 def test_trial_folders_are_readable_and_distinct():

@@ -17,7 +17,7 @@ from kzoo.models.cifar_resnet import (
     ResNet1001,
     ResNet1202,
 )
-from kzoo.models.common import load_model, trainable_params
+from kzoo.models.common import trainable_params
 from kzoo.models.imagenet_resnet import (
     ImageNetResNet,
     ResNet50,
@@ -119,7 +119,6 @@ __all__ = [
     "WideResNet52_1",
     "WideResNet52_10",
     # Utilities and the registry
-    "load_model",
     "trainable_params",
     "ModelInfo",
     "create_model",

@@ -105,19 +105,25 @@ def AirbenchNet(
 ):
     """The airbench-style fast network (see the module's docstring).
 
-    keras.applications' arguments as for every kzoo builder; default input (28, 28, 1)
-    (Fashion-MNIST), 10 classes, smallest input 16x16. ``widths``: the three blocks'
-    channels (airbench's CIFAR-10 net has 64, 256, 256; the default 32, 64, 128 is sized
-    for 28x28 grayscale on a CPU). ``whitening``: the fixed whitening stem (False: a learned
-    convolution of the same shape, ``stem_conv``, for ablations). ``whitening_kernel``: the
-    whitening patch size (2k^2C channels out). ``dirac``: identity-initialised convolutions. ``feature_scale``: the
-    pooled features' factor before the classifier (logit temperature). ``bn_bias_lr``: how
-    many times faster SGD moves the BN offsets than the other weights (airbench's 64; a
-    reparametrisation, ``kzoo.layers.BatchNormalization``'s ``bias_scale`` = its square
-    root). ``activation``,
-    ``erase``, ``proportion``: the placement, over the three blocks' ``first`` and
-    ``last`` slots (the stem's activation is always the default one).
-    ``include_top=False`` returns the last block's feature map (``pooling`` as keras').
+    Args:
+        widths: the three blocks' channels (airbench's CIFAR-10 net has 64, 256, 256;
+            the default 32, 64, 128 is sized for 28x28 grayscale on a CPU).
+        whitening: the fixed whitening stem (False: a learned convolution of the same
+            shape, ``stem_conv``, for ablations).
+        whitening_kernel: the whitening patch size (2k^2C channels out).
+        dirac: identity-initialised convolutions.
+        feature_scale: the pooled features' factor before the classifier (a logit
+            temperature).
+        bn_bias_lr: how many times faster SGD moves the BN offsets than the other
+            weights (airbench's 64; a reparametrisation: ``kzoo.layers.BatchNormalization``'s
+            ``bias_scale`` is its square root).
+        activation, erase, proportion: the placement (``kzoo.placement``), over the
+            three blocks' ``first`` and ``last`` slots (the stem's activation is always
+            the default one).
+        include_top, weights, input_tensor, input_shape, pooling, classes,
+        classifier_activation, name: as in ``keras.applications``; default input (28, 28, 1)
+            (Fashion-MNIST), 10 classes, smallest input 16x16. ``include_top=False``
+            returns the last block's feature map.
     """
     common.check_common_args(include_top, weights, pooling, classes, classifier_activation, name)
     widths = _check_widths(widths)

@@ -2,25 +2,17 @@
 weights. Checked strictly, so a bad argument fails with a message naming it before
 any layer is built."""
 
-import contextlib
-import importlib
 import math
 import os
-import re
-import sys
 
 import keras
 from keras import layers
 
 from kzoo import checks
 from kzoo.models import pretrained
+from kzoo.models.deep_graphs import deep_graphs
 
 POOLINGS = (None, "avg", "max")
-
-
-class FixedSizeError(ValueError):
-    """An input without a fixed height and width, given to a model that needs one (an
-    MLP flattens its input): loading weights without the top asks for it by its type."""
 
 
 def check_bool(value, arg):
@@ -107,7 +99,7 @@ def resolve_input(
         raise ValueError(f"`input_shape` must give the number of channels, got {input_shape!r}")
     height, width = input_shape[:2]
     if fixed_size and (height is None or width is None):
-        raise FixedSizeError(
+        raise pretrained.FixedSizeError(
             "This model flattens its input: `input_shape` needs a fixed height and width, "
             f"got {input_shape!r}"
         )
@@ -144,18 +136,6 @@ def top(x, include_top, pooling, classes, classifier_activation):
     if pooling == "max":
         return layers.GlobalMaxPooling2D(name="max_pool")(x)
     return x
-
-
-@contextlib.contextmanager
-def deep_graphs(limit=20000):
-    """Let keras map graphs of thousands of layers (ResNet-1202 has ~4,000): its
-    functional graph walk recurses once per layer, past Python's default limit."""
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old, limit))
-    try:
-        yield
-    finally:
-        sys.setrecursionlimit(old)
 
 
 def classifier(x, classes, classifier_activation):
@@ -206,61 +186,3 @@ def trainable_params(model):
     """The number of trainable parameters, the figure papers print (BN's moving
     statistics, which ``count_params`` includes, are not learned)."""
     return sum(math.prod(v.shape) for v in model.trainable_weights)
-
-
-def load_model(filepath, **kwargs):
-    """``keras.models.load_model`` with kzoo's layers registered and room for very deep
-    graphs (a ResNet-1202 ``.keras`` file exceeds Python's recursion limit otherwise).
-    A missing file or one that is not a ``.keras`` archive (a zip) is refused naming it,
-    rather than with keras' "File not found" for a file that exists."""
-    import zipfile
-
-    path = checks.path(filepath, "filepath")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"model file {path!r} does not exist")
-    if path.endswith(".keras") and (not os.path.isfile(path) or not zipfile.is_zipfile(path)):
-        raise ValueError(
-            f"model file {path!r} is not a Keras archive (a .keras file is a zip); it is "
-            "damaged or of another kind: re-create it (re-run the training that wrote it)"
-        )
-    # A run's .keras file names kzoo's schedule and loss in its compile config; their
-    # modules need Keras only, so they register here on any backend.
-    importlib.import_module("kzoo.training.schedules")
-    importlib.import_module("kzoo.training.losses")
-    with deep_graphs():
-        try:
-            return keras.models.load_model(path, **kwargs)
-        except (OSError, KeyError, zipfile.BadZipFile, EOFError) as err:
-            raise ValueError(
-                f"model file {path!r} could not be read ({type(err).__name__}: {err}); it "
-                "is damaged: re-create it (re-run the training that wrote it)"
-            ) from None
-        except TypeError as err:
-            # Keras names a backend's own optimizer class (torch's SGD is
-            # keras.src.backend.torch.optimizers.torch_sgd.SGD) in the compile config,
-            # which no other backend can import; the model itself moves.
-            other = re.search(r"keras\.src\.backend\.(\w+)\.optimizers", str(err))
-            if other is None or other.group(1) == keras.backend.backend():
-                raise
-            raise ValueError(
-                f"model file {path!r} was compiled under Keras' {other.group(1)} backend, whose "
-                f"optimizer class does not exist under this one ({keras.backend.backend()}): "
-                "load it with kzoo.load_model(filepath, compile=False) (the architecture and "
-                "weights move between backends) and compile it again"
-            ) from None
-
-
-def split_depth(depth, layers_per_block, stages=3):
-    """Blocks per stage of a ``depth``-layer CIFAR net whose blocks hold
-    ``layers_per_block`` layers of its depth, besides the stem and the classifier.
-
-    The merge-and-run authors' rule (zlmzju/fusenet): stage i takes
-    (depth - used) // (layers_per_block * (stages - i)) blocks, so a remainder goes to
-    the later stages (a plain 84-layer net: 27, 27, 28 modules).
-    """
-    used, sizes = 2, []
-    for i in range(stages):
-        n = (depth - used) // (layers_per_block * (stages - i))
-        sizes.append(n)
-        used += n * layers_per_block
-    return tuple(sizes)

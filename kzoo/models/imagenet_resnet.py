@@ -84,7 +84,7 @@ def ImageNetResNet(
     act = ActivationPlacement(activation, erase, proportion)
     if preact and act.erases("last"):
         preact = False
-    act.bind(sum(STACKS[depth]), keras_resnet.V2_SLOTS if preact else keras_resnet.V1_SLOTS)
+    act = act.bind(sum(STACKS[depth]), keras_resnet.V2_SLOTS if preact else keras_resnet.V1_SLOTS)
     img_input, source = common.resolve_input(
         input_tensor, input_shape, include_top, default_size=224, min_size=MIN_SIZE
     )

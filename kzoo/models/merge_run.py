@@ -99,7 +99,7 @@ def DFNMR(
     if width < 1:
         raise ValueError(f"`width` (the width multiplier) must be a positive integer, got {width}")
     erase = _cross_erase(cross_type, erase)
-    blocks = common.split_depth(depth, LAYERS_PER_BLOCK)
+    blocks = split_depth(depth, LAYERS_PER_BLOCK)
     name = name or f"dfn_mr{depth}_{width}"
     common.check_common_args(include_top, weights, pooling, classes, classifier_activation, name)
     act = ActivationPlacement(activation, erase, proportion).bind(sum(blocks), MERGE_RUN)
@@ -147,3 +147,19 @@ def DFNMR1():
 @_dfn_mr(62, 4, "dfn_mr2")
 def DFNMR2():
     """DFN-MR2: plain depth 62, width 4."""
+
+
+def split_depth(depth, layers_per_block, stages=3):
+    """Blocks per stage of a ``depth``-layer CIFAR net whose blocks hold
+    ``layers_per_block`` layers of its depth, besides the stem and the classifier.
+
+    The merge-and-run authors' rule (zlmzju/fusenet): stage i takes
+    (depth - used) // (layers_per_block * (stages - i)) blocks, so a remainder goes to
+    the later stages (a plain 84-layer net: 27, 27, 28 modules).
+    """
+    used, sizes = 2, []
+    for i in range(stages):
+        n = (depth - used) // (layers_per_block * (stages - i))
+        sizes.append(n)
+        used += n * layers_per_block
+    return tuple(sizes)

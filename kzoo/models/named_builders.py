@@ -7,6 +7,7 @@ import inspect
 
 from kzoo import checks
 from kzoo.models import pretrained
+from kzoo.models.registry import model_info
 
 
 def named_builder(family, model_name, summary, classes, fixed, options, builder_name=None, module=None):
@@ -33,7 +34,7 @@ def named_builder(family, model_name, summary, classes, fixed, options, builder_
         bound = checks.bind(signature, model_name, *args, **kwargs)
         if pretrained.names_weights(bound.arguments["weights"]):
             return pretrained.build(
-                model_name, signature, lambda **kw: family(**fixed, **kw), bound.arguments
+                model_info(model_name), signature, lambda **kw: family(**fixed, **kw), bound.arguments
             )
         return family(**fixed, **bound.arguments)
 
@@ -41,10 +42,42 @@ def named_builder(family, model_name, summary, classes, fixed, options, builder_
     builder.__name__ = builder.__qualname__ = builder_name or (
         model_name.replace("resnet", "ResNet").replace("v2", "V2")
     )
-    builder.__doc__ = f"{summary}\n\nSee ``kzoo.{family.__name__}`` for the arguments."
+    builder.__doc__ = builder_doc(family, summary, signature, fixed)
     if module is not None:
         builder.__module__ = module
     return builder
+
+
+def _arg_entries(doc):
+    """[(names, text)] of a Google-style ``Args:`` section: each entry's comma-separated
+    names and its lines (continuations kept with their indentation)."""
+    lines = inspect.cleandoc(doc or "").splitlines()
+    if "Args:" not in lines:
+        return []
+    entries = []
+    for line in lines[lines.index("Args:") + 1 :]:
+        if not line.strip():
+            break
+        body = line[4:]
+        if not body.startswith(" ") and ":" in body:
+            names, _, text = body.partition(":")
+            entries.append(([n.strip() for n in names.split(",")], [f"{names}:{text}"]))
+        elif entries:
+            entries[-1][1].append(body)
+    return entries
+
+
+def builder_doc(family, summary, signature, fixed):
+    """A named builder's docstring: its summary, what the name fixes, and the family's
+    ``Args:`` entries for the arguments it takes (as keras.applications' builders
+    document theirs), so ``help(kzoo.ResNet20)`` is complete on its own."""
+    takes = set(signature.parameters)
+    fixed_text = ", ".join(f"{k}={v!r}" for k, v in fixed.items())
+    lines = [summary, "", f"``kzoo.{family.__name__}({fixed_text})``, as a keras.applications builder."]
+    entries = [(names, text) for names, text in _arg_entries(family.__doc__) if takes & set(names)]
+    if entries:
+        lines += ["", "Args:"] + [f"    {line}" for _, text in entries for line in text]
+    return "\n".join(lines)
 
 
 def member_of(family, *, classes, fixed, options, model_name=None):

@@ -14,6 +14,7 @@ from kzoo.models.blocks.conv_bn import bn, conv
 from kzoo.models.blocks.residual import check_options
 from kzoo.models.blocks.single import SINGLE, conv_module
 from kzoo.models.blocks.stems import CIFAR_MIN_SIZE, cifar_stem
+from kzoo.models.merge_run import split_depth
 from kzoo.models.named_builders import member_of
 from kzoo.models.registry import register_model
 from kzoo.placement import ActivationPlacement
@@ -56,7 +57,7 @@ def _single_relu_net(
     classifier_activation,
 ):
     common.check_common_args(include_top, weights, pooling, classes, classifier_activation, name)
-    act.bind(sum(per_stage), SINGLE)
+    act = act.bind(sum(per_stage), SINGLE)
     img_input, source = common.resolve_input(input_tensor, input_shape, include_top, 32, CIFAR_MIN_SIZE)
     x = _single_relu_stages(img_input, per_stage, residual, act)
     x = common.top(x, include_top, pooling, classes, classifier_activation)
@@ -97,9 +98,16 @@ def SmallNet(
     (BN +) activation, 2x2 max-pool and 20% dropout, then a 512-unit linear layer with
     (BN +) activation and 50% dropout, and the classifier.
 
-    Four modules carry an activation (the three convolutions and the 512-unit layer);
-    ``include_top=False`` returns the convolutional features. Default input (32, 32, 3),
-    100 classes (CIFAR-100), smallest input 8.
+    Four modules carry an activation (the three convolutions and the 512-unit layer).
+
+    Args:
+        batch_norm: BN before each activation (``SmallNetBN``).
+        activation, erase, proportion: the placement (``kzoo.placement``), one
+            ``last`` slot per module.
+        include_top, weights, input_tensor, input_shape, pooling, classes,
+        classifier_activation, name: as in ``keras.applications``; default input
+            (32, 32, 3), 100 classes (CIFAR-100), smallest input 8; ``include_top=False``
+            returns the convolutional features.
     """
     common.check_bool(batch_norm, "batch_norm")
     name = name or ("smallnet_bn" if batch_norm else "smallnet")
@@ -147,8 +155,16 @@ def MLP(
     layers, the first depth-1 of ``units`` units each followed by BN, activation and
     dropout (one module each), the last mapping to ``classes``.
 
-    The paper's text does not give the dropout rate; kzoo defaults to 0.2. Images are
-    flattened; default input (28, 28, 1). ``pooling`` must be None (no spatial features).
+    Args:
+        depth: fully connected layers, the classifier included.
+        units: units of each hidden layer.
+        dropout_rate: dropout after each hidden layer's activation (the paper's text
+            does not give it; kzoo defaults to 0.2).
+        activation, erase, proportion: the placement (``kzoo.placement``), one
+            ``last`` slot per hidden layer.
+        include_top, weights, input_tensor, input_shape, pooling, classes,
+        classifier_activation, name: as in ``keras.applications``; images are flattened,
+            default input (28, 28, 1); ``pooling`` must be None (no spatial features).
     """
     for arg, value, low in (("depth", depth, 2), ("units", units, 1)):
         common.check_int(value, arg)
@@ -198,6 +214,15 @@ def SingleReLUNet(
     act(x + BN(conv(x))), with a zero-padded identity where the shape changes. depth 31
     gives the paper's 30 modules. The stem's activation is not a module and is never
     erased.
+
+    Args:
+        depth: weighted layers, 3k+1 (31 in the paper).
+        residual: residual-style modules instead of VGG-style ones.
+        activation, erase, proportion: the placement (``kzoo.placement``), one
+            ``last`` slot per module.
+        include_top, weights, input_tensor, input_shape, pooling, classes,
+        classifier_activation, name: as in ``keras.applications``; default input
+            (32, 32, 3), 10 classes.
     """
     common.check_int(depth, "depth")
     if depth < 4 or (depth - 1) % 3:
@@ -240,7 +265,7 @@ def PlainNet(
     stages of 16, 32 and 64 channels, global average pooling and the classifier;
     ``depth`` counts the weighted layers (stem + convolutions + classifier, so 38 and
     62 are He's 6n+2). 84 is not of that form; kzoo splits its 82 convolutions 27/27/28
-    as the merge-and-run authors' code does (``common.split_depth``).
+    as the merge-and-run authors' code does (``merge_run.split_depth``).
 
     The paper's three modules are placement options:
     - paired module (1:1 conv:ReLU): the default;
@@ -248,13 +273,23 @@ def PlainNet(
       lose their ReLU, as the paper's journal version states);
     - ensemble module: ``ensemble=True``, a shortcut across each ReLU (``relu(x) + x``,
       a leaky ReLU of slope 0.5 up to scale), the stem's included.
+
+    Args:
+        depth: weighted layers (38, 62 or 84 in the paper).
+        ensemble: the ensemble module: a shortcut across each ReLU (``relu(x) + x``),
+            the stem's included.
+        activation, erase, proportion: the placement (``kzoo.placement``), one
+            ``last`` slot per module.
+        include_top, weights, input_tensor, input_shape, pooling, classes,
+        classifier_activation, name: as in ``keras.applications``; default input
+            (32, 32, 3), 100 classes (CIFAR-100).
     """
     common.check_int(depth, "depth")
     if depth < 5:
         raise ValueError(f"`depth` must be at least 5 (stem, one module per stage, classifier), got {depth}")
     common.check_bool(ensemble, "ensemble")
     return _single_relu_net(
-        common.split_depth(depth, 1),
+        split_depth(depth, 1),
         False,
         ActivationPlacement(activation, erase, proportion, ensemble),
         name or f"plain{depth}{'_ensemble' if ensemble else ''}",

@@ -100,6 +100,12 @@ def listing(tags=None):
     return "Pretrained tags: " + ", ".join(tags) + "."
 
 
+class FixedSizeError(ValueError):
+    """An input without a fixed height and width, given to a model that needs one (an
+    MLP flattens its input; kzoo.models.common raises it): loading weights without the
+    top asks for it by its type."""
+
+
 def names_weights(value):
     """Whether a builder's ``weights`` value names published weights (a dataset or a tag)
     rather than a file: a string without a path separator that is not an existing file."""
@@ -122,14 +128,12 @@ def _canonical(value):
     return json.loads(json.dumps(value, sort_keys=True, default=str))
 
 
-def match(architecture, signature, arguments):
-    """The record that a build of ``architecture`` with ``arguments`` (its builder's
-    ``signature``; ``arguments["weights"]`` a dataset name, a tag, or None for any of the
-    architecture's tags) asks for, or a ValueError listing the architecture's tags."""
-    from kzoo.models.registry import model_info
-
+def match(info, signature, arguments):
+    """The record that a build of the architecture ``info`` (its registry entry) with
+    ``arguments`` (its builder's ``signature``; ``arguments["weights"]`` a dataset name, a
+    tag, or None for any of the architecture's tags) asks for, or a ValueError listing
+    the architecture's tags."""
     wanted = arguments.get("weights")
-    info = model_info(architecture)
     own = list_tags(architectures=(info.name,))
     asked = "`pretrained=True`" if wanted is None else f"`weights`={wanted!r}"
     if not own:
@@ -206,15 +210,16 @@ def weights_file(record, package_dir=None):
     return files.weights_file(record, package_dir or PACKAGE_DIR)
 
 
-def build(architecture, signature, call, arguments):
-    """Build ``architecture`` by ``call(**arguments)`` (``signature``: the builder's) with
+def build(info, signature, call, arguments):
+    """Build the architecture ``info`` (its registry entry, ``kzoo.model_info``'s) by
+    ``call(**arguments)`` (``signature``: the builder's) with
     the published weights that ``arguments["weights"]`` names loaded into it: all of them,
     or the backbone's only when ``include_top=False`` (any input size, the weights'
     channels; the weights' own size for a model whose weights depend on it, like an MLP).
     Every way of giving the input is checked alike, before anything is built."""
-    arguments = dict(checks.bind(signature, architecture, **arguments).arguments)
+    arguments = dict(checks.bind(signature, info.name, **arguments).arguments)
     checks.boolean(arguments["include_top"], "include_top")
-    record = match(architecture, signature, arguments)
+    record = match(info, signature, arguments)
     given = _given_inputs(arguments)
     _check_fit(record, arguments, given)
     path = weights_file(record)
@@ -246,8 +251,6 @@ def build(architecture, signature, call, arguments):
 def _backbone(call, arguments, record):
     """The model without its top, at the input asked for; by default at any size with the
     weights' channels, or at the weights' own size for a model that needs a fixed one."""
-    from kzoo.models.common import FixedSizeError
-
     if arguments.get("input_shape") is not None or arguments.get("input_tensor") is not None:
         return call(**arguments)
     try:

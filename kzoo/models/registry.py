@@ -49,7 +49,7 @@ class ModelInfo:
         a tag) loads them, as the named builders do."""
         arguments = self.arguments(kwargs)
         if _pretrained.names_weights(arguments.get("weights")):
-            return _pretrained.build(self.architecture, self.signature(), self.builder, arguments)
+            return _pretrained.build(model_info(self.architecture), self.signature(), self.builder, arguments)
         return self.builder(**arguments)
 
     @property
@@ -219,4 +219,4 @@ def create_model(name, pretrained=False, **kwargs):
         arguments["weights"] = info.pretrained.tag
     else:
         arguments.pop("weights", None)
-    return _pretrained.build(info.architecture, info.signature(), info.builder, arguments)
+    return _pretrained.build(model_info(info.architecture), info.signature(), info.builder, arguments)

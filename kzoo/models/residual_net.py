@@ -81,7 +81,7 @@ def build(
 ):
     """Bind the placement to the network's blocks, then stem, residual stages, the
     pre-activation head and the keras.applications top."""
-    act.bind(sum(stage.blocks for stage in stages), spec.slots)
+    act = act.bind(sum(stage.blocks for stage in stages), spec.slots)
     img_input, source = common.resolve_input(
         input_tensor, input_shape, include_top, default_size=default_size, min_size=min_size
     )

@@ -160,7 +160,13 @@ def ImageNetResNeXt(
 ):
     """An ImageNet ResNeXt of depth 50, 101 or 152 (32x4d: ``bottleneck_width=128``).
 
-    Arguments as in ``kzoo.CifarResNeXt``; default input (224, 224, 3), smallest 32.
+    Args:
+        depth: 50, 101 or 152 (3-4-6-3, 3-4-23-3 or 3-8-36-3 blocks).
+        cardinality, bottleneck_width, activation, erase, proportion, stochastic_depth:
+            as in ``kzoo.CifarResNeXt``.
+        include_top, weights, input_tensor, input_shape, pooling, classes,
+        classifier_activation, name: as in ``keras.applications``; default input
+            (224, 224, 3), smallest 32.
     """
     if depth not in IMAGENET_STACKS:
         raise ValueError(

@@ -21,115 +21,22 @@ what has been run. Every argument, and every record already in the output folder
 checked before anything is created or written.
 """
 
-from kzoo.reproduce.cli import add_parser, add_study_arguments, execute, list_studies, main, run_command
-from kzoo.reproduce.outputs import (
-    DIVERGED,
-    RESULTS,
-    RUNS_CSV,
-    WALL,
-    clear_temporaries,
-    default_out,
-    existing_out,
-    finished_epochs,
-    is_diverged,
-    is_done,
-    job_dir,
-    read_config,
-    read_job,
-    read_metrics,
-    read_wall,
-    write_job_record,
-    writing,
-)
-from kzoo.reproduce.plots import curve_series, plot_curves, plot_study, plot_sweep
-from kzoo.reproduce.recipes import defines_study, find_recipes, load_study, recipe_dirs, resolve_study
-from kzoo.reproduce.report import csv_columns, render, results_table, summarize, write_report
-from kzoo.reproduce.runner import check_jobs, check_records, run, run_job
-from kzoo.reproduce.scores import check_metric, mean_std, score, unit
-from kzoo.reproduce.study import (
-    CPU_DATASET,
-    CPU_PROTOCOL,
-    METRICS,
-    SCALES,
-    Job,
-    Study,
-    Variant,
-    check_job_list,
-    check_only,
-    check_scale,
-    check_seeds,
-    check_study,
-    job_protocol,
-    jobs,
-    protocol_name,
-    select_variants,
-)
+from kzoo.reproduce.cli import main
+from kzoo.reproduce.outputs import default_out
+from kzoo.reproduce.recipes import find_recipes, load_study
+from kzoo.reproduce.report import write_report
+from kzoo.reproduce.runner import run
+from kzoo.reproduce.study import Job, Study, Variant, jobs
 
 __all__ = [
-    # study
-    "CPU_DATASET",
-    "CPU_PROTOCOL",
-    "METRICS",
-    "SCALES",
+    "default_out",
+    "find_recipes",
     "Job",
+    "jobs",
+    "load_study",
+    "main",
+    "run",
     "Study",
     "Variant",
-    "check_job_list",
-    "check_only",
-    "check_scale",
-    "check_seeds",
-    "check_study",
-    "job_protocol",
-    "jobs",
-    "protocol_name",
-    "select_variants",
-    # outputs
-    "DIVERGED",
-    "RESULTS",
-    "RUNS_CSV",
-    "WALL",
-    "clear_temporaries",
-    "default_out",
-    "existing_out",
-    "finished_epochs",
-    "is_diverged",
-    "is_done",
-    "job_dir",
-    "read_config",
-    "read_job",
-    "read_metrics",
-    "read_wall",
-    "write_job_record",
-    "writing",
-    # runner
-    "check_jobs",
-    "check_records",
-    "run",
-    "run_job",
-    # scores, report, plots
-    "check_metric",
-    "mean_std",
-    "score",
-    "unit",
-    "csv_columns",
-    "render",
-    "results_table",
-    "summarize",
     "write_report",
-    "curve_series",
-    "plot_curves",
-    "plot_study",
-    "plot_sweep",
-    # recipes, cli
-    "defines_study",
-    "find_recipes",
-    "load_study",
-    "recipe_dirs",
-    "resolve_study",
-    "add_parser",
-    "add_study_arguments",
-    "execute",
-    "list_studies",
-    "main",
-    "run_command",
 ]

@@ -1,6 +1,6 @@
 """A published tag's activation statistics on its card: ``kzoo.activation_stats`` of the
 shipped weights on the first 1,000 test images of its dataset (``kzoo stats TAG``'s
-measure, kzoo.transform.stats_cli), as a compact per-slot table and a one-line summary in
+measure, kzoo.transform.stats_measure), as a compact per-slot table and a one-line summary in
 ``model_card.json``/``model_card.md``; the full table is ``activation_stats.json`` and
 ``.csv`` beside the card, in the version's folder.
 
@@ -34,9 +34,9 @@ def measure(model, record, data_dir=None, images=IMAGES, batch_size=100):
     """The ``ActivationStats`` of ``model`` (a tag's float32 build with its weights) on the
     first ``images`` test images of ``record``'s dataset, an erased one against its
     builder without the erasure (``record.architecture`` with ``record.options``)."""
-    from kzoo.transform import stats_cli
+    from kzoo.transform import stats_measure
 
-    return stats_cli.measure_built(
+    return stats_measure.measure_built(
         model,
         record.architecture,
         record.options,
@@ -50,9 +50,9 @@ def measure(model, record, data_dir=None, images=IMAGES, batch_size=100):
 
 def files(table, record):
     """{file name: text} of the full table beside the card (``kzoo stats``' CSV and JSON)."""
-    from kzoo.transform import stats_cli
+    from kzoo.transform import stats_measure
 
-    return stats_cli.texts(table, record.tag, record.dataset)
+    return stats_measure.texts(table, record.tag, record.dataset)
 
 
 def slot_rows(table):
@@ -102,7 +102,7 @@ def summary(rows):
 def card_entry(table, record):
     """The card's ``activation_stats``: what was measured, the summary, its line, the
     compact rows and the files holding the full table."""
-    from kzoo.transform.stats_cli import FILES
+    from kzoo.transform.stats_measure import FILES
 
     rows = slot_rows(table)
     entry = {

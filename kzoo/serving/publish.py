@@ -24,15 +24,8 @@ from kzoo import checks
 from kzoo.models import pretrained
 from kzoo.models.pretrained_records import MANIFEST, TAG, manifest_text
 from kzoo.serving import formats
-from kzoo.serving.publish_staging import PACKAGE_MODE, Staging, write_manifest  # noqa: F401
-from kzoo.serving.publish_tables import (  # noqa: F401
-    COLUMNS,
-    COMPANIONS,
-    companion_rows,
-    results_rows,
-    serving_name,
-    write_tables,
-)
+from kzoo.serving.publish_staging import PACKAGE_MODE, Staging
+from kzoo.serving.publish_tables import COMPANIONS, serving_name
 from kzoo.serving.versions_dir import model_dir, versions
 
 # What the runs say about the weights, compared with the record they would replace.
@@ -101,8 +94,8 @@ def _weights_model(architecture, run, metrics):
     """The run's last model as a fresh float32 build of the architecture (what a builder
     loading the tag makes), with the run's weights."""
     from kzoo import data
-    from kzoo.models.common import load_model
     from kzoo.models.registry import create_model
+    from kzoo.saving import load_model
     from kzoo.training.precision import dtype_policy
 
     info = data.dataset_info(metrics["dataset"])
@@ -254,8 +247,8 @@ def _check_export_places(saved_models, tag, companions):
 
 def _record(tag, architecture, model, scored, metrics, file, digest):
     """The ``Pretrained`` record of the shipped run (``metrics``) among the ``scored`` seeds."""
-    from kzoo.training.report import hardware
-    from kzoo.training.report import versions as library_versions
+    from kzoo.training.machine import hardware
+    from kzoo.training.machine import versions as library_versions
 
     top1s = [s["test_top1"] for s, *_ in scored]
     scores = next(s for s, _, m, _ in scored if m is metrics)

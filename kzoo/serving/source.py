@@ -29,7 +29,7 @@ _EXPECTED = "a keras.Model, a .keras file, a finished run directory or a SavedMo
 
 def load_keras(path, arg="model"):
     """The model in the ``.keras`` file ``path``, or a kzoo error naming it (as ``arg``)."""
-    from kzoo.models.common import load_model
+    from kzoo.saving import load_model
 
     checks.require_file(path, f"`{arg}`")
     if not zipfile.is_zipfile(path):

@@ -36,7 +36,7 @@ def evaluate(path, dataset=None, *, data_dir=None, batch_size=256, tta=None):
     (kzoo.training.tta)."""
 
     from kzoo import data
-    from kzoo.models.common import load_model
+    from kzoo.saving import load_model
     from kzoo.training.compile import compile_for_scoring
     from kzoo.training.model import check_model_fits
     from kzoo.training.tta import check_tta, tta_model

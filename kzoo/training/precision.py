@@ -36,7 +36,7 @@ BFLOAT16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 def cpu_prefers_bfloat16():
     """Whether "auto" picks mixed_bfloat16 on this CPU: it has one of ``BFLOAT16_CPU_FLAGS``,
     unless ``$KZOO_AUTO_BFLOAT16`` says "0" (never) or "1" (always)."""
-    from kzoo.training.report import cpu_info
+    from kzoo.training.machine import cpu_info
 
     override = os.environ.get("KZOO_AUTO_BFLOAT16", "")
     if override not in ("", "0", "1"):

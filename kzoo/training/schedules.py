@@ -1,6 +1,11 @@
 """Learning-rate schedules the papers use (and the one-cycle of fast schedules), as
 serializable keras schedules driven by the optimizer's iteration count, so a resumed run
-continues the schedule exactly."""
+continues the schedule exactly.
+
+Why not keras' own: each differs from its nearest keras schedule by what the papers' code
+does, stated in its docstring (``StepSchedule`` against ``PiecewiseConstantDecay``,
+``WarmupCosine`` against ``CosineDecay(warmup_steps=...)``); keras has no one-cycle.
+tests/test_protocols.py checks where they agree with keras' and where they do not."""
 
 import math
 
@@ -12,7 +17,12 @@ from keras import ops
 class StepSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """Piecewise-constant rate: ``values[i]`` until step ``boundaries[i]`` (exclusive),
     ``values[-1]`` after; the first ``warmup_steps`` steps use ``warmup_rate`` (He et
-    al.'s 0.01 for ResNet-110/1202)."""
+    al.'s 0.01 for ResNet-110/1202).
+
+    keras' ``PiecewiseConstantDecay(boundaries, values)`` keeps ``values[i]`` up to and
+    *including* step ``boundaries[i]``; here the new rate starts *at* the boundary, as
+    torch's ``MultiStepLR`` (the papers' code) decays at the start of the milestone epoch.
+    keras has no constant warm-up rate."""
 
     def __init__(self, boundaries, values, warmup_steps=0, warmup_rate=None):
         if len(values) != len(boundaries) + 1:
@@ -47,7 +57,13 @@ class StepSchedule(keras.optimizers.schedules.LearningRateSchedule):
 @keras.saving.register_keras_serializable(package="kzoo")
 class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warm-up from 0 over ``warmup_steps``, then cosine decay to 0 at
-    ``total_steps``: kzoo's short CPU protocols, where step decays waste epochs."""
+    ``total_steps``: kzoo's short CPU protocols, where step decays waste epochs.
+
+    Without a warm-up it gives keras' ``CosineDecay(peak_rate, total_steps)``'s rates.
+    keras' warm-up (``CosineDecay(0.0, total_steps - warmup_steps, warmup_target=peak_rate,
+    warmup_steps=warmup_steps)``) starts at rate 0, a step that trains nothing; here step
+    ``t`` of the warm-up uses ``peak_rate * (t + 1) / warmup_steps``, so the first step
+    trains and the last one reaches the peak; the cosine that follows is keras'."""
 
     def __init__(self, peak_rate, total_steps, warmup_steps=0):
         self.peak_rate = float(peak_rate)

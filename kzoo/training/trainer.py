@@ -19,14 +19,16 @@ import keras
 
 from kzoo import checks, whitening
 from kzoo.models import common
+from kzoo.saving import load_model
 from kzoo.training import callbacks as cb
 from kzoo.training import distribute
 from kzoo.training.compile import compile_for_protocol, compile_for_scoring
 from kzoo.training.ema import WeightEMA
 from kzoo.training.lookahead import Lookahead
-from kzoo.training.model import build_model, check_model_before_data, check_model_fits  # noqa: F401
+from kzoo.training.machine import hardware, versions
+from kzoo.training.model import build_model
 from kzoo.training.precision import dtype_policy
-from kzoo.training.report import hardware, plot_curves, versions
+from kzoo.training.report import plot_curves
 from kzoo.training.run_plan import plan_run
 from kzoo.training.tta import tta_model
 
@@ -335,6 +337,6 @@ def _finished(run, verbose):
     last = checks.require_file(run.last, "the finished run's model")
     if verbose:
         print(f"kzoo: {run.path} is complete; not training again (delete it to start over)")
-    net = common.load_model(last)
+    net = load_model(last)
     rows = cb.EpochLog(run.epochs).read()
     return TrainResult(net, rows, metrics, run.path)

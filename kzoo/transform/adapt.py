@@ -9,6 +9,7 @@ import numpy as np
 
 from kzoo import checks
 from kzoo.models import common
+from kzoo.models.deep_graphs import deep_graphs
 from kzoo.transform.graph import check_model, is_model_with_graph, layer_graph
 from kzoo.transform.rebuild import Rebuilder, as_functional, free_name
 
@@ -175,7 +176,7 @@ def adapt(model, classes=None, input_shape=None, resize=None, classifier_activat
         new_head = True
     trunk = model
     if new_head and head is not None:
-        with common.deep_graphs():
+        with deep_graphs():
             trunk = keras.Model(model.input, head[1], name=model.name)
     weights_fn, config_fn, shapes, prefix = None, None, None, None
     check_resize(resize)
@@ -233,7 +234,7 @@ def adapt(model, classes=None, input_shape=None, resize=None, classifier_activat
     y = keras.layers.Dense(
         classes, activation=classifier_activation, name=name, **({"dtype": "float32"} if mixed else {})
     )(x)
-    with common.deep_graphs():
+    with deep_graphs():
         return keras.Model(rebuilt.input, y, name=model.name)
 
 

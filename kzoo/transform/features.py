@@ -24,7 +24,7 @@ import numbers
 import keras
 
 from kzoo import checks
-from kzoo.models import common
+from kzoo.models.deep_graphs import deep_graphs
 from kzoo.transform.graph import dominators, intersect
 from kzoo.transform.taps import flat_graph
 
@@ -267,7 +267,7 @@ def features(model, out_indices=None):
     chosen = [found[i] for i in _out_indices(out_indices, len(found), repr(model.name))]
     inputs = flat.inputs[0]
     outputs = [flat.outs[call][0] for _, call in chosen]
-    with common.deep_graphs():
+    with deep_graphs():
         return FeatureModel(
             inputs, outputs, name=f"{model.name}_features", feature_info=[info for info, _ in chosen]
         )

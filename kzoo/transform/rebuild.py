@@ -13,7 +13,7 @@ import re
 
 import keras
 
-from kzoo.models import common
+from kzoo.models.deep_graphs import deep_graphs
 from kzoo.transform.graph import is_model_with_graph
 
 
@@ -62,7 +62,7 @@ def as_functional(model):
     if not isinstance(model, keras.Sequential):
         return model
     graph = model._functional
-    with common.deep_graphs():
+    with deep_graphs():
         return keras.Model(graph.input, graph.output, name=model.name)
 
 
@@ -192,7 +192,7 @@ class Rebuilder:
             starts.update((id(t), prefix(t)) for t in inputs)
         inputs = keras.tree.pack_sequence_as(model._inputs_struct, inputs)
         try:
-            with common.deep_graphs():
+            with deep_graphs():
                 new_model = keras.models.clone_model(
                     model, input_tensors=inputs, clone_function=clone, call_function=call
                 )

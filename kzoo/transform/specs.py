@@ -19,7 +19,9 @@ import keras
 
 from kzoo import checks
 from kzoo.models import common
+from kzoo.models.deep_graphs import deep_graphs
 from kzoo.models.registry import ModelInfo, add_resolver
+from kzoo.saving import load_model
 from kzoo.transform.adapt import adapt, check_resize
 from kzoo.transform.place import place
 from kzoo.transform.rebuild import Rebuilder
@@ -81,7 +83,7 @@ def _finish(base, placement, include_top, input_shape, pooling, classes, classif
         )
     if not include_top and pooling is not None and len(model.output_shape) == 4:
         layer = keras.layers.GlobalAveragePooling2D if pooling == "avg" else keras.layers.GlobalMaxPooling2D
-        with common.deep_graphs():
+        with deep_graphs():
             model = keras.Model(model.input, layer(name=f"{pooling}_pool")(model.output), name=model.name)
     return model
 
@@ -182,7 +184,7 @@ def _keras_info(spec):
 
 def _file_info(path):
     checks.require_file(path, "the model file")
-    saved = common.load_model(path, compile=False)
+    saved = load_model(path, compile=False)
     if len(saved.inputs) != 1 or len(saved.outputs) != 1:
         raise ValueError(
             f"model file {path!r} holds a model with {len(saved.inputs)} inputs and {len(saved.outputs)} "
@@ -195,7 +197,7 @@ def _file_info(path):
             raise TypeError(
                 f"model file {path!r} is built as it was saved, its own weights in it; it takes no {given}"
             )
-        return _under_policy(common.load_model(path, compile=False))
+        return _under_policy(load_model(path, compile=False))
 
     doc = f"""The model saved in {path} (its weights: the pretrained ones), placed (``kzoo.place``)
     and adapted (``kzoo.adapt``) to ``classes`` and ``input_shape``; under a mixed-precision

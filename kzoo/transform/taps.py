@@ -15,7 +15,7 @@ import numbers
 import keras
 
 from kzoo import checks
-from kzoo.models import common
+from kzoo.models.deep_graphs import deep_graphs
 from kzoo.transform.graph import check_model, layer_graph, walk_graph
 from kzoo.transform.slots import find_modules
 
@@ -38,7 +38,7 @@ class FlatGraph:
     def build(self, outputs, name=None):
         """A keras.Model from the model's inputs to ``outputs`` (its layers shared)."""
         inputs = self.inputs[0] if len(self.inputs) == 1 else self.inputs
-        with common.deep_graphs():
+        with deep_graphs():
             return keras.Model(inputs, outputs, name=name or self.model.name)
 
 
@@ -68,7 +68,7 @@ def flat_graph(model):
         outs.append(got)
         return got
 
-    with common.deep_graphs():
+    with deep_graphs():
         results = walk_graph(model, on_input, on_node)
     if len(outs) != len(calls):  # the two walks are one walk: a mismatch is kzoo's bug
         raise RuntimeError(f"kzoo read {model.name!r} twice and found {len(calls)} and {len(outs)} calls")

@@ -271,7 +271,7 @@ def _saved_base(model, out):
     import numpy as np
 
     from kzoo import atomic
-    from kzoo.models.common import load_model
+    from kzoo.saving import load_model
     from kzoo.transform.graph import check_model
 
     check_model(model)
