@@ -56,15 +56,11 @@ def plan(train_args, seeds):
 
 
 def _done(out, name, seed, args):
-    """Whether the run is on record with these arguments (its seed's ``summary.json``)."""
+    """Whether the run is on record with these arguments (time_to_accuracy's check: a
+    ValueError when its folder holds another recipe)."""
     folder = os.path.join(out, name, f"seed{seed}")
-    path = os.path.join(folder, "summary.json")
-    if not os.path.exists(path):
-        return False
-    with open(path) as f:
-        kept = json.load(f)["recipe"]
     argv = time_to_accuracy.candidate_args(args, folder, seed, select=False, curve=False)
-    return kept == time_to_accuracy.recipe("kzoo " + shlex.join(argv))
+    return time_to_accuracy.on_record(name, out, folder, "kzoo " + shlex.join(argv))
 
 
 def aggregate(summaries):

@@ -198,6 +198,21 @@ def summarise(name, seed, select, command, result, protocol):
     }
 
 
+def on_record(name, out, folder, command):
+    """Whether the seed in ``folder`` is on record with ``command``'s recipe (its
+    ``summary.json``); a ValueError when the folder holds a seed of another recipe."""
+    done = os.path.join(folder, "summary.json")
+    if not os.path.exists(done):
+        return False
+    with open(done) as f:
+        kept = json.load(f).get("recipe")
+    if kept != recipe(command):
+        raise ValueError(
+            f"candidate {name!r} has seeds of another recipe in {out!r} ({kept}); give this one another --name"
+        )
+    return True
+
+
 def run(args, train_args):
     from kzoo import atomic, cli
 
@@ -210,15 +225,7 @@ def run(args, train_args):
         folder = os.path.join(args.out, args.name, f"seed{seed}")
         argv = candidate_args(train_args, folder, seed, args.select, args.curve, args.held_out)
         command = "kzoo " + shlex.join(argv)
-        done = os.path.join(folder, "summary.json")
-        if os.path.exists(done):
-            with open(done) as f:
-                kept = json.load(f).get("recipe")
-            if kept != recipe(command):
-                raise ValueError(
-                    f"candidate {args.name!r} has seeds of another recipe in {args.out!r} ({kept}); "
-                    "give this one another --name"
-                )
+        if on_record(args.name, args.out, folder, command):
             print(f"{folder}: done")
             continue
         result = cli.run_train(cli.build_parser().parse_args(argv), command)

@@ -187,6 +187,13 @@ def fresh_kzoo(python_preamble, tmp_path_factory):
         fresh.close()
 
 
+def _draws_at_random(model):
+    """Whether the model has dropout or stochastic depth: training-mode calls draw."""
+    return any(
+        isinstance(layer, (keras.layers.Dropout, kzoo.layers.StochasticDepth)) for layer in model.layers
+    )
+
+
 def _step_with_every_gradient(model, x, y):
     """One training step (TensorFlow, eager) that first checks timm's ``num_params ==
     num_grad``: every trainable weight, FReLU's biases and the weights beside an erased
@@ -206,9 +213,7 @@ def _step_with_every_gradient(model, x, y):
     missing = [w.path for w, g in zip(model.trainable_weights, grads) if g is None]
     assert missing == [], f"no gradient reaches {missing}"
     assert all(np.all(np.isfinite(to_numpy(g))) for g in grads)
-    random_cuts = any(
-        isinstance(layer, (keras.layers.Dropout, kzoo.layers.StochasticDepth)) for layer in model.layers
-    )
+    random_cuts = _draws_at_random(model)
     zero = {w.path for w, g in zip(model.trainable_weights, grads) if not np.any(to_numpy(g))}
     if zero and not random_cuts:
         _, inference = gradients(False)
@@ -271,9 +276,7 @@ def test_model_contract(case, name, kwargs, tmp_path, fresh_kzoo):
         got = {"infer": to_numpy(loaded(x, training=False)), "train": to_numpy(loaded(x, training=True))}
     # Dropout and stochastic depth draw from seed-generator state keras does not save:
     # their training-mode outputs differ between processes by design.
-    stochastic = any(
-        isinstance(layer, (keras.layers.Dropout, kzoo.layers.StochasticDepth)) for layer in model.layers
-    )
+    stochastic = _draws_at_random(model)
     for mode in ("infer",) if stochastic else ("infer", "train"):
         np.testing.assert_array_equal(got[mode], expected[mode], err_msg=mode)
 
