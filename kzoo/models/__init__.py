@@ -32,16 +32,12 @@ from kzoo.models.imagenet_resnet import (
 from kzoo.models.inception import CifarInceptionV2
 from kzoo.models.merge_run import DFNMR, DFNMR1, DFNMR2
 from kzoo.models.plain import (
-    MLP,
-    MLP12,
     PlainNet,
     PlainNet38,
     PlainNet62,
     PlainNet84,
     ResidualStyle31,
     SingleReLUNet,
-    SmallNet,
-    SmallNetBN,
     VGGStyle31,
 )
 from kzoo.models.registry import ModelInfo, create_model, list_models, model_info
@@ -57,6 +53,7 @@ from kzoo.models.resnext import (
     ResNeXt101_32x4d,
     ResNeXt152_32x4d,
 )
+from kzoo.models.small_nets import MLP, MLP12, SmallNet, SmallNetBN
 from kzoo.models.wide_resnet import (
     WideResNet,
     WideResNet16_8,

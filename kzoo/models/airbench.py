@@ -19,13 +19,15 @@ Each block has two activation slots, ``first`` (after the pooled BN) and ``last`
 FReLU place on it as on every kzoo network.
 """
 
+import functools
+
 import keras
 import numpy as np
 from keras import layers
 
 from kzoo import checks
 from kzoo.layers import BatchNormalization, Scale
-from kzoo.models import common
+from kzoo.models import assembly, common
 from kzoo.models.registry import register_model
 from kzoo.placement import ActivationPlacement, BlockSlots
 from kzoo.whitening import PatchWhitening
@@ -125,7 +127,6 @@ def AirbenchNet(
             (Fashion-MNIST), 10 classes, smallest input 16x16. ``include_top=False``
             returns the last block's feature map.
     """
-    common.check_common_args(include_top, weights, pooling, classes, classifier_activation, name)
     widths = _check_widths(widths)
     checks.integer(whitening_kernel, "whitening_kernel", minimum=1)
     common.check_bool(dirac, "dirac")
@@ -136,35 +137,54 @@ def AirbenchNet(
     bn_bias_lr = checks.number(bn_bias_lr, "bn_bias_lr")
     if bn_bias_lr <= 0:
         raise ValueError(f"`bn_bias_lr` must be positive, got {bn_bias_lr!r}")
-    bias_scale = bn_bias_lr**0.5
-    act = ActivationPlacement(activation, erase, proportion).bind(3, AIRBENCH_BLOCK)
-    img_input, source = common.resolve_input(
-        input_tensor,
-        input_shape,
-        include_top,
-        28,
-        AIRBENCH_MIN_SIZE + whitening_kernel - 2,
+    return assembly.assemble(
+        placement=ActivationPlacement(activation, erase, proportion),
+        slots=AIRBENCH_BLOCK,
+        blocks_per_stage=(1,) * len(widths),
+        stem=functools.partial(_stem, whitening=whitening, kernel=whitening_kernel),
+        block=functools.partial(_block, widths=widths, dirac=dirac, bias_scale=bn_bias_lr**0.5),
+        top=functools.partial(_top, feature_scale=feature_scale),
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+        default_size=28,
+        min_size=AIRBENCH_MIN_SIZE + whitening_kernel - 2,
         default_channels=1,
     )
+
+
+def _stem(img_input, act, *, whitening, kernel):
+    """The fixed whitening patches (or, for ablations, a learned convolution of that
+    shape), then the default activation."""
     if whitening:
-        x = PatchWhitening(whitening_kernel, name="stem_whitening")(img_input)
+        x = PatchWhitening(kernel, name="stem_whitening")(img_input)
     else:
-        stem_width = 2 * whitening_kernel**2 * img_input.shape[-1]
-        x = layers.Conv2D(stem_width, whitening_kernel, padding="valid", name="stem_conv")(img_input)
-    x = act(x, "stem_{kind}")
-    for block, filters in enumerate(widths, start=1):
-        prefix = f"stage{block}_block1"
-        x = _conv(filters, dirac, f"{prefix}_conv1")(x)
-        x = layers.MaxPooling2D(2, name=f"{prefix}_pool")(x)
-        x = _bn(f"{prefix}_bn1", bias_scale)(x)
-        x = act(x, f"{prefix}_first_{{kind}}", block, "first")
-        x = _conv(filters, dirac, f"{prefix}_conv2")(x)
-        x = _bn(f"{prefix}_bn2", bias_scale)(x)
-        x = act(x, f"{prefix}_last_{{kind}}", block, "last")
-    if include_top:
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
-        x = Scale(feature_scale, name="feature_scale")(x)
-        x = common.classifier(x, classes, classifier_activation)
-    else:
-        x = common.top(x, False, pooling, classes, classifier_activation)
-    return common.finish(img_input, source, x, name, weights)
+        stem_width = 2 * kernel**2 * img_input.shape[-1]
+        x = layers.Conv2D(stem_width, kernel, padding="valid", name="stem_conv")(img_input)
+    return act(x, "stem_{kind}")
+
+
+def _block(x, position, act, *, widths, dirac, bias_scale):
+    """conv-pool-BN-act, conv-BN-act (slots ``first`` and ``last``)."""
+    filters, prefix, block = widths[position.stage - 1], position.name, position.number
+    x = _conv(filters, dirac, f"{prefix}_conv1")(x)
+    x = layers.MaxPooling2D(2, name=f"{prefix}_pool")(x)
+    x = _bn(f"{prefix}_bn1", bias_scale)(x)
+    x = act(x, f"{prefix}_first_{{kind}}", block, "first")
+    x = _conv(filters, dirac, f"{prefix}_conv2")(x)
+    x = _bn(f"{prefix}_bn2", bias_scale)(x)
+    return act(x, f"{prefix}_last_{{kind}}", block, "last")
+
+
+def _top(x, act, *, include_top, pooling, classes, classifier_activation, feature_scale):
+    """Global max-pooling, the feature scale and the classifier; or the pooling asked for."""
+    if not include_top:
+        return common.top(x, False, pooling, classes, classifier_activation)
+    x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    x = Scale(feature_scale, name="feature_scale")(x)
+    return common.classifier(x, classes, classifier_activation)

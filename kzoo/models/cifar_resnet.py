@@ -8,6 +8,8 @@ arguments, not other blocks. Layers are named ``stage{s}_block{b}_conv1`` etc.; 
 activation in slot ``first`` of that block is ``stage{s}_block{b}_first_relu``.
 """
 
+import functools
+
 from kzoo.models import common, residual_net
 from kzoo.models.blocks import residual
 from kzoo.models.blocks.stems import CIFAR_MIN_SIZE, cifar_stem
@@ -76,16 +78,14 @@ def CifarResNet(
     residual.check_options(shortcut=shortcut, stochastic_depth=stochastic_depth)
     if name is None:
         name = f"{'preact_' if preact else ''}resnet{depth}"
-    common.check_common_args(include_top, weights, pooling, classes, classifier_activation, name)
     act, preact = residual_net.placement(activation, erase, proportion, preact)
     expansion = 4 if bottleneck else 1
-    stages = [residual_net.Stage(n, w, expansion * w, 1 if s == 0 else 2) for s, w in enumerate(WIDTHS)]
     return residual_net.build(
-        lambda img, spec, act: cifar_stem(img, WIDTHS[0], act, spec.preact),
-        stages,
-        residual.BlockSpec(preact, bottleneck, shortcut),
-        act,
-        stochastic_depth,
+        stem=functools.partial(cifar_stem, width=WIDTHS[0], preact=preact),
+        stages=[residual_net.Stage(n, w, expansion * w, 1 if s == 0 else 2) for s, w in enumerate(WIDTHS)],
+        spec=residual.BlockSpec(preact, bottleneck, shortcut),
+        placement=act,
+        stochastic_depth=stochastic_depth,
         include_top=include_top,
         weights=weights,
         input_tensor=input_tensor,

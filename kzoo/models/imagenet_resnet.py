@@ -8,9 +8,11 @@ activations go through ``kzoo.placement``; layer names keep keras' scheme
 another one (``conv2_block1_1_frelu``).
 """
 
+import functools
+
 from keras import layers
 
-from kzoo.models import common
+from kzoo.models import assembly, common
 from kzoo.models.blocks import keras_resnet, residual
 from kzoo.models.named_builders import member_of
 from kzoo.models.registry import register_model
@@ -21,24 +23,43 @@ FILTERS = (64, 128, 256, 512)
 MIN_SIZE = 32
 
 
-def _stacks(x, depth, preact, act, stochastic_depth):
-    """The four stages. v1 strides in the first block of stages 3-5 (keras' stride1),
-    v2 in the last block of stages 2-4, both exactly as keras.applications. Stochastic
-    depth decays over the blocks counted from 1 over the whole network."""
-    survival = residual.survival_probabilities(sum(STACKS[depth]), stochastic_depth)
-    block = 0
-    for stage, (filters, blocks) in enumerate(zip(FILTERS, STACKS[depth]), start=2):
-        for b in range(1, blocks + 1):
-            block += 1
-            name = f"conv{stage}_block{b}"
-            if preact:
-                stride = 2 if (b == blocks and stage < 5) else 1
-                block_fn = keras_resnet.block_v2
-            else:
-                stride = 2 if (b == 1 and stage > 2) else 1
-                block_fn = keras_resnet.block_v1
-            x = block_fn(x, filters, stride, b == 1, act, block, name, survival[block - 1])
-    return x
+def _stem(img_input, act, *, preact):
+    """keras' stem: 7x7/2 convolution (with BN-act in v1) and 3x3/2 max-pooling."""
+    x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(img_input)
+    x = layers.Conv2D(64, 7, strides=2, name="conv1_conv")(x)
+    if not preact:
+        x = keras_resnet.bn("conv1_bn")(x)
+        x = act(x, "conv1_{kind}")
+    x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="pool1_pad")(x)
+    return layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+
+
+def _block(x, position, act, *, preact, survival):
+    """Block ``position`` under keras' names (``conv{stage + 1}_block{b}``). v1 strides in
+    the first block of stages 3-5 (keras' stride1), v2 in the last block of stages 2-4,
+    both exactly as keras.applications."""
+    if preact:
+        stride = 2 if (position.last and position.stage < len(FILTERS)) else 1
+        block_fn = keras_resnet.block_v2
+    else:
+        stride = 2 if (position.first and position.stage > 1) else 1
+        block_fn = keras_resnet.block_v1
+    return block_fn(
+        x,
+        filters=FILTERS[position.stage - 1],
+        stride=stride,
+        conv_shortcut=position.first,
+        act=act,
+        block=position.number,
+        name=f"conv{position.stage + 1}_block{position.block}",
+        survival=survival[position.number - 1],
+    )
+
+
+def _post(x, act):
+    """v2's closing BN-act before pooling."""
+    x = keras_resnet.bn("post_bn")(x)
+    return act(x, "post_{kind}")
 
 
 def ImageNetResNet(
@@ -80,28 +101,28 @@ def ImageNetResNet(
     residual.check_options(stochastic_depth=stochastic_depth)
     if name is None:
         name = f"resnet{depth}{'v2' if preact else ''}"
-    common.check_common_args(include_top, weights, pooling, classes, classifier_activation, name)
     act = ActivationPlacement(activation, erase, proportion)
     if preact and act.erases("last"):
         preact = False
-    act = act.bind(sum(STACKS[depth]), keras_resnet.V2_SLOTS if preact else keras_resnet.V1_SLOTS)
-    img_input, source = common.resolve_input(
-        input_tensor, input_shape, include_top, default_size=224, min_size=MIN_SIZE
+    survival = residual.survival_probabilities(sum(STACKS[depth]), stochastic_depth)
+    return assembly.assemble(
+        placement=act,
+        slots=keras_resnet.V2_SLOTS if preact else keras_resnet.V1_SLOTS,
+        blocks_per_stage=STACKS[depth],
+        stem=functools.partial(_stem, preact=preact),
+        block=functools.partial(_block, preact=preact, survival=survival),
+        head=_post if preact else None,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+        default_size=224,
+        min_size=MIN_SIZE,
     )
-
-    x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(img_input)
-    x = layers.Conv2D(64, 7, strides=2, name="conv1_conv")(x)
-    if not preact:
-        x = keras_resnet.bn("conv1_bn")(x)
-        x = act(x, "conv1_{kind}")
-    x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="pool1_pad")(x)
-    x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
-    x = _stacks(x, depth, preact, act, stochastic_depth)
-    if preact:
-        x = keras_resnet.bn("post_bn")(x)
-        x = act(x, "post_{kind}")
-    x = common.top(x, include_top, pooling, classes, classifier_activation)
-    return common.finish(img_input, source, x, name, weights)
 
 
 def _resnet(depth, preact):

@@ -20,7 +20,9 @@ concatenation), so erasing it makes the module's output linear as in the ResNets
 choice for this network.
 """
 
-from kzoo.models import common
+import functools
+
+from kzoo.models import assembly, common
 from kzoo.models.blocks.inception import INCEPTION, inception_module
 from kzoo.models.blocks.stems import CIFAR_MIN_SIZE, cifar_stem
 from kzoo.models.registry import register_model
@@ -28,6 +30,7 @@ from kzoo.placement import ActivationPlacement
 
 PAPER = "Dong et al. 2018, EraseReLU: A Simple Way to Ease the Training of Deep CNNs"
 DEFAULT_PROPORTION = 0.5
+WIDTHS = (16, 32, 64)  # the stages' base widths
 
 
 @register_model(
@@ -71,18 +74,34 @@ def CifarInceptionV2(
         common.check_int(value, arg)
         if value < 1:
             raise ValueError(f"`{arg}` must be a positive integer, got {value}")
-    name = name or "inception_v2_cifar"
-    common.check_common_args(include_top, weights, pooling, classes, classifier_activation, name)
     if erase is not None and proportion is None:
         proportion = DEFAULT_PROPORTION
-    act = ActivationPlacement(activation, erase, proportion).bind(3 * modules_per_stage, INCEPTION)
-    img_input, source = common.resolve_input(input_tensor, input_shape, include_top, 32, CIFAR_MIN_SIZE)
-    x = cifar_stem(img_input, stem_width, act)
-    block = 0
-    for stage, width in enumerate((16, 32, 64), start=1):
-        for b in range(1, modules_per_stage + 1):
-            block += 1
-            stride = 2 if stage > 1 and b == 1 else 1
-            x = inception_module(x, width, stride, act, f"stage{stage}_block{b}", block)
-    x = common.top(x, include_top, pooling, classes, classifier_activation)
-    return common.finish(img_input, source, x, name, weights)
+    return assembly.assemble(
+        placement=ActivationPlacement(activation, erase, proportion),
+        slots=INCEPTION,
+        blocks_per_stage=(modules_per_stage,) * len(WIDTHS),
+        stem=functools.partial(cifar_stem, width=stem_width),
+        block=_module,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name or "inception_v2_cifar",
+        default_size=32,
+        min_size=CIFAR_MIN_SIZE,
+    )
+
+
+def _module(x, position, act):
+    """The module at ``position``; the first of stages 2 and 3 strides by 2."""
+    return inception_module(
+        x,
+        width=WIDTHS[position.stage - 1],
+        stride=2 if position.stage > 1 and position.first else 1,
+        act=act,
+        prefix=position.name,
+        block=position.number,
+    )

@@ -22,9 +22,11 @@ figures; kzoo reads Type3 as both removals crossed over the lines (``line1_last`
 ``line2_first``) and Mix1 as blocks cycling through Type1, Type2, Type3.
 """
 
+import functools
+
 from keras import layers
 
-from kzoo.models import common
+from kzoo.models import assembly, common
 from kzoo.models.blocks.merge_run import MERGE_RUN, merge_run_block
 from kzoo.models.blocks.stems import CIFAR_MIN_SIZE, cifar_stem
 from kzoo.models.named_builders import member_of
@@ -33,6 +35,7 @@ from kzoo.placement import ActivationPlacement
 
 PAPER = "Zhao et al. 2016, Deep Convolutional Neural Networks with Merge-and-Run Mappings"
 LAYERS_PER_BLOCK = 4
+WIDTHS = (16, 32, 64)  # the stages' widths, times the width multiplier
 
 CROSS_TYPES = {
     "type1": "line2_last",
@@ -99,21 +102,47 @@ def DFNMR(
     if width < 1:
         raise ValueError(f"`width` (the width multiplier) must be a positive integer, got {width}")
     erase = _cross_erase(cross_type, erase)
-    blocks = split_depth(depth, LAYERS_PER_BLOCK)
-    name = name or f"dfn_mr{depth}_{width}"
-    common.check_common_args(include_top, weights, pooling, classes, classifier_activation, name)
-    act = ActivationPlacement(activation, erase, proportion).bind(sum(blocks), MERGE_RUN)
-    img_input, source = common.resolve_input(input_tensor, input_shape, include_top, 32, CIFAR_MIN_SIZE)
-    x = cifar_stem(img_input, 16 * width, act)
-    lines, block = (x, x), 0
-    for stage, (base, n) in enumerate(zip((16, 32, 64), blocks), start=1):
-        for b in range(1, n + 1):
-            block += 1
-            stride = 2 if stage > 1 and b == 1 else 1
-            lines = merge_run_block(*lines, base * width, stride, act, f"stage{stage}_block{b}", block)
-    x = layers.Add(name="lines_add")(list(lines))
-    x = common.top(x, include_top, pooling, classes, classifier_activation)
-    return common.finish(img_input, source, x, name, weights)
+    return assembly.assemble(
+        placement=ActivationPlacement(activation, erase, proportion),
+        slots=MERGE_RUN,
+        blocks_per_stage=split_depth(depth, LAYERS_PER_BLOCK),
+        stem=functools.partial(_stem, width=width),
+        block=functools.partial(_block, width=width),
+        head=_add_lines,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name or f"dfn_mr{depth}_{width}",
+        default_size=32,
+        min_size=CIFAR_MIN_SIZE,
+    )
+
+
+def _stem(img_input, act, *, width):
+    """The CIFAR stem of 16w channels, feeding both lines."""
+    x = cifar_stem(img_input, act, width=16 * width)
+    return x, x
+
+
+def _block(lines, position, act, *, width):
+    """The block at ``position``; the first of stages 2 and 3 strides by 2."""
+    return merge_run_block(
+        lines,
+        filters=WIDTHS[position.stage - 1] * width,
+        stride=2 if position.stage > 1 and position.first else 1,
+        act=act,
+        prefix=position.name,
+        block=position.number,
+    )
+
+
+def _add_lines(lines, act):
+    """The two lines added before pooling."""
+    return layers.Add(name="lines_add")(list(lines))
 
 
 def _dfn_mr(depth, width, model_name):

@@ -1,10 +1,10 @@
-"""How the CIFAR ResNets, Wide ResNets and ResNeXts assemble ``blocks.residual`` blocks
-into a network: stages, stochastic depth's decay over the whole network, EraseReLU's
-pre- to post-activation conversion, the closing pre-activation and the top."""
+"""What the CIFAR ResNets, Wide ResNets and ResNeXts share on top of ``assembly``: their
+stages of ``blocks.residual`` blocks, stochastic depth's decay over the whole network,
+EraseReLU's pre- to post-activation conversion and the closing pre-activation."""
 
 import dataclasses
 
-from kzoo.models import common
+from kzoo.models import assembly
 from kzoo.models.blocks import residual
 from kzoo.models.blocks.conv_bn import bn
 from kzoo.placement import ActivationPlacement
@@ -21,38 +21,6 @@ class Stage:
     stride: int
 
 
-def residual_stages(x, stages, spec, act, stochastic_depth=None):
-    """All residual stages; blocks are counted from 1 over the whole network, as the
-    placement's proportion and stochastic depth's decay count them."""
-    block_fn = residual.pre_block if spec.preact else residual.post_block
-    total = sum(stage.blocks for stage in stages)
-    survival = residual.survival_probabilities(total, stochastic_depth)
-    block = 0
-    for s, stage in enumerate(stages, start=1):
-        for b in range(1, stage.blocks + 1):
-            block += 1
-            x = block_fn(
-                x,
-                stage.width,
-                stage.out,
-                stage.stride if b == 1 else 1,
-                spec,
-                act,
-                block,
-                f"stage{s}_block{b}",
-                survival[block - 1],
-            )
-    return x
-
-
-def pre_activation_head(x, spec, act):
-    """The BN-act that closes a pre-activation network before pooling."""
-    if not spec.preact:
-        return x
-    x = bn(name="post_bn")(x)
-    return act(x, "post_{kind}")
-
-
 def placement(activation, erase, proportion, preact):
     """The network's ``ActivationPlacement``, and whether it stays pre-activation:
     EraseReLU (``erase`` naming "last", as a string or in a list) converts a
@@ -61,32 +29,39 @@ def placement(activation, erase, proportion, preact):
     return act, preact and not act.erases("last")
 
 
-def build(
-    stem,
-    stages,
-    spec,
-    act,
-    stochastic_depth,
-    *,
-    include_top,
-    weights,
-    input_tensor,
-    input_shape,
-    pooling,
-    classes,
-    classifier_activation,
-    name,
-    default_size,
-    min_size,
-):
-    """Bind the placement to the network's blocks, then stem, residual stages, the
-    pre-activation head and the keras.applications top."""
-    act = act.bind(sum(stage.blocks for stage in stages), spec.slots)
-    img_input, source = common.resolve_input(
-        input_tensor, input_shape, include_top, default_size=default_size, min_size=min_size
+def pre_activation_head(x, act):
+    """The BN-act that closes a pre-activation network before pooling."""
+    x = bn(name="post_bn")(x)
+    return act(x, "post_{kind}")
+
+
+def build(*, stem, stages, spec, placement, stochastic_depth=None, **network):
+    """A residual network: ``stem(input, act)``, the ``stages`` (``Stage``) of blocks of
+    structure ``spec`` (``residual.BlockSpec``), the pre-activation head when ``spec`` is
+    pre-activation, and the top; ``network``: ``assembly.assemble``'s other arguments."""
+    survival = residual.survival_probabilities(sum(s.blocks for s in stages), stochastic_depth)
+    block_fn = residual.pre_block if spec.preact else residual.post_block
+
+    def block(x, position, act):
+        stage = stages[position.stage - 1]
+        return block_fn(
+            x,
+            width=stage.width,
+            out=stage.out,
+            stride=stage.stride if position.first else 1,
+            spec=spec,
+            act=act,
+            block=position.number,
+            prefix=position.name,
+            survival=survival[position.number - 1],
+        )
+
+    return assembly.assemble(
+        placement=placement,
+        slots=spec.slots,
+        blocks_per_stage=[s.blocks for s in stages],
+        stem=stem,
+        block=block,
+        head=pre_activation_head if spec.preact else None,
+        **network,
     )
-    x = stem(img_input, spec, act)
-    x = residual_stages(x, stages, spec, act, stochastic_depth)
-    x = pre_activation_head(x, spec, act)
-    x = common.top(x, include_top, pooling, classes, classifier_activation)
-    return common.finish(img_input, source, x, name, weights)

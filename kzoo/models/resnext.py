@@ -8,6 +8,8 @@ blocks, stage outputs 256/512/1024. ImageNet ResNeXt-50/101/152 (32x4d): the Res
 (cardinality x d: 512 for 8x64d, 128 for 32x4d); it doubles at every stage.
 """
 
+import functools
+
 from keras import layers
 
 from kzoo.models import common, residual_net
@@ -34,44 +36,16 @@ def _check_width(cardinality, bottleneck_width):
         )
 
 
-def _build(
-    stem,
-    stages,
-    cardinality,
-    activation,
-    erase,
-    proportion,
-    stochastic_depth,
-    include_top,
-    weights,
-    input_tensor,
-    input_shape,
-    pooling,
-    classes,
-    classifier_activation,
-    name,
-    default_size,
-    min_size,
-):
+def _resnext(*, cardinality, activation, erase, proportion, stochastic_depth, **network):
+    """A ResNeXt: post-activation bottlenecks with a projection shortcut and the 3x3
+    grouped into ``cardinality`` paths; ``network``: ``residual_net.build``'s other arguments."""
     residual.check_options(stochastic_depth=stochastic_depth)
-    common.check_common_args(include_top, weights, pooling, classes, classifier_activation, name)
     act, _ = residual_net.placement(activation, erase, proportion, preact=False)
     return residual_net.build(
-        stem,
-        stages,
-        residual.BlockSpec(False, True, "B", groups=cardinality),
-        act,
-        stochastic_depth,
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        name=name,
-        default_size=default_size,
-        min_size=min_size,
+        spec=residual.BlockSpec(False, True, "B", groups=cardinality),
+        placement=act,
+        stochastic_depth=stochastic_depth,
+        **network,
     )
 
 
@@ -106,35 +80,30 @@ def CifarResNeXt(
     _check_width(cardinality, bottleneck_width)
     if name is None:
         name = f"resnext{depth}_{cardinality}x{bottleneck_width // cardinality}d"
-    stages = [
-        residual_net.Stage(n, bottleneck_width * 2**s, 256 * 2**s, 1 if s == 0 else 2) for s in range(3)
-    ]
-
-    def stem(img_input, spec, act):
-        return cifar_stem(img_input, 64, act, spec.preact)
-
-    return _build(
-        stem,
-        stages,
-        cardinality,
-        activation,
-        erase,
-        proportion,
-        stochastic_depth,
-        include_top,
-        weights,
-        input_tensor,
-        input_shape,
-        pooling,
-        classes,
-        classifier_activation,
-        name,
-        32,
-        CIFAR_MIN_SIZE,
+    return _resnext(
+        stem=functools.partial(cifar_stem, width=64),
+        stages=[
+            residual_net.Stage(n, bottleneck_width * 2**s, 256 * 2**s, 1 if s == 0 else 2) for s in range(3)
+        ],
+        cardinality=cardinality,
+        activation=activation,
+        erase=erase,
+        proportion=proportion,
+        stochastic_depth=stochastic_depth,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+        default_size=32,
+        min_size=CIFAR_MIN_SIZE,
     )
 
 
-def _imagenet_stem(img_input, spec, act):
+def _imagenet_stem(img_input, act):
     x = conv(64, 7, strides=2, name="stem_conv")(img_input)
     x = bn(name="stem_bn")(x)
     x = act(x, "stem_{kind}")
@@ -175,32 +144,31 @@ def ImageNetResNeXt(
     _check_width(cardinality, bottleneck_width)
     if name is None:
         name = f"resnext{depth}_{cardinality}x{bottleneck_width // cardinality}d"
-    stages = [
-        residual_net.Stage(blocks, bottleneck_width * 2**s, 256 * 2**s, 1 if s == 0 else 2)
-        for s, blocks in enumerate(IMAGENET_STACKS[depth])
-    ]
-    return _build(
-        _imagenet_stem,
-        stages,
-        cardinality,
-        activation,
-        erase,
-        proportion,
-        stochastic_depth,
-        include_top,
-        weights,
-        input_tensor,
-        input_shape,
-        pooling,
-        classes,
-        classifier_activation,
-        name,
-        224,
-        32,
+    return _resnext(
+        stem=_imagenet_stem,
+        stages=[
+            residual_net.Stage(blocks, bottleneck_width * 2**s, 256 * 2**s, 1 if s == 0 else 2)
+            for s, blocks in enumerate(IMAGENET_STACKS[depth])
+        ],
+        cardinality=cardinality,
+        activation=activation,
+        erase=erase,
+        proportion=proportion,
+        stochastic_depth=stochastic_depth,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+        default_size=224,
+        min_size=32,
     )
 
 
-def _resnext(family, depth, cardinality, bottleneck_width):
+def _named(family, depth, cardinality, bottleneck_width):
     """Make the stub below it the named builder of ``family`` (the CIFAR or ImageNet ResNeXt)."""
     return member_of(
         family,
@@ -227,25 +195,25 @@ _IMAGENET = {
 
 
 @register_model(published_params=34.4e6, expected_params=34_426_698, **_CIFAR)
-@_resnext(CifarResNeXt, 29, 8, 512)
+@_named(CifarResNeXt, 29, 8, 512)
 def ResNeXt29_8x64d():
     """CIFAR ResNeXt-29, 8x64d (Xie et al. 2017)."""
 
 
 @register_model(published_params=68.1e6, expected_params=68_155_210, **_CIFAR)
-@_resnext(CifarResNeXt, 29, 16, 1024)
+@_named(CifarResNeXt, 29, 16, 1024)
 def ResNeXt29_16x64d():
     """CIFAR ResNeXt-29, 16x64d (Xie et al. 2017)."""
 
 
 @register_model(published_params=25.0e6, expected_params=25_028_904, **_IMAGENET)
-@_resnext(ImageNetResNeXt, 50, 32, 128)
+@_named(ImageNetResNeXt, 50, 32, 128)
 def ResNeXt50_32x4d():
     """ImageNet ResNeXt-50, 32x4d (Xie et al. 2017)."""
 
 
 @register_model(published_params=44.2e6, expected_params=44_177_704, **_IMAGENET)
-@_resnext(ImageNetResNeXt, 101, 32, 128)
+@_named(ImageNetResNeXt, 101, 32, 128)
 def ResNeXt101_32x4d():
     """ImageNet ResNeXt-101, 32x4d (Xie et al. 2017)."""
 
@@ -256,6 +224,6 @@ def ResNeXt101_32x4d():
     **_IMAGENET,
     params_note="no figure published; kzoo pins its hand count",
 )
-@_resnext(ImageNetResNeXt, 152, 32, 128)
+@_named(ImageNetResNeXt, 152, 32, 128)
 def ResNeXt152_32x4d():
     """ImageNet ResNeXt-152, 32x4d."""

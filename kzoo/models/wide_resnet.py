@@ -5,6 +5,8 @@ variants, ``dropout_rate``) and 1x1 projections where the width changes. EraseRe
 converts them to the after-activation form first (``erase="last"``).
 """
 
+import functools
+
 from kzoo.models import common, residual_net
 from kzoo.models.blocks import residual
 from kzoo.models.blocks.stems import CIFAR_MIN_SIZE, cifar_stem
@@ -60,17 +62,16 @@ def WideResNet(
     residual.check_options(dropout_rate=dropout_rate, stochastic_depth=stochastic_depth)
     if name is None:
         name = f"wrn{depth}_{width}"
-    common.check_common_args(include_top, weights, pooling, classes, classifier_activation, name)
     act, preact = residual_net.placement(activation, erase, proportion, preact)
-    stages = [
-        residual_net.Stage(n, w * width, w * width, 1 if s == 0 else 2) for s, w in enumerate((16, 32, 64))
-    ]
     return residual_net.build(
-        lambda img, spec, act: cifar_stem(img, 16, act, spec.preact),
-        stages,
-        residual.BlockSpec(preact, False, "B", dropout_rate=float(dropout_rate)),
-        act,
-        stochastic_depth,
+        stem=functools.partial(cifar_stem, width=16, preact=preact),
+        stages=[
+            residual_net.Stage(n, w * width, w * width, 1 if s == 0 else 2)
+            for s, w in enumerate((16, 32, 64))
+        ],
+        spec=residual.BlockSpec(preact, False, "B", dropout_rate=float(dropout_rate)),
+        placement=act,
+        stochastic_depth=stochastic_depth,
         include_top=include_top,
         weights=weights,
         input_tensor=input_tensor,

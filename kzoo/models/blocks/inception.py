@@ -23,7 +23,7 @@ def _unit(x, filters, kernel, stride, act, name, block, slot):
     return conv_bn_act(x, filters, kernel, act, name, block, slot, strides=stride)
 
 
-def inception_module(x, width, stride, act, prefix, block):
+def inception_module(x, *, width, stride, act, prefix, block):
     """One module of base width ``width``: four branches concatenated to 12 x width."""
     w1, w3, wd, wp = (r * width for r in RATIOS)
     b1 = _unit(x, w1, 1, stride, act, f"{prefix}_1x1", block, "last")

@@ -24,7 +24,7 @@ def bn(name):
     return BatchNormalization(axis=3, epsilon=BN_EPS, name=name)
 
 
-def block_v1(x, filters, stride, conv_shortcut, act, block, name, survival=None):
+def block_v1(x, *, filters, stride, conv_shortcut, act, block, name, survival=None):
     """keras' ``block1``: 1x1 (strided) - 3x3 - 1x1 (4x), each conv-BN, activations
     after the first two and after the addition; a projection shortcut if asked."""
     if conv_shortcut:
@@ -44,7 +44,7 @@ def block_v1(x, filters, stride, conv_shortcut, act, block, name, survival=None)
     return act(x, f"{name}_out", block, "last")
 
 
-def block_v2(x, filters, stride, conv_shortcut, act, block, name, survival=None):
+def block_v2(x, *, filters, stride, conv_shortcut, act, block, name, survival=None):
     """keras' ``block2``: BN-act pre-activation, then 1x1 - 3x3 (strided) - 1x1 (4x) with
     BN-act between; the shortcut is a projection of the pre-activation, a 1x1 max-pool
     where the block strides, or the identity."""

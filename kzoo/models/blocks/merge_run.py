@@ -40,10 +40,10 @@ def _shortcut(x, filters, stride, prefix, line):
     return bn(name=f"{prefix}_line{line}_shortcut_bn")(x)
 
 
-def merge_run_block(x1, x2, filters, stride, act, prefix, block):
-    """One merge-and-run block: returns the two lines' outputs."""
-    deep = [_line(x, filters, stride, act, prefix, i, block) for i, x in enumerate((x1, x2), start=1)]
-    short = [_shortcut(x, filters, stride, prefix, i) for i, x in enumerate((x1, x2), start=1)]
+def merge_run_block(lines, *, filters, stride, act, prefix, block):
+    """One merge-and-run block: takes and returns the two lines (a pair)."""
+    deep = [_line(x, filters, stride, act, prefix, i, block) for i, x in enumerate(lines, start=1)]
+    short = [_shortcut(x, filters, stride, prefix, i) for i, x in enumerate(lines, start=1)]
     merged = layers.Average(name=f"{prefix}_merge")(short)
     return tuple(
         act(

@@ -103,7 +103,7 @@ def _dropout(y, spec, prefix):
     return layers.Dropout(spec.dropout_rate, name=f"{prefix}_dropout")(y) if spec.dropout_rate else y
 
 
-def post_block(x, width, out, stride, spec, act, block, prefix, survival=None):
+def post_block(x, *, width, out, stride, spec, act, block, prefix, survival=None):
     """conv-BN-act ... conv-BN, add the shortcut, act (slot ``last``)."""
     s = shortcut(x, x, out, stride, spec.shortcut, prefix, with_bn=True)
     convs = _convs(spec, width, out, stride)
@@ -120,7 +120,7 @@ def post_block(x, width, out, stride, spec, act, block, prefix, survival=None):
     return act(y, f"{prefix}_last_{{kind}}", block, "last")
 
 
-def pre_block(x, width, out, stride, spec, act, block, prefix, survival=None):
+def pre_block(x, *, width, out, stride, spec, act, block, prefix, survival=None):
     """BN-act (slot ``first``, shared with a projection shortcut), then conv, BN-act,
     conv ..., added to the shortcut with no activation after."""
     p = bn(name=f"{prefix}_bn1")(x)

@@ -14,7 +14,7 @@ from kzoo.placement import BlockSlots
 SINGLE = BlockSlots(("last",), {"first": "last"}, "a single-activation module")
 
 
-def conv_module(x, filters, stride, act, prefix, module, residual=False):
+def conv_module(x, *, filters, stride, act, prefix, module, residual=False):
     """conv-BN-act (``{prefix}_conv``, ``{prefix}_bn``, ``{prefix}_{kind}``); a residual
     module adds a zero-padded identity (``{prefix}_add``) before its activation."""
     y = conv(filters, 3, strides=stride, name=f"{prefix}_conv")(x)

@@ -8,7 +8,7 @@ from kzoo.models.blocks.conv_bn import bn, conv
 CIFAR_MIN_SIZE = 8
 
 
-def cifar_stem(img_input, width, act, preact=False):
+def cifar_stem(img_input, act, *, width, preact=False):
     """A 3x3 convolution of ``width`` channels (``stem_conv``), then BN-act
     (``stem_bn``, ``stem_{kind}``) unless the blocks pre-activate their input."""
     x = conv(width, 3, name="stem_conv")(img_input)
