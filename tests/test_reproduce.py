@@ -1,11 +1,12 @@
-"""kzoo.reproduce and the recipes in applications/: jobs, a real (small) study on real
-Fashion-MNIST images with its aggregation checked against the runs' own records, resume,
-divergence, reports, the recipes' command line and ``kzoo reproduce``, and every recipe's
-definition."""
+"""kzoo.reproduce and its recipes (kzoo.reproduce.recipes, run by applications/): jobs, a
+real (small) study on real Fashion-MNIST images with its aggregation checked against the
+runs' own records, resume, divergence, reports, the recipes' command line and ``kzoo
+reproduce``, and every recipe's definition."""
 
 import argparse
 import csv
 import glob
+import importlib
 import json
 import math
 import os
@@ -22,15 +23,17 @@ from helpers import load_script
 import kzoo
 from kzoo import atomic, cli_parser, data, reproduce
 from kzoo import cli as kzoo_cli
-from kzoo.reproduce import Study, Variant, runner
+from kzoo.reproduce import Study, Variant, finding, runner
 from kzoo.reproduce import cli as reproduce_cli
 from kzoo.training import Protocol, get_protocol
 
-RECIPES = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "applications", "*.py")))
-
-
-SCRIPTS = {path: load_script(path) for path in RECIPES}  # loaded once, read by several tests
-STUDIES = [m.STUDY for m in SCRIPTS.values() if hasattr(m, "STUDY")]
+APPLICATIONS = os.path.join(os.path.dirname(__file__), "..", "applications")
+# loaded once, read by several tests
+SCRIPTS = {path: load_script(path) for path in sorted(glob.glob(os.path.join(APPLICATIONS, "*.py")))}
+RECIPES = {
+    name: importlib.import_module(f"kzoo.reproduce.recipes.{name}") for name in finding.package_recipes()
+}
+STUDIES = [m.STUDY for m in RECIPES.values()]
 
 
 def _study(**changes):
@@ -357,8 +360,8 @@ def _kzoo_reproduce(argv):
 
 
 def test_kzoo_reproduce_lists_the_recipes(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)  # no applications/ here: the recipes next to the package
-    with_study = sorted(os.path.basename(p)[:-3] for p, m in SCRIPTS.items() if hasattr(m, "STUDY"))
+    monkeypatch.chdir(tmp_path)  # no applications/ here: the package's recipes, from any folder
+    with_study = sorted(RECIPES)
     assert len(with_study) >= 12
     for argv in ([], ["--list-studies"]):
         assert _kzoo_reproduce(argv) == 0
@@ -367,9 +370,77 @@ def test_kzoo_reproduce_lists_the_recipes(tmp_path, monkeypatch, capsys):
     titles = {s.name: s.title for s in STUDIES}
     assert all(line.split(None, 1)[1] == titles[line.split()[0]] for line in listed)
     for script in ("demo", "time_to_accuracy", "publish_fashion_mnist"):  # scripts, not recipes
-        assert os.path.exists(os.path.join(os.path.dirname(RECIPES[0]), script + ".py"))
+        assert os.path.exists(os.path.join(APPLICATIONS, script + ".py"))
         assert script not in with_study
     assert set(reproduce.find_recipes()) == set(with_study)
+
+
+def test_every_recipe_is_in_the_package_and_its_script_runs_the_same_study():
+    """Each recipe is a module of kzoo.reproduce.recipes (so a wheel holds it) with a script
+    applications/NAME.py running the package's STUDY; no script defines a study of its own."""
+    for name, module in RECIPES.items():
+        assert os.path.dirname(module.__file__) == os.path.dirname(reproduce.recipes.__file__)
+        assert isinstance(module.STUDY, Study) and module.STUDY.name == name
+        script = SCRIPTS[os.path.join(APPLICATIONS, f"{name}.py")]
+        assert script.STUDY is module.STUDY and script.main is reproduce.main
+        assert reproduce.load_study(os.path.join(APPLICATIONS, f"{name}.py")) is module.STUDY
+        assert reproduce.load_study(module.__file__) is module.STUDY  # imported, not run again
+    for path in SCRIPTS:
+        assert not finding.defines_study(path), path
+    scripts_with_study = {os.path.basename(p)[:-3] for p, m in SCRIPTS.items() if hasattr(m, "STUDY")}
+    assert scripts_with_study == set(RECIPES)
+
+
+def test_the_recipes_package_is_packaged():
+    """setup.py's find_packages finds the recipes package (it has an __init__.py), so a wheel
+    holds every recipe module."""
+    setuptools = pytest.importorskip("setuptools")
+    root = os.path.join(APPLICATIONS, "..")
+    setup = open(os.path.join(root, "setup.py")).read()
+    assert 'packages=find_packages(include=["kzoo", "kzoo.*"])' in setup
+    assert "kzoo.reproduce.recipes" in setuptools.find_packages(root, include=["kzoo", "kzoo.*"])
+
+
+PACKAGED_RECIPE = TINY_RECIPE.replace(
+    "from kzoo.reproduce import Study, Variant, main", "from kzoo.reproduce.study import Study, Variant"
+).split("\nif __name__")[0]
+
+
+def test_the_package_recipes_are_every_public_module_of_the_package(tmp_path, monkeypatch, capsys, request):
+    """Recipes found through a package (a stand-in for kzoo.reproduce.recipes): every module
+    but those named ``_*``, imported by name; one that fails to import is named with its
+    line, after the others are listed; a user's recipe of the same name comes first."""
+    package = tmp_path / "site" / "my_recipes"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "tiny.py").write_text(PACKAGED_RECIPE.format(name="tiny"))
+    (package / "_shared.py").write_text("X = 1\n")
+    (package / "broken.py").write_text("import os\nimport kzoo_no_such_module\nSTUDY = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    request.addfinalizer(
+        lambda: [sys.modules.pop(m) for m in list(sys.modules) if m.startswith("my_recipes")]
+    )
+    monkeypatch.setattr(finding, "PACKAGE", "my_recipes")
+    monkeypatch.chdir(tmp_path)
+    assert finding.package_recipes() == {
+        "broken": str(package / "broken.py"),
+        "tiny": str(package / "tiny.py"),
+    }
+    study = reproduce.load_study(str(package / "tiny.py"))
+    assert study is sys.modules["my_recipes.tiny"].STUDY and study.title == "a tiny recipe"
+    assert _kzoo_reproduce(["tiny", "--list", "--seeds", "1", "--out", "o"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    assert _kzoo_reproduce(["--list-studies"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "tiny                     a tiny recipe\n"
+    assert re.search(
+        r"kzoo: error: 1 recipe\(s\) cannot be loaded: recipe file '[^']*broken.py': the recipe failed "
+        r"to load \(line 2: ModuleNotFoundError: No module named 'kzoo_no_such_module'\)",
+        captured.err,
+    ), captured.err
+    _write_recipe("applications", "tiny", TINY_RECIPE.format(name="shadow"))
+    assert reproduce.find_recipes()["tiny"] == os.path.join(str(tmp_path), "applications", "tiny.py")
+    assert finding.resolve_study("tiny").name == "shadow"
 
 
 def test_kzoo_reproduce_runs_a_recipe_by_name_or_path(tmp_path, monkeypatch, capsys):
@@ -427,7 +498,7 @@ def test_kzoo_reproduce_errors(tmp_path, monkeypatch, capsys):
     assert exit_.value.code == 2
     assert "kzoo: error: reproduce: argument --scale: invalid choice: 'gpu'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="`study` must be one of"):
-        reproduce.recipes.resolve_study("zz")
+        finding.resolve_study("zz")
 
 
 def _write_recipe(folder, name, text):
@@ -595,7 +666,7 @@ def test_the_output_helpers_check_their_arguments(tmp_path):
         (lambda: reproduce.scores.score(1.5, "error"), ValueError, "`top1` must be a finite number in"),
         (lambda: reproduce.scores.mean_std("12"), TypeError, "`values` must be a list of numbers"),
         (lambda: reproduce.load_study(5), TypeError, "`study` must be a path"),
-        (lambda: reproduce.recipes.resolve_study(""), ValueError, "`study` must be a non-empty path"),
+        (lambda: finding.resolve_study(""), ValueError, "`study` must be a non-empty path"),
         (
             lambda: reproduce.outputs.clear_temporaries(str(tmp_path / "missing")),
             FileNotFoundError,
@@ -1101,7 +1172,7 @@ def test_test_curve_needs_the_test_set():
 def test_time_to_accuracy_rules():
     """The clock leaves the per-epoch test passes out and adds the whitening and one final
     evaluation; seeds, recipes and machine kinds are read as the rules say."""
-    tta = load_script(os.path.join(os.path.dirname(RECIPES[0]), "time_to_accuracy.py"))
+    tta = load_script(os.path.join(APPLICATIONS, "time_to_accuracy.py"))
     rows = [{"seconds": 10.0, "test_seconds": 1.5}, {"seconds": 12.0, "test_seconds": 2.0}]
     seconds, parts = tta.clock({"whitening_seconds": 0.5, "eval_seconds": None}, rows)
     assert parts == {"train_seconds": 18.5, "whitening_seconds": 0.5, "final_eval_seconds": 2.0}
@@ -1157,7 +1228,7 @@ def test_time_to_accuracy_records_one_fastest_recipe_per_machine_kind(tmp_path):
     """fastest.json keeps, per machine kind, the fastest recipe whose mean over at least
     five seeds reaches the target (a faster one below it, or with fewer seeds, is not
     it), beside the baseline timed on the same kind; without any, the best mean."""
-    tta = load_script(os.path.join(os.path.dirname(RECIPES[0]), "time_to_accuracy.py"))
+    tta = load_script(os.path.join(APPLICATIONS, "time_to_accuracy.py"))
     runs = []
     for seed in range(5):
         runs.append(_seed_summary("slow-good", seed, 0.945, 300.0))
@@ -1192,7 +1263,7 @@ def test_time_to_accuracy_candidate(fmnist_subset_dir, tmp_path, capsys):
     """A candidate is a `kzoo train` command run once per seed: the test-scored one on all
     training images with its clock, the selection one on the validation split without
     reading the test set; both gathered by --report."""
-    tta = load_script(os.path.join(os.path.dirname(RECIPES[0]), "time_to_accuracy.py"))
+    tta = load_script(os.path.join(APPLICATIONS, "time_to_accuracy.py"))
     out = str(tmp_path / "tta")
     train_args = ["smallnet_bn", "--epochs", "2", "--batch-size", "100", "--data-dir", fmnist_subset_dir]
     own = ["--out", out, "--seeds", "0,1", "--target", "0.25"]
@@ -1236,7 +1307,7 @@ def test_time_to_accuracy_candidate(fmnist_subset_dir, tmp_path, capsys):
 def test_precision_parity_study(fmnist_subset_dir, tmp_path, capsys):
     """Both precisions for each seed, alternating; a finished run is kept on a re-run;
     the summary pairs the seeds."""
-    parity = load_script(os.path.join(os.path.dirname(RECIPES[0]), "precision_parity.py"))
+    parity = load_script(os.path.join(APPLICATIONS, "precision_parity.py"))
     names = [(name, seed) for name, seed, _ in parity.plan(["mlp12"], [0, 1])]
     assert names == [
         ("mlp12-float32", 0),
@@ -1276,8 +1347,8 @@ def test_precision_parity_study(fmnist_subset_dir, tmp_path, capsys):
 def test_readme_time_to_accuracy_paragraph_is_the_records():
     """The README's time-to-accuracy figures are what --report makes of fastest.json, and
     fastest.json is what the committed seeds' summaries make (no figure typed by hand)."""
-    tta = load_script(os.path.join(os.path.dirname(RECIPES[0]), "time_to_accuracy.py"))
-    root = os.path.join(os.path.dirname(RECIPES[0]), "..")
+    tta = load_script(os.path.join(APPLICATIONS, "time_to_accuracy.py"))
+    root = os.path.join(APPLICATIONS, "..")
     folder = os.path.join(root, "results", "time_to_accuracy")
     record = json.load(open(os.path.join(folder, "fastest.json")))
     again = tta.fastest(
@@ -1290,16 +1361,14 @@ def test_readme_time_to_accuracy_paragraph_is_the_records():
 
 def test_readme_lists_every_recipe_with_its_run_counts():
     # the recipe table lives in docs/reproduction.md once that page exists, in the README until then
-    root = os.path.join(os.path.dirname(RECIPES[0]), "..")
+    root = os.path.join(APPLICATIONS, "..")
     page = os.path.join("docs", "reproduction.md")
     page = page if os.path.exists(os.path.join(root, page)) else "README.md"
     readme = open(os.path.join(root, page)).read()
-    for path, module in SCRIPTS.items():
-        if not hasattr(module, "STUDY"):
-            continue
+    for name, module in RECIPES.items():
         study = module.STUDY
         paper, cpu = len(reproduce.jobs(study, "paper")), len(reproduce.jobs(study, "cpu"))
-        prefix = f"| `{os.path.basename(path)}` |"
+        prefix = f"| `{name}.py` |"
         row = next((line for line in readme.splitlines() if line.startswith(prefix)), None)
-        assert row is not None, f"{page} lacks {os.path.basename(path)}"
+        assert row is not None, f"{page} lacks {name}.py"
         assert row.rstrip(" |").endswith(f"| {paper} | {cpu}"), row

@@ -3,16 +3,17 @@ placement options) on every dataset with several seeds, each one ``kzoo.train`` 
 aggregated as mean ± std next to the published numbers, with the per-epoch test curves
 the papers plot.
 
-A ``Study`` is the recipe of one table or figure (``applications/<name>.py``, run as
-``python applications/<name>.py`` or ``kzoo reproduce <name>``). The package, one
+A ``Study`` is the recipe of one table or figure (``kzoo.reproduce.recipes.<name>``, run as
+``kzoo reproduce <name>`` or ``python applications/<name>.py``). The package, one
 concept per module:
 
 - ``study``: ``Variant``, ``Study``, ``Job`` and the jobs a study asks for at a scale;
 - ``outputs``: the output folder's default place, layout and each job's records in it;
 - ``runner``: ``run``, training the jobs not yet done;
 - ``scores``, ``report``, ``plots``: the numbers, ``runs.csv`` / ``results.md``, the figures;
-- ``recipes``: finding and loading the recipes in ``applications/``;
-- ``cli``: the command line shared by the recipes (``main``) and ``kzoo reproduce``.
+- ``recipes``: the papers' recipes, one module each;
+- ``finding``: finding the recipes (the package's and a user's) and loading one;
+- ``cli``: the command line shared by the recipes' scripts (``main``) and ``kzoo reproduce``.
 
 Re-running continues: finished jobs are not touched, an interrupted one resumes from its
 last epoch (its record as an uninterrupted run would have written it, the temporaries of
@@ -22,8 +23,8 @@ checked before anything is created or written.
 """
 
 from kzoo.reproduce.cli import main
+from kzoo.reproduce.finding import find_recipes, load_study
 from kzoo.reproduce.outputs import default_out
-from kzoo.reproduce.recipes import find_recipes, load_study
 from kzoo.reproduce.report import write_report
 from kzoo.reproduce.runner import run
 from kzoo.reproduce.study import Job, Study, Variant, jobs

@@ -9,14 +9,14 @@ import shlex
 import sys
 
 from kzoo import checks
+from kzoo.reproduce.finding import find_recipes, load_study, resolve_study
 from kzoo.reproduce.outputs import RESULTS, default_out, existing_out, is_diverged, is_done
-from kzoo.reproduce.recipes import find_recipes, load_study, resolve_study
 from kzoo.reproduce.report import write_report
 from kzoo.reproduce.runner import check_jobs, check_records, run
 from kzoo.reproduce.study import SCALES, check_scale, check_seeds, check_study, jobs, protocol_name
 
 DESCRIPTION = (
-    "Re-run a paper's table or figure from its recipe in applications/: every row on every "
+    "Re-run a paper's table or figure from its recipe (kzoo.reproduce.recipes): every row on every "
     "dataset with several seeds, reported as mean ± std next to the published numbers. "
     "Re-running continues where it stopped."
 )
@@ -117,7 +117,7 @@ def execute(study, args, command):
 
 
 def main(study, argv=None):
-    """The command line of a recipe in ``applications/``: run (or only report) a study.
+    """The command line of a recipe's script (``applications/``): run (or only report) a study.
     Exit 0; 2 with ``PROG: error: ...`` for a bad argument or input (argparse's own exit 2
     for usage); 1 for a run that failed (a disk error, a failed job); 130 for Ctrl-C."""
     check_study(study)
@@ -147,13 +147,14 @@ def add_parser(subparsers):
     parser = subparsers.add_parser(
         "reproduce",
         description=DESCRIPTION,
-        help="re-run a paper's table or figure from its recipe in applications/ (resumes when re-run)",
+        help="re-run a paper's table or figure from its recipe (resumes when re-run)",
     )
     parser.add_argument(
         "study",
         nargs="?",
-        help="a recipe name (eraserelu_table1: applications/eraserelu_table1.py under the "
-        "current directory or kzoo's checkout) or a recipe file; none: list the recipes",
+        help="a recipe name (eraserelu_table1: kzoo.reproduce.recipes.eraserelu_table1, or "
+        "applications/eraserelu_table1.py under the current directory when that defines a STUDY) "
+        "or a recipe file; none: list the recipes",
     )
     parser.add_argument("--list-studies", action="store_true", help="list the recipes and exit")
     return add_study_arguments(parser)
@@ -199,8 +200,8 @@ def list_studies():
     recipes = find_recipes()
     if not recipes:
         print(
-            "no recipes found: no applications/ folder with a recipe under the current directory "
-            "or next to the kzoo package"
+            "no recipes found: none in the package kzoo.reproduce.recipes nor in an applications/ "
+            "folder under the current directory"
         )
         return 1
     broken = []

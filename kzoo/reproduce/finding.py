@@ -1,36 +1,58 @@
-"""Finding the recipes (``applications/<name>.py`` files that define a ``STUDY``) and
-loading one, so ``kzoo reproduce <name>`` runs the same study as
-``python applications/<name>.py``.
+"""Finding the recipes and loading one, so ``kzoo reproduce NAME`` runs the same study as
+``python applications/NAME.py``.
 
-Recipes are looked for in ``applications/`` under the current directory, then in the
-``applications/`` of the repository checkout kzoo is installed from; a name found in both
-is the current directory's.
+The papers' recipes are the modules of ``kzoo.reproduce.recipes``, found through the
+package (``pkgutil``) and imported by name, so an installed wheel lists and runs them from
+any folder. A user's own recipes are found too, as before the recipes moved into the
+package: a recipe file's path (``kzoo reproduce path/to/my_recipe.py``) runs that file,
+and a name is looked for first in ``applications/`` under the current directory (its
+files that assign a ``STUDY``), then in the package, so a user's recipe of the same name
+comes first. The ``applications/`` folder next to the installed package is no longer
+searched: in a checkout its recipe files are scripts importing the package's studies, and
+next to an installed wheel it would be whatever ``site-packages/applications`` holds.
 """
 
 import ast
+import importlib
 import importlib.util
 import os
+import pkgutil
 import re
 import sys
 import traceback
 
-import kzoo
 from kzoo import checks
 from kzoo.reproduce.study import Study
 
+PACKAGE = "kzoo.reproduce.recipes"
 FOLDER = "applications"
 
 
-def recipe_dirs():
-    """The existing folders recipes are looked for in, in lookup order."""
-    candidates = [
-        os.path.join(os.getcwd(), FOLDER),
-        os.path.normpath(os.path.join(os.path.dirname(kzoo.__file__), "..", FOLDER)),
-    ]
-    found = []
-    for folder in candidates:
-        if os.path.isdir(folder) and all(not os.path.samefile(folder, f) for f in found):
-            found.append(folder)
+def package_recipes():
+    """Recipe name -> module file, for every module of ``kzoo.reproduce.recipes`` whose
+    name does not start with ``_``, sorted by name. Read from the package's folder, not
+    imported."""
+    package = importlib.import_module(PACKAGE)
+    found = {}
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.ispkg or module.name.startswith("_"):
+            continue
+        spec = importlib.util.find_spec(f"{PACKAGE}.{module.name}")
+        if spec is not None and spec.origin:
+            found[module.name] = spec.origin
+    return dict(sorted(found.items()))
+
+
+def user_recipes():
+    """Recipe name -> file, for the recipes in ``applications/`` under the current directory."""
+    folder = os.path.join(os.getcwd(), FOLDER)
+    if not os.path.isdir(folder):
+        return {}
+    found = {}
+    for entry in sorted(os.listdir(folder)):
+        path = os.path.join(folder, entry)
+        if entry.endswith(".py") and os.path.isfile(path) and defines_study(path):
+            found[entry[:-3]] = path
     return found
 
 
@@ -64,20 +86,24 @@ def defines_study(path):
 
 
 def find_recipes():
-    """Recipe name -> file, sorted by name, for every recipe in ``recipe_dirs()``."""
-    recipes = {}
-    for folder in recipe_dirs():
-        for entry in sorted(os.listdir(folder)):
-            path = os.path.join(folder, entry)
-            name = entry[:-3]
-            if entry.endswith(".py") and name not in recipes and os.path.isfile(path) and defines_study(path):
-                recipes[name] = path
-    return dict(sorted(recipes.items()))
+    """Recipe name -> file, sorted by name: the package's recipes and the user's in
+    ``applications/`` under the current directory (the user's, for a name in both)."""
+    return dict(sorted({**package_recipes(), **user_recipes()}.items()))
+
+
+def _package_module(path):
+    """The module name of the package's recipe at ``path``; None for any other file."""
+    real = os.path.realpath(path)
+    for name, origin in package_recipes().items():
+        if os.path.realpath(origin) == real:
+            return f"{PACKAGE}.{name}"
+    return None
 
 
 def load_study(path, arg="study"):
-    """The ``STUDY`` of the recipe file at ``path``, run with importlib as a module that
-    is not ``__main__``, with its folder first on ``sys.path`` as ``python
+    """The ``STUDY`` of the recipe file at ``path``: one of the package's recipes imported
+    by its module name, any other file run with importlib as a module that is not
+    ``__main__``, with its folder first on ``sys.path`` as ``python
     applications/<recipe>.py`` has it. A ValueError naming ``arg`` (None: the file) when it defines none,
     and when running it fails (a syntax error, a missing import, a bad ``Study``): the
     file, the line and the error, not a traceback."""
@@ -85,6 +111,22 @@ def load_study(path, arg="study"):
     named = f"`{arg}`={path!r}" if arg else f"recipe file {path!r}"
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{named}: no such recipe file")
+    module_name = _package_module(path)
+    if module_name is not None:
+        module = _run(lambda: importlib.import_module(module_name), path, named)
+    else:
+        module = _run_file(path, named)
+    study = getattr(module, "STUDY", None)
+    if not isinstance(study, Study):
+        raise ValueError(
+            f"{named} defines no STUDY (a kzoo.reproduce.Study), so it is not a "
+            "recipe; `kzoo reproduce --list-studies` lists the recipes"
+        )
+    return study
+
+
+def _run_file(path, named):
+    """The module the file at ``path`` makes, run with its folder first on ``sys.path``."""
     stem = os.path.splitext(os.path.basename(path))[0]
     spec = importlib.util.spec_from_file_location(f"kzoo_recipe_{stem}", path)
     if spec is None or spec.loader is None:
@@ -93,7 +135,17 @@ def load_study(path, arg="study"):
     folder = os.path.dirname(os.path.abspath(path))
     sys.path.insert(0, folder)
     try:
-        spec.loader.exec_module(module)
+        _run(lambda: spec.loader.exec_module(module), path, named)
+    finally:
+        if sys.path and sys.path[0] == folder:
+            del sys.path[0]
+    return module
+
+
+def _run(load, path, named):
+    """What ``load()`` returns; its failure as a ValueError naming the recipe file's line."""
+    try:
+        return load()
     except SyntaxError as err:
         if not err.filename or os.path.realpath(err.filename) == os.path.realpath(path):
             where = f"line {err.lineno}: " if err.lineno else ""
@@ -101,16 +153,6 @@ def load_study(path, arg="study"):
         raise ValueError(f"{named}: the recipe failed to load ({_failure(err, path)})") from None
     except (Exception, SystemExit) as err:
         raise ValueError(f"{named}: the recipe failed to load ({_failure(err, path)})") from None
-    finally:
-        if sys.path and sys.path[0] == folder:
-            del sys.path[0]
-    study = getattr(module, "STUDY", None)
-    if not isinstance(study, Study):
-        raise ValueError(
-            f"{named} defines no STUDY (a kzoo.reproduce.Study), so it is not a "
-            "recipe; `kzoo reproduce --list-studies` lists the recipes"
-        )
-    return study
 
 
 def _failure(err, path):
@@ -146,8 +188,8 @@ def resolve_study(text, arg="study"):
     recipes = find_recipes()
     if not recipes:
         raise ValueError(
-            f"`{arg}`={text!r}: no recipes found (no {FOLDER}/ folder with a recipe under the "
-            "current directory or next to the kzoo package); give the path to a recipe file"
+            f"`{arg}`={text!r}: no recipes found (none in the package {PACKAGE} nor in {FOLDER}/ "
+            "under the current directory); give the path to a recipe file"
         )
     checks.choice(text, arg, recipes)
     return load_study(recipes[text], arg)
