@@ -1129,6 +1129,15 @@ def test_every_cpu_job_builds():
         kzoo.model_info(model).build(classes=10, **json.loads(kwargs))
 
 
+@pytest.mark.parametrize("study", STUDIES, ids=[s.name for s in STUDIES])
+def test_every_cpu_scale_passes_the_checks_made_before_training(study):
+    """``kzoo reproduce NAME --scale cpu`` is refused before any training when a job would
+    be (eraserelu_table3's 200-step warm-up was longer than its 168-step CPU runs)."""
+    from kzoo.reproduce.runner import check_jobs
+
+    check_jobs(reproduce.jobs(study, "cpu", seeds=1))
+
+
 @pytest.mark.slow
 def test_every_paper_job_builds():
     configs = {
