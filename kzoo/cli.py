@@ -99,32 +99,42 @@ def _cluster_env(workers, task_index):
         raise
 
 
+def _run_options(args):
+    """The run options ``kzoo train`` and ``kzoo tune`` share, as keywords of
+    ``RunConfig.create`` and ``kzoo.tuning.tune``."""
+    return {
+        "dataset": args.dataset,
+        "protocol": args.protocol,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "validation_size": args.validation_size,
+        "model_kwargs": _model_kwargs(args),
+        "mixed_precision": args.mixed_precision,
+        "seed": args.seed,
+        "data_dir": args.data_dir,
+        "out": args.out,
+        "verbose": 2 if args.quiet else 1,
+    }
+
+
 def run_train(args, command):
-    """``kzoo train``'s parsed ``args`` as a ``kzoo.train`` call (``command``: the line
-    recorded in the run), returning its TrainResult."""
-    from kzoo.training import train
+    """``kzoo train``'s parsed ``args`` as a ``RunConfig``, trained (``command``: the line
+    recorded in the run); returns its TrainResult."""
+    from kzoo.training import trainer
+    from kzoo.training.run_config import RunConfig
 
     _cluster_env(args.workers, args.task_index)
-    return train(
+    config = RunConfig.create(
         args.name,
-        args.dataset,
-        args.protocol,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        validation_size=args.validation_size,
-        model_kwargs=_model_kwargs(args),
-        mixed_precision=args.mixed_precision,
+        **_run_options(args),
         xla=args.xla,
-        seed=args.seed,
-        data_dir=args.data_dir,
-        out=args.out,
-        verbose=2 if args.quiet else 1,
         command=command,
         test=args.test,
         test_curve=args.test_curve,
         activation_log=args.activation_log,
         **cli_parser.protocol_overrides(args),
     )
+    return trainer.train_from_config(config)
 
 
 def _train(args):
@@ -238,22 +248,12 @@ def _tune(args):
     )
     result = tune(
         args.name,
-        args.dataset,
-        args.protocol,
-        space,
+        space=space,
         tuner=args.tuner,
         max_trials=args.max_trials,
-        out=args.out,
-        seed=args.seed,
-        data_dir=args.data_dir,
-        mixed_precision=args.mixed_precision,
         max_consecutive_failed_trials=args.max_failures,
-        verbose=2 if args.quiet else 1,
         command=args.command_line,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        validation_size=args.validation_size,
-        model_kwargs=_model_kwargs(args) or None,
+        **_run_options(args),
     )
     if result.role == "worker":
         print(f"worker {os.environ.get('KERASTUNER_TUNER_ID')}: no trials left; the chief writes the results")

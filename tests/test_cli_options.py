@@ -75,11 +75,11 @@ def test_preact_and_no_preact_exclude_each_other(capsys):
 def test_train_passes_the_block_options_to_the_builder(monkeypatch):
     seen = {}
 
-    def fake_train(name, dataset, protocol, **kwargs):
-        seen.update(kwargs["model_kwargs"])
+    def fake_train(config):
+        seen.update(config.model_kwargs)
         raise ValueError("stop here")
 
-    monkeypatch.setattr("kzoo.training.train", fake_train)
+    monkeypatch.setattr("kzoo.training.trainer.train_from_config", fake_train)
     assert cli.main(["train", "resnet20", *BLOCK_OPTIONS, "--erase", "last"]) == 2
     assert seen == {**BLOCK_KWARGS, "erase": "last"}
 

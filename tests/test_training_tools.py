@@ -123,11 +123,11 @@ def test_flips_are_refused_for_a_dataset_that_does_not_flip(tmp_path, tool):
 def test_the_cli_flags_reach_the_protocol(monkeypatch):
     seen = {}
 
-    def fake_train(name, dataset, protocol, **kwargs):
-        seen.update(kwargs)
+    def fake_train(config):
+        seen.update(config.protocol.to_dict())
         raise ValueError("stop here")
 
-    monkeypatch.setattr("kzoo.training.train", fake_train)
+    monkeypatch.setattr("kzoo.training.trainer.train_from_config", fake_train)
     flags = [
         "--schedule", "onecycle", "--warmup-steps", "100", "--weight-decay", "1e-4",
         "--label-smoothing", "0.1", "--ema-decay", "0.99", "--ema-every", "5",
@@ -151,7 +151,8 @@ def test_the_cli_flags_reach_the_protocol(monkeypatch):
     }
     seen.clear()
     assert cli.main(["train", "resnet20"]) == 2
-    assert not set(TOOLS) & set(seen)  # flags not given leave the protocol's values
+    protocol = get_protocol("fashion_mnist_demo")
+    assert {k: seen[k] for k in TOOLS} == {k: getattr(protocol, k) for k in TOOLS}  # the protocol's
 
 
 def test_a_runs_model_file_loads_in_a_fresh_process(tmp_path):

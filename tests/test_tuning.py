@@ -297,7 +297,7 @@ def _result(history, metrics=None):
 )
 def test_a_trial_without_a_validation_score_fails(monkeypatch, result, match):
     """Never a completed trial with a made-up (or nan) score."""
-    monkeypatch.setattr("kzoo.training.train", lambda *a, **k: result)
+    monkeypatch.setattr("kzoo.training.trainer.train_from_config", lambda *a, **k: result)
     model = tuning.PlacementHyperModel("resnet20", "fashion_mnist")
     hp = keras_tuner.HyperParameters()
     model.declare_hyperparameters(hp)
@@ -307,7 +307,7 @@ def test_a_trial_without_a_validation_score_fails(monkeypatch, result, match):
 
 def test_a_trial_of_no_epoch_stops_a_plain_tuner(monkeypatch):
     """tuner.search(epochs=0) would train nothing in every trial: a fatal error, not N failures."""
-    monkeypatch.setattr("kzoo.training.train", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr("kzoo.training.trainer.train_from_config", lambda *a, **k: pytest.fail("trained"))
     model = tuning.PlacementHyperModel("resnet20", "fashion_mnist")
     hp = keras_tuner.HyperParameters()
     model.declare_hyperparameters(hp)
@@ -443,7 +443,7 @@ def test_damaged_results_are_named_when_publishing_the_best(tmp_path, where, tex
 @pytest.mark.parametrize("name", ["metrics.json", "config.json"])
 def test_a_damaged_trial_run_stops_the_search_with_its_name(tmp_path, monkeypatch, name):
     """A damaged file of a trial's run is a fatal ValueError naming it, not a failed trial."""
-    monkeypatch.setattr("kzoo.training.train", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr("kzoo.training.trainer.train_from_config", lambda *a, **k: pytest.fail("trained"))
     model = tuning.PlacementHyperModel("resnet20", "fashion_mnist", out=str(tmp_path / "s"))
     hp = keras_tuner.HyperParameters()
     model.declare_hyperparameters(hp)
@@ -615,6 +615,18 @@ def test_a_diverging_trial_is_recorded_as_failed_and_the_search_goes_on(fmnist_s
     assert _rows(str(tmp_path / "all_nan"))[0]["status"] == "FAILED"
 
 
+def test_keras_tuners_checkpoint_is_recognised_by_its_class():
+    """The trial checkpoint keras-tuner adds is its class, not any callback named like it."""
+    import keras
+    from keras_tuner.src.engine.tuner_utils import SaveBestEpoch
+
+    from kzoo.tuning.hypermodel import _is_best_epoch_saver
+
+    look_alike = type("SaveBestEpoch", (keras.callbacks.Callback,), {"filepath": "w.weights.h5"})
+    assert _is_best_epoch_saver(SaveBestEpoch(keras_tuner.Objective("val_accuracy", "max"), "w.weights.h5"))
+    assert not _is_best_epoch_saver(look_alike())
+
+
 def test_out_of_memory_fails_the_trial(monkeypatch):
     import tensorflow as tf
 
@@ -623,7 +635,7 @@ def test_out_of_memory_fails_the_trial(monkeypatch):
             None, None, "OOM when allocating tensor with shape [512,64,32,32]"
         )
 
-    monkeypatch.setattr("kzoo.training.train", oom)
+    monkeypatch.setattr("kzoo.training.trainer.train_from_config", oom)
     model = tuning.PlacementHyperModel("resnet20", "fashion_mnist")
     hp = keras_tuner.HyperParameters()
     model.declare_hyperparameters(hp)

@@ -43,6 +43,7 @@ from kzoo.reproduce.study import (
     protocol_name,
 )
 from kzoo.training.callbacks import EpochLog
+from kzoo.training.run_config import checked_command, checked_data_dir
 
 
 def run(
@@ -72,11 +73,9 @@ def run(
     epochs = checks.integer(epochs, "epochs", minimum=1, optional=True)
     out = default_out(study, scale, epochs) if out is None else checks.path(out, "out")
     checks.writable_dir(out, "out")
-    if data_dir is not None:
-        data_dir = checks.existing_dir(data_dir, "data_dir")
+    data_dir = checked_data_dir(data_dir)
     verbose = checks.verbose(verbose)
-    if command is not None and not isinstance(command, str):
-        raise TypeError(f"`command` must be a string or None, got {command!r}")
+    checked_command(command)
     todo = jobs(study, scale, seeds, only)
     everything = jobs(study, scale, seeds)  # the report covers the whole study, not just `only`
     pending = [j for j in todo if not is_done(out, j)]
@@ -106,28 +105,20 @@ def run_job(out, job, *, epochs=None, data_dir=None, verbose=2, command=None):
     """Train one job into its run directory (resuming it when a call was killed in the
     middle) and record its wall time (``wall.json``); "done", or "diverged" (recorded in
     ``diverged.json``) when its loss became NaN."""
-    from kzoo.training import NonFiniteLossError, train
+    from kzoo.training import NonFiniteLossError, trainer
 
-    run_dir = job_dir(out, job).path
-    overrides = dict(job.overrides)
-    if epochs is not None:
-        overrides["epochs"] = epochs
     attempt = _Attempt(out, job)
+    config = job_config(
+        job,
+        epochs,
+        out=job_dir(out, job).path,
+        data_dir=data_dir,
+        verbose=verbose,
+        command=command,
+        callbacks=[attempt],
+    )
     try:
-        train(
-            job.model,
-            job.dataset,
-            job.protocol,
-            model_kwargs=job.model_kwargs,
-            seed=job.seed,
-            out=run_dir,
-            data_dir=data_dir,
-            verbose=verbose,
-            command=command,
-            test_curve=True,
-            callbacks=[attempt],
-            **overrides,
-        )
+        trainer.train_from_config(config)
     except NonFiniteLossError as e:
         write_job_record(out, job, DIVERGED, {"reason": str(e), "command": command})
         outcome = "diverged"
@@ -135,6 +126,23 @@ def run_job(out, job, *, epochs=None, data_dir=None, verbose=2, command=None):
         outcome = "done"
     write_job_record(out, job, WALL, {"wall_seconds": attempt.wall_seconds()})
     return outcome
+
+
+def job_config(job, epochs=None, **options):
+    """The ``RunConfig`` a job trains (its test curve on; ``epochs``: this call's
+    override), with this call's ``options`` (``out``, ``data_dir``, ...)."""
+    from kzoo.training.run_config import RunConfig
+
+    return RunConfig.create(
+        job.model,
+        job.dataset,
+        job.protocol,
+        model_kwargs=job.model_kwargs,
+        seed=job.seed,
+        test_curve=True,
+        **options,
+        **_overrides(job, epochs),
+    )
 
 
 class _Attempt(keras.callbacks.Callback):
@@ -169,7 +177,7 @@ def check_jobs(todo, epochs=None):
     when its turn comes: an unknown model, dataset or protocol, a protocol field the
     protocol does not have, a builder option at odds with the dataset, a warm-up longer
     than the run (``epochs``)."""
-    from kzoo.data import dataset_info, steps_per_epoch
+    from kzoo.data import steps_per_epoch
     from kzoo.training.model import check_model_before_data
 
     todo = check_job_list(todo)
@@ -184,12 +192,11 @@ def check_jobs(todo, epochs=None):
         if key in seen:
             continue
         seen.add(key)
-        proto = _trained_protocol(job, epochs)
         try:
-            check_model_before_data(
-                job.model, {**proto.model_kwargs, **job.model_kwargs}, dataset_info(job.dataset)
-            )
+            config = job_config(job, epochs)
+            check_model_before_data(config.model, config.model_kwargs, config.dataset_info)
             # a warm-up or an average this length of run leaves without effect (--epochs)
+            proto = config.protocol
             proto.check_length(
                 steps_per_epoch(job.dataset, proto.batch_size, proto.validation_size, proto.train_fraction)
             )
@@ -197,14 +204,18 @@ def check_jobs(todo, epochs=None):
             raise type(err)(f"row {job.variant.key!r} on {job.dataset}: {err}") from None
 
 
+def _overrides(job, epochs=None):
+    """The protocol fields the job sets, with this call's ``epochs``."""
+    return {**job.overrides, **({"epochs": epochs} if epochs is not None else {})}
+
+
 def _trained_protocol(job, epochs=None):
     """The ``Protocol`` the job trains under (``epochs``: this call's override), a bad one
     an error naming the row."""
     from kzoo.training import get_protocol
 
-    overrides = {**job.overrides, **({"epochs": epochs} if epochs is not None else {})}
     try:
-        return get_protocol(job.protocol, **overrides)
+        return get_protocol(job.protocol, **_overrides(job, epochs))
     except (ValueError, TypeError) as err:
         raise type(err)(f"row {job.variant.key!r} on {job.dataset}: {err}") from None
 

@@ -1,8 +1,10 @@
 """Training: the papers' protocols, their schedules and a fit-based trainer.
 
-Names load on first use (PEP 562), so that the Keras-only parts (``schedules``,
-``losses``: what a run's ``.keras`` file names) import without TensorFlow:
-``kzoo.load_model`` registers them on any backend.
+Names load on first use (PEP 562), so that the Keras-only parts import without
+TensorFlow: ``schedules`` and ``losses`` (what a run's ``.keras`` file names:
+``kzoo.load_model`` registers them on any backend), ``compile``'s
+``apply_weight_decay`` (benchmarks/gpu_jax.py trains with them on a JAX machine) and
+``report``'s ``markdown_table`` (the tables of results that applications/ write).
 """
 
 import importlib as _importlib
@@ -15,17 +17,20 @@ _WHERE = {
     "get_protocol": "protocols",
     "list_protocols": "protocols",
     "register_protocol": "protocols",
+    "RunConfig": "run_config",
     "RunDir": "run_dir",
+    "markdown_table": "report",
     "OneCycle": "schedules",
     "StepSchedule": "schedules",
     "WarmupCosine": "schedules",
     "SparseLabelSmoothingCrossentropy": "losses",
     "TrainResult": "trainer",
     "train": "trainer",
+    "train_from_config": "trainer",
 }
 
 
-_KERAS_ONLY = ("schedules", "losses")
+_KERAS_ONLY = ("schedules", "losses", "compile", "report")
 
 
 def __getattr__(name):

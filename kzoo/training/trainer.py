@@ -29,6 +29,7 @@ from kzoo.training.machine import hardware, versions
 from kzoo.training.model import build_model
 from kzoo.training.precision import dtype_policy
 from kzoo.training.report import plot_curves
+from kzoo.training.run_config import RunConfig
 from kzoo.training.run_plan import plan_run
 from kzoo.training.tta import tta_model
 
@@ -97,41 +98,52 @@ def train(
     continues the average); with ``tta`` the test scores (curve and final) average the
     class probabilities over flipped (and shifted) views, recorded as ``tta`` in
     ``metrics.json``.
+
+    The arguments become a ``RunConfig`` (each checked once; ``config.json`` is its
+    ``get_config()``), which ``train_from_config`` trains.
     """
-    plan = plan_run(
-        model,
-        dataset,
-        protocol,
-        epochs=epochs,
-        batch_size=batch_size,
-        out=out,
-        model_kwargs=model_kwargs,
-        mixed_precision=mixed_precision,
-        xla=xla,
-        seed=seed,
-        data_dir=data_dir,
-        validation_size=validation_size,
-        verbose=verbose,
-        command=command,
-        callbacks=callbacks,
-        test=test,
-        test_curve=test_curve,
-        activation_log=activation_log,
-        overrides=overrides,
+    return train_from_config(
+        RunConfig.create(
+            model,
+            dataset,
+            protocol,
+            epochs=epochs,
+            batch_size=batch_size,
+            validation_size=validation_size,
+            model_kwargs=model_kwargs,
+            mixed_precision=mixed_precision,
+            xla=xla,
+            seed=seed,
+            data_dir=data_dir,
+            command=command,
+            out=out,
+            verbose=verbose,
+            test=test,
+            test_curve=test_curve,
+            activation_log=activation_log,
+            callbacks=callbacks,
+            **overrides,
+        )
     )
+
+
+def train_from_config(config):
+    """``train`` for a ``RunConfig`` (what a search's trials, ``kzoo train`` and a study's
+    jobs build): checked against its dataset, model and run directory, then trained."""
+    plan = plan_run(config)
     if plan.run.is_finished():
-        return _finished(plan.run, plan.verbose)
+        return _finished(plan.run, config.verbose)
     strategy = distribute.get_strategy()  # first: a multi-worker cluster starts before other TF work
-    keras.utils.set_random_seed(plan.seed)
+    keras.utils.set_random_seed(config.seed)
     with _policy(plan), strategy.scope():  # the model before the data: a bad builder argument
-        net = build_model(model, plan.model_kwargs, plan.info)  # is refused before any is read
+        net = build_model(config.model, config.model_kwargs, plan.info)  # is refused before any is read
     # The backup a resumed run starts from is known before the data: the training data
     # then starts at that epoch, as it was in the run that was interrupted.
     backup = cb.Backup(plan.run.backup, writer=plan.writer, restore=False)
     start = backup.latest()
     train_ds, val_ds, test_ds, steps_per_epoch = _datasets(plan, start[1])
     with _policy(plan), strategy.scope():
-        compile_for_protocol(net, plan.proto, steps_per_epoch, plan.xla)
+        compile_for_protocol(net, plan.proto, steps_per_epoch, config.xla)
     rows, scores, eval_seconds = _fit(net, plan, backup, start[0], train_ds, val_ds, test_ds, steps_per_epoch)
     metrics = _metrics(net, plan, rows, scores, eval_seconds, steps_per_epoch)
     if plan.writer:
@@ -142,7 +154,7 @@ def train(
 def _policy(plan):
     """The run's dtype policy while a model built by name is built and compiled (a model
     passed in was built in its own)."""
-    return dtype_policy(plan.precision) if plan.by_name else contextlib.nullcontext()
+    return dtype_policy(plan.config.precision) if plan.config.by_name else contextlib.nullcontext()
 
 
 def _datasets(plan, first_epoch):
@@ -153,11 +165,11 @@ def _datasets(plan, first_epoch):
 
     proto = plan.proto
     train_ds, val_ds, test_ds, _ = data.make_datasets(
-        plan.dataset,
+        plan.config.dataset,
         batch_size=proto.batch_size,
-        data_dir=plan.data_dir,
+        data_dir=plan.config.data_dir,
         validation_size=proto.validation_size,
-        seed=plan.seed,
+        seed=plan.config.seed,
         augment=proto.augment,
         train_fraction=proto.train_fraction,
         random_erasing=proto.random_erasing,
@@ -176,11 +188,16 @@ def _whitening_images(plan):
     ``train_fraction`` of it), as evaluation sees them: normalised, not augmented."""
     from kzoo import data
 
-    ds = data.load(plan.dataset, "train", data_dir=plan.data_dir, validation_size=plan.proto.validation_size)
+    ds = data.load(
+        plan.config.dataset,
+        "train",
+        data_dir=plan.config.data_dir,
+        validation_size=plan.proto.validation_size,
+    )
     n = whitening.WHITENING_IMAGES
     if plan.proto.train_fraction is not None and int(ds.cardinality()) > 0:
         n = min(n, max(1, math.ceil(plan.proto.train_fraction * int(ds.cardinality()))))
-    return next(iter(data.pipeline(ds.take(n), plan.dataset, training=False, batch_size=n)))[0].numpy()
+    return next(iter(data.pipeline(ds.take(n), plan.config.dataset, training=False, batch_size=n)))[0].numpy()
 
 
 def _fit(net, plan, backup, start, train_ds, val_ds, test_ds, steps_per_epoch):
@@ -190,7 +207,7 @@ def _fit(net, plan, backup, start, train_ds, val_ds, test_ds, steps_per_epoch):
     if plan.writer:
         os.makedirs(run.path, exist_ok=True)
         run.remove_stale()  # what a killed run left half-written
-        run.write_json(run.config, plan.config)
+        run.write_json(run.config, plan.config.get_config())
     log = cb.EpochLog(run.epochs, write=plan.writer)
     sync = distribute.SyncMovingStatistics()
     ema = WeightEMA(plan.proto.ema_decay, plan.proto.ema_every) if plan.proto.ema_decay else None
@@ -214,13 +231,17 @@ def _fit(net, plan, backup, start, train_ds, val_ds, test_ds, steps_per_epoch):
         *pulled,
         sync,  # before anything evaluates or saves
         *averaged,
-        *([cb.TestCurve(test_ds, callbacks=[sync], scorer=scorer, ema=ema)] if plan.test_curve else []),
+        *(
+            [cb.TestCurve(test_ds, callbacks=[sync], scorer=scorer, ema=ema)]
+            if plan.config.test_curve
+            else []
+        ),
         log,
         *([cb.Checkpoints(run.path, monitor, log=log, ema=ema, backup=backup)] if plan.writer else []),
         *plan.callbacks,
         backup,
     ]
-    verbose = plan.verbose if plan.writer else 0  # the chief reports progress for the cluster
+    verbose = plan.config.verbose if plan.writer else 0  # the chief reports progress for the cluster
     with distribute.distributed_fit_fixes(net):
         # tf.data pipelines shuffle themselves (seeded); fit's own shuffle would only warn.
         net.fit(
@@ -234,7 +255,7 @@ def _fit(net, plan, backup, start, train_ds, val_ds, test_ds, steps_per_epoch):
         )
         scores, eval_seconds = {}, None  # eval_seconds: the separate test pass, if one is made
         rows = log.epochs
-        if plan.test and plan.test_curve and rows and rows[-1].get("test_accuracy") is not None:
+        if plan.config.test and plan.config.test_curve and rows and rows[-1].get("test_accuracy") is not None:
             # The last epoch's test scores are this very model's: no second pass (its time
             # is in the epochs' seconds).
             scores = {
@@ -242,7 +263,7 @@ def _fit(net, plan, backup, start, train_ds, val_ds, test_ds, steps_per_epoch):
                 for k, v in rows[-1].items()
                 if k.startswith("test_") and k != "test_seconds"
             }
-        elif plan.test:
+        elif plan.config.test:
             start = time.perf_counter()  # the average is the model now (WeightEMA.on_train_end)
             scores = (scorer or net).evaluate(
                 test_ds, return_dict=True, verbose=0 if verbose == 0 else 2, callbacks=[sync]
@@ -259,8 +280,8 @@ def _fit(net, plan, backup, start, train_ds, val_ds, test_ds, steps_per_epoch):
                 scores["val_accuracy"] = scored["accuracy"]
     if not rows:  # never publish a run that trained on nothing
         raise RuntimeError(f"the run in {run.path!r} completed no epoch; nothing was published")
-    if plan.test and "accuracy" not in scores:
-        raise RuntimeError(f"the test set of {plan.dataset!r} gave no scores; nothing was published")
+    if plan.config.test and "accuracy" not in scores:
+        raise RuntimeError(f"the test set of {plan.config.dataset!r} gave no scores; nothing was published")
     return rows, scores, eval_seconds
 
 
@@ -269,9 +290,9 @@ def _metrics(net, plan, rows, scores, eval_seconds, steps_per_epoch):
     seconds = sum(float(r["seconds"]) for r in rows)
     images = steps_per_epoch * plan.proto.batch_size * len(rows)
     return {
-        "model": plan.name,
-        "model_kwargs": plan.model_kwargs,
-        "dataset": plan.dataset,
+        "model": plan.config.model_name,
+        "model_kwargs": plan.config.model_kwargs,
+        "dataset": plan.config.dataset,
         "protocol": plan.proto.name,
         "epochs": len(rows),
         "test_top1": _score(scores, "accuracy"),
@@ -285,14 +306,14 @@ def _metrics(net, plan, rows, scores, eval_seconds, steps_per_epoch):
         "train_seconds": seconds,
         "eval_seconds": eval_seconds,
         "train_images_per_s": images / seconds if seconds else None,
-        "precision": plan.precision,
+        "precision": plan.config.precision,
         "tta": plan.proto.tta,
         "ema_decay": plan.proto.ema_decay,
-        "xla": plan.xla,
-        "seed": plan.seed,
+        "xla": plan.config.xla,
+        "seed": plan.config.seed,
         "hardware": hardware(),
         "versions": versions(),
-        "command": plan.config["command"],
+        "command": plan.config.command,
         "workers": plan.workers,
     }
 
@@ -300,7 +321,7 @@ def _metrics(net, plan, rows, scores, eval_seconds, steps_per_epoch):
 def _publish(plan, rows, metrics):
     """Curves, then ``metrics.json`` (which marks the run finished), then the backup goes."""
     run = plan.run
-    plot_curves(rows, run.curves, f"{plan.name} on {plan.dataset} ({plan.proto.name})")
+    plot_curves(rows, run.curves, f"{plan.config.model_name} on {plan.config.dataset} ({plan.proto.name})")
     run.write_json(run.metrics, metrics)
     shutil.rmtree(run.backup, ignore_errors=True)
 

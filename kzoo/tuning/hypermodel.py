@@ -1,12 +1,15 @@
 """The keras-tuner HyperModel: one placement trial is one ``kzoo.train`` run in its own
 run directory, checked in full before any data is read, scored on its last epoch."""
 
-import inspect
 import math
 import numbers
 import os
 
 import keras_tuner
+
+# keras-tuner does not export its trial checkpoint's class: it is taken from where
+# keras-tuner 1.4 (setup.py's range) defines it.
+from keras_tuner.src.engine.tuner_utils import SaveBestEpoch
 
 from kzoo import checks
 from kzoo.training.run_dir import RunDir
@@ -51,39 +54,53 @@ class PlacementHyperModel(keras_tuner.HyperModel):
     ):
         import keras
 
-        from kzoo import data
         from kzoo.models.registry import model_info
-        from kzoo.training.precision import resolve_precision
+        from kzoo.training.model import check_builder_kwargs, check_model_type
+        from kzoo.training.run_config import RunConfig
 
         # Cheapest first; nothing here reads data or writes a file (but a given model's file).
-        if not isinstance(model, (str, keras.Model)):
-            raise TypeError(
-                "`model` must be a registered model name, keras:NAME, a .keras file or a keras.Model, "
-                f"got {model!r}"
-            )
-        self.protocol = _validation_protocol(protocol, protocol_overrides)
-        self.dataset = dataset or self.protocol.dataset
+        check_model_type(model)
+        protocol = _validation_protocol(protocol, protocol_overrides)
         if isinstance(model, keras.Model):
-            out = out or os.path.join("runs", f"tune-{model.name}-{self.dataset}")
+            out = out or os.path.join("runs", f"tune-{model.name}-{dataset or protocol.dataset}")
             model = _saved_base(model, out)
         self.info = model_info(model)
-        self.data_info = data.dataset_info(self.dataset)
         self.space = _checked_space(space)
-        self.model_kwargs = {**self.protocol.model_kwargs, **_checked_model_kwargs(model_kwargs)}
-        self.seed = checks.seed(seed)
-        self.data_dir = checks.path(data_dir, "data_dir", optional=True)
-        resolve_precision(mixed_precision)  # checked now; each trial resolves it again
-        self.mixed_precision = mixed_precision
-        self.xla = checks.boolean(xla, "xla")
-        self.verbose = checks.verbose(verbose)
-        if command is not None and not isinstance(command, str):
-            raise TypeError(f"`command` must be a string or None, got {command!r}")
-        self.command = command
+        # The trials' run: each trains it with its own settings, in its own folder, never testing.
+        self.run_config = RunConfig(
+            self.info.name,
+            dataset,
+            protocol,
+            _checked_model_kwargs(model_kwargs),
+            mixed_precision,
+            xla,
+            seed,
+            data_dir,
+            command,
+            verbose=verbose,
+            test=False,
+        )
         self.out = self._checked_out(out)
         self._check_steps()
-        self._check_model_kwargs()
+        origin = (
+            f" (protocol {protocol.name!r} sets {protocol.model_kwargs!r})" if protocol.model_kwargs else ""
+        )
+        check_builder_kwargs(self.info, self.run_config.model_kwargs, self.run_config.dataset_info, origin)
         self._check_locations()
         super().__init__(name=f"{self.info.slug}_placement", tunable=True)
+
+    @property
+    def protocol(self):
+        return self.run_config.protocol
+
+    @property
+    def dataset(self):
+        return self.run_config.dataset
+
+    @property
+    def model_kwargs(self):
+        """The builder keywords every trial starts from (the protocol's included)."""
+        return self.run_config.model_kwargs
 
     def _checked_out(self, out):
         """``out`` (default runs/tune-MODEL-DATASET), absolute and writable."""
@@ -93,8 +110,9 @@ class PlacementHyperModel(keras_tuner.HyperModel):
         return checks.writable_dir(out or default, "out")
 
     def _builder_kwargs(self, extra):
-        kwargs = {"input_shape": self.data_info.image_shape, "classes": self.data_info.classes}
-        return {**kwargs, **self.model_kwargs, **extra}
+        from kzoo.training.model import for_dataset
+
+        return for_dataset({**self.model_kwargs, **extra}, self.run_config.dataset_info)
 
     # ----------------------------------------------------------------------- checks before data
 
@@ -106,81 +124,6 @@ class PlacementHyperModel(keras_tuner.HyperModel):
 
         p = self.protocol
         p.check_length(data.steps_per_epoch(self.dataset, p.batch_size, p.validation_size, p.train_fraction))
-
-    def _check_model_kwargs(self):
-        """Build the architecture once with ``model_kwargs`` alone (the protocol's included):
-        a misspelt or bad builder argument is blamed on ``model_kwargs``, before any data."""
-        origin = (
-            f" (protocol {self.protocol.name!r} sets {self.protocol.model_kwargs!r})"
-            if self.protocol.model_kwargs
-            else ""
-        )
-        self._check_dataset_kwargs()
-        self._check_builder_arguments(origin)
-        output = self._output_shape(origin)
-        if len(output) != 2 or output[-1] != self.data_info.classes:
-            raise ValueError(
-                f"`model_kwargs`={self.model_kwargs!r} make {self.info.name} output shape "
-                f"{output}, not [batch, {self.data_info.classes}] class scores for "
-                f"{self.dataset!r}"
-            )
-
-    def _check_dataset_kwargs(self):
-        """``classes`` / ``input_shape`` in ``model_kwargs`` must agree with the dataset."""
-        given = self.model_kwargs
-        for key in ("classes", "input_shape"):
-            if key in given and not self._fits(key, given[key]):
-                what = (
-                    f"{self.data_info.classes} classes"
-                    if key == "classes"
-                    else f"images of shape {tuple(self.data_info.image_shape)}"
-                )
-                raise ValueError(
-                    f"`model_kwargs`: {key}={given[key]!r} disagrees with dataset "
-                    f"{self.dataset!r}, which has {what}; leave it out (the dataset sets it)"
-                )
-
-    def _check_builder_arguments(self, origin):
-        """A key the builder does not take (unless it takes ``**kwargs``) is named, with a hint."""
-        params = inspect.signature(self.info.builder).parameters
-        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-            try:
-                checks.unknown_keys(
-                    self.model_kwargs, list(params), "model_kwargs", f"argument(s) of {self.info.name}"
-                )
-            except ValueError as err:
-                raise ValueError(f"{err}{origin}") from None
-
-    def _output_shape(self, origin):
-        """The output shape of the architecture built with ``model_kwargs`` alone; a build
-        error is the user's kwargs' (or, with none, the architecture's against the dataset)."""
-        import keras
-
-        given = self.model_kwargs
-        try:
-            net = self.info.build(**self._builder_kwargs({}))
-            return tuple(net.output_shape)
-        except (ValueError, TypeError) as err:
-            if not given:  # nothing of the user's: the architecture does not fit the dataset
-                raise type(err)(
-                    f"`model` {self.info.name} cannot be built for dataset {self.dataset!r} (images of "
-                    f"shape {tuple(self.data_info.image_shape)}, {self.data_info.classes} classes): {err}"
-                ) from None
-            raise type(err)(
-                f"`model_kwargs`: {self.info.name} cannot be built with {given!r}{origin}: {err}"
-            ) from None
-        finally:
-            keras.backend.clear_session()
-
-    def _fits(self, key, value):
-        if key == "classes":
-            return not isinstance(value, bool) and value == self.data_info.classes
-        if not isinstance(value, (list, tuple)) or len(value) != len(self.data_info.image_shape):
-            return False
-        return all(
-            v is None or (not isinstance(v, bool) and v == d)
-            for v, d in zip(value, self.data_info.image_shape)
-        )
 
     def _check_locations(self):
         """Build the architecture once per location: a slot it lacks is refused now
@@ -237,26 +180,18 @@ class PlacementHyperModel(keras_tuner.HyperModel):
         the trial (keras-tuner records it and goes on)."""
         import tensorflow as tf
 
-        from kzoo.training import train
+        from kzoo.training import trainer
         from kzoo.training.callbacks import NonFiniteLossError
+        from kzoo.training.protocols import get_protocol
 
+        config = self.run_config.replace(
+            protocol=get_protocol(self.protocol, **overrides),
+            model_kwargs={**self.model_kwargs, **model_kwargs},
+            out=run_dir,
+            callbacks=callbacks,
+        )
         try:
-            return train(
-                self.info.name,
-                self.dataset,
-                self.protocol,
-                out=run_dir,
-                model_kwargs={**self.model_kwargs, **model_kwargs},
-                seed=self.seed,
-                data_dir=self.data_dir,
-                mixed_precision=self.mixed_precision,
-                xla=self.xla,
-                verbose=self.verbose,
-                command=self.command,
-                callbacks=callbacks,
-                test=False,
-                **overrides,
-            )
+            return trainer.train_from_config(config)
         except NonFiniteLossError as err:
             raise keras_tuner.errors.FailedTrialError(f"diverged: {err}") from err
         except (tf.errors.ResourceExhaustedError, MemoryError) as err:
@@ -379,4 +314,5 @@ def _last_scores(result, run_dir):
 
 
 def _is_best_epoch_saver(callback):
-    return type(callback).__name__ == "SaveBestEpoch" and hasattr(callback, "filepath")
+    """keras-tuner's checkpoint of a trial (the callback its ``Tuner.run_trial`` adds)."""
+    return isinstance(callback, SaveBestEpoch)

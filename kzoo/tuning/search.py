@@ -92,8 +92,6 @@ def tune(
     a ``keras.Model``'s file aside).
     """
     max_trials, max_failures = _check_budget(tuner, max_trials, max_consecutive_failed_trials)
-    seed = checks.seed(seed)
-    verbose = checks.verbose(verbose)
     role = distributed_role()
     proto = _tuner_protocol(tuner, protocol, protocol_overrides)
     hypermodel = PlacementHyperModel(
@@ -111,6 +109,7 @@ def tune(
         command=command,
     )
     out = hypermodel.out  # absolute; the default runs/tune-MODEL-DATASET
+    seed, verbose = hypermodel.run_config.seed, hypermodel.run_config.verbose  # checked
     size = hypermodel.space.size()
     if max_trials is None and tuner != "hyperband":
         max_trials = size or 10
@@ -225,7 +224,7 @@ def _load_data_once(hypermodel, seed):
     data.load(
         hypermodel.dataset,
         "train",
-        data_dir=hypermodel.data_dir,
+        data_dir=hypermodel.run_config.data_dir,
         validation_size=hypermodel.protocol.validation_size,
         seed=seed,
     )
@@ -356,7 +355,7 @@ def _tested_metrics(staged, source_metrics, hypermodel, trial, values, run):
 
     staged_run = RunDir(staged)
     metrics = dict(source_metrics)
-    scores = evaluate(staged_run.last, hypermodel.dataset, data_dir=hypermodel.data_dir)
+    scores = evaluate(staged_run.last, hypermodel.dataset, data_dir=hypermodel.run_config.data_dir)
     metrics.update({k: scores[k] for k in ("test_top1", "test_top5", "test_loss")})
     metrics["selected"] = {
         "trial": trial.trial_id,
