@@ -1,5 +1,6 @@
 """Helpers shared by test modules (tests/ is on sys.path under pytest's default import mode)."""
 
+import dataclasses
 import importlib.util
 import os
 
@@ -25,3 +26,14 @@ def load_script(path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def changed_spec(spec, *, source=None, augmentation=None, **fields):
+    """A kzoo.data.DatasetSpec with ``fields`` changed, and the fields of its source and
+    augmentation records named in the ``source`` / ``augmentation`` dicts (every record
+    checks itself again as it is made)."""
+    if source is not None:
+        fields["source"] = dataclasses.replace(spec.source, **source)
+    if augmentation is not None:
+        fields["augmentation"] = dataclasses.replace(spec.augmentation, **augmentation)
+    return dataclasses.replace(spec, **fields)

@@ -161,3 +161,52 @@ def test_each_subpackage_imports_alone(sub):
     report = json.loads(run.stdout.strip().splitlines()[-1])
     if sub in ("models", "transform"):
         assert report["training"] is False
+
+
+NO_TENSORFLOW = """
+import json, sys
+import kzoo.data
+import kzoo.training
+from kzoo.data import dataset_info, steps_per_epoch
+from kzoo.data.idx import read_arrays, read_idx
+from kzoo.training import WarmupCosine, apply_weight_decay, markdown_table
+from kzoo.training.schedules import OneCycle
+try:
+    kzoo.data.load
+    refused = None
+except ImportError as error:
+    refused = str(error)
+print(json.dumps({"tensorflow": sys.modules.get("tensorflow") is not None, "refused": refused}))
+"""
+
+
+def test_the_numpy_and_keras_parts_import_without_tensorflow(block_tensorflow_source):
+    """What benchmarks/gpu_jax.py uses on a JAX machine (the IDX reader, the registry, the
+    schedules, the weight decay) imports with TensorFlow blocked; the pipeline's names are
+    refused with kzoo's pip hint."""
+    env = dict(os.environ, KERAS_BACKEND="jax")
+    run = subprocess.run(
+        [sys.executable, "-c", block_tensorflow_source + NO_TENSORFLOW],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+        env=env,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report["tensorflow"] is False
+    assert report["refused"].startswith("kzoo.data needs tensorflow"), report["refused"]
+
+
+def test_every_public_name_of_the_data_package_is_reachable():
+    """kzoo.data's TensorFlow parts load on first use; each name of ``__all__`` is there, and
+    ``at_hand`` stays the function even after its module is imported by name."""
+    import importlib
+
+    import kzoo.data
+
+    assert all(hasattr(kzoo.data, name) for name in kzoo.data.__all__)
+    assert set(kzoo.data.__all__) <= set(dir(kzoo.data))
+    importlib.import_module("kzoo.data.local_arrays")
+    assert callable(kzoo.data.at_hand) and kzoo.data.at_hand.__module__ == "kzoo.data.local_arrays"

@@ -33,10 +33,11 @@ def normaliser(spec):
 
 def _fill(spec):
     """The value padded pixels get after normalisation."""
-    if spec.pad_pixel is None:
+    pad_pixel = spec.augmentation.pad_pixel
+    if pad_pixel is None:
         return tf.zeros([spec.image_shape[-1]], tf.float32)
     normalise, _ = normaliser(spec)
-    return normalise(tf.fill([spec.image_shape[-1]], tf.constant(spec.pad_pixel, tf.float32)))
+    return normalise(tf.fill([spec.image_shape[-1]], tf.constant(pad_pixel, tf.float32)))
 
 
 # ----------------------------------------------------------------------------- pad-crop-flip
@@ -90,6 +91,7 @@ def crop_flip_fn(spec):
     plain TF (bit-identical everywhere), the pixel work XLA-compiled when XLA is available."""
     normalise, _ = normaliser(spec)
     fill = _fill(spec)
+    aug = spec.augmentation
 
     def place(images, offsets, flipped):
         return _place(images, offsets, flipped, normalise, fill)
@@ -98,7 +100,7 @@ def crop_flip_fn(spec):
         place = tf.function(place, jit_compile=True)
 
     def fn(images, seed, flipped=None):
-        offsets, drawn = _draw_crop_flip(tf.shape(images)[0], seed, spec.pad, spec.flip)
+        offsets, drawn = _draw_crop_flip(tf.shape(images)[0], seed, aug.pad, aug.flip)
         return place(images, offsets, drawn if flipped is None else flipped)
 
     return fn
@@ -111,11 +113,12 @@ def reference_augment(image, name):
     spec = dataset_info(name)
     normalise, _ = normaliser(spec)
     x = normalise(tf.cast(image, tf.float32))
-    if spec.pad:
-        p = spec.pad
+    aug = spec.augmentation
+    if aug.pad:
+        p = aug.pad
         x = tf.pad(x - _fill(spec), [[p, p], [p, p], [0, 0]]) + _fill(spec)
         x = tf.image.random_crop(x, spec.image_shape)
-    if spec.flip:
+    if aug.flip:
         x = tf.image.random_flip_left_right(x)
     return x
 
@@ -175,7 +178,7 @@ def random_erasing_fn(spec, probability, area=(0.02, 0.4), aspect=0.3):
 
 
 def random_resized_crop(image, seed, spec):
-    """A random crop of ``spec.random_resized_crop``'s area range and an aspect ratio in
+    """A random crop of ``spec.augmentation.random_resized_crop``'s area range and an aspect ratio in
     ``CROP_ASPECT_RATIOS``, resized to ``spec.image_shape``, and a random flip."""
     seeds = tf.random.experimental.stateless_split(seed, 2)
     begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
@@ -184,7 +187,7 @@ def random_resized_crop(image, seed, spec):
         seed=seeds[0],
         min_object_covered=0.0,
         aspect_ratio_range=CROP_ASPECT_RATIOS,
-        area_range=spec.random_resized_crop,
+        area_range=spec.augmentation.random_resized_crop,
         max_attempts=10,
         use_image_if_no_bounding_boxes=True,
     )

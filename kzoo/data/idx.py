@@ -5,15 +5,17 @@ local files (Debian's ``dataset-fashion-mnist``, the Keras cache, ...) since TFD
 
 ``data_dir`` -- or, when it is None, a non-empty ``$KZOO_DATA_DIR`` (a judgement call:
 an environment variable is a location the user named too) -- is searched alone, its
-dataset subfolders first (the spec's ``idx_subdirs``: the two datasets' files have the
+dataset subfolders first (the spec's ``source.subdirs``: the two datasets' files have the
 same names), then the folder itself. The first of these folders holding any of the four
 IDX files must hold all four. A missing folder is a FileNotFoundError, a file a
 ValueError, missing files a FileNotFoundError naming them and the folder. Only when no
-location is given are the spec's ``system_dirs``, the Keras cache and finally a
+location is given are the spec's ``source.system_dirs``, the Keras cache and finally a
 ``keras.datasets`` download tried, in that order.
 
 The validation split is a seeded random subset of the training indices; both parts
-keep the file order.
+keep the file order. Reading needs numpy only (TensorFlow is imported by ``load_split``
+alone, for its ``tf.data.Dataset``), so benchmarks/gpu_jax.py reads the files with this
+module on a machine with JAX and no TensorFlow.
 """
 
 import gzip
@@ -22,7 +24,6 @@ import os
 import zlib
 
 import numpy as np
-import tensorflow as tf
 
 from kzoo import checks
 from kzoo.data import locations
@@ -160,7 +161,7 @@ def check_location(spec, data_dir):
     """(folder, what named it) of the location the user gave for ``spec``'s IDX files --
     ``data_dir``, else a non-empty $KZOO_DATA_DIR -- checked to be a directory; (None,
     None) when neither is set and the default places are searched."""
-    sub = spec.idx_subdirs[0]
+    sub = spec.source.subdirs[0]
     if data_dir is not None:
         hint = (
             f"; it is where {spec.name}'s IDX files were to be read from (it or its {sub}/ "
@@ -183,9 +184,9 @@ def _candidates(spec, data_dir):
     root, why = check_location(spec, data_dir)
     if root is not None:
         # The subfolder first: MNIST and Fashion-MNIST files have the same names.
-        return [(os.path.join(root, sub), why) for sub in spec.idx_subdirs] + [(root, why)]
-    return [(d, "system") for d in spec.system_dirs] + [
-        (os.path.join(locations.keras_cache_dir(), spec.idx_subdirs[0]), "keras cache")
+        return [(os.path.join(root, sub), why) for sub in spec.source.subdirs] + [(root, why)]
+    return [(d, "system") for d in spec.source.system_dirs] + [
+        (os.path.join(locations.keras_cache_dir(), spec.source.subdirs[0]), "keras cache")
     ]
 
 
@@ -226,7 +227,7 @@ def _locate(spec, data_dir):
         raise FileNotFoundError(
             f"{spec.name} not found under `{why}`={root!r}: none of {names} in "
             + ", ".join(repr(d) for d in searched)
-            + f". Put the four files in {os.path.join(root, spec.idx_subdirs[0])!r} or point "
+            + f". Put the four files in {os.path.join(root, spec.source.subdirs[0])!r} or point "
             f"`{why}` at the folder holding them; no other copy is searched or downloaded when "
             f"`{why}` is set"
         )
@@ -237,21 +238,21 @@ def _locate(spec, data_dir):
 
 
 def _keras_download(spec):
-    """Last resort: ``keras.datasets.<spec.keras_module>`` (needs the internet)."""
+    """Last resort: ``keras.datasets.<spec.source.keras_module>`` (needs the internet)."""
     import keras
 
-    if spec.keras_module is None:
+    if spec.source.keras_module is None:
         raise OSError(f"{spec.name} has no keras.datasets module")
-    (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, spec.keras_module).load_data()
+    (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, spec.source.keras_module).load_data()
     return (x_train, y_train), (x_test, y_test)
 
 
 def keras_cache_npz(spec):
     """The Keras cache's .npz of ``spec`` when it is there, else None (and None for a
     dataset keras.datasets keeps no .npz of)."""
-    if not spec.keras_npz:
+    if not spec.source.keras_npz:
         return None
-    npz = os.path.join(locations.keras_cache_dir(), spec.keras_npz)
+    npz = os.path.join(locations.keras_cache_dir(), spec.source.keras_npz)
     return npz if os.path.isfile(npz) else None
 
 
@@ -263,8 +264,8 @@ def _fallback(spec, searched):
         with np.load(npz) as f:
             arrays = _named_arrays(spec, f, repr(npz))
         return arrays, f"the Keras cache file {npz!r}"
-    if spec.keras_npz:
-        searched.append(f"{os.path.join(locations.keras_cache_dir(), spec.keras_npz)} (keras cache)")
+    if spec.source.keras_npz:
+        searched.append(f"{os.path.join(locations.keras_cache_dir(), spec.source.keras_npz)} (keras cache)")
     try:
         (x_train, y_train), (x_test, y_test) = _keras_download(spec)
     except Exception as err:  # no internet, a proxy, a bad cache: all end here
@@ -275,10 +276,10 @@ def _fallback(spec, searched):
             + "\n  ".join(searched)
             + f"\nthen tried to download with keras.datasets, which failed: {err}\n"
             "Put the four files in one of those places or in a folder passed as `data_dir` "
-            f"(or $KZOO_DATA_DIR), e.g. $KZOO_DATA_DIR/{spec.idx_subdirs[0]}/ "
+            f"(or $KZOO_DATA_DIR), e.g. $KZOO_DATA_DIR/{spec.source.subdirs[0]}/ "
             "(Debian/Ubuntu: apt install dataset-fashion-mnist for Fashion-MNIST)."
         ) from err
-    where = f"keras.datasets.{spec.keras_module}"
+    where = f"keras.datasets.{spec.source.keras_module}"
     arrays = _named_arrays(
         spec, {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}, where
     )
@@ -303,7 +304,10 @@ def read_arrays(spec, data_dir=None):
 
 
 def load_split(spec, split, val, seed, data_dir):
-    """(the split's dataset, where the files were read from) for checked arguments."""
+    """(the split's dataset, where the files were read from) for checked arguments. The
+    only use of TensorFlow here: the rest reads numpy arrays where it is not installed."""
+    import tensorflow as tf
+
     ((x_train, y_train), (x_test, y_test)), source = _read(spec, data_dir)
     if split == "test":
         x, y = x_test, y_test

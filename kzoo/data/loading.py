@@ -6,6 +6,7 @@ from kzoo import checks
 from kzoo.data import idx, tfds
 from kzoo.data.locations import existing_dir
 from kzoo.data.registry import dataset_info
+from kzoo.data.sources import IDXSource
 from kzoo.data.splits import check_split, checked_validation_size
 
 
@@ -46,7 +47,7 @@ def check_dirs(spec, data_dir, manual_dir):
     locations the user gave must be directories (see ``load``)."""
     data_dir = checks.path(data_dir, "data_dir", optional=True)
     manual_dir = checks.path(manual_dir, "manual_dir", optional=True)
-    if spec.source == "idx":
+    if isinstance(spec.source, IDXSource):
         idx.check_location(spec, data_dir)
         if manual_dir is not None:  # unused, but a location named must be right
             existing_dir(manual_dir, "manual_dir")
@@ -57,6 +58,6 @@ def check_dirs(spec, data_dir, manual_dir):
 
 def read_split(spec, split, val, seed, data_dir, manual_dir):
     """(the split's dataset, where it was read from) for checked arguments."""
-    if spec.source == "idx":
+    if isinstance(spec.source, IDXSource):
         return idx.load_split(spec, split, val, seed, data_dir)
     return tfds.load_split(spec, split, val, seed, data_dir, manual_dir)

@@ -73,7 +73,8 @@ def check_alternating_flip(alternating_flip, augment, spec):
     checks.boolean(alternating_flip, "alternating_flip")
     if alternating_flip and not augment:
         raise ValueError("`alternating_flip` is a training augmentation: it needs `augment=True`")
-    if alternating_flip and not (spec.pad and spec.flip and spec.eval_resize is None):
+    aug = spec.augmentation
+    if alternating_flip and not (aug.pad and aug.flip and spec.eval_resize is None):
         raise ValueError(
             f"`alternating_flip` alternates the flip of the pad-crop-flip augmentation; "
             f"{spec.name} is not augmented that way (CIFAR and Fashion-MNIST are)"
@@ -180,7 +181,7 @@ def pipeline(
         ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
 
     if spec.eval_resize is not None:  # images of any size: one at a time, then batched
-        if training and augment and spec.random_resized_crop is not None:
+        if training and augment and spec.augmentation.random_resized_crop is not None:
             ds = map_(
                 tf.data.Dataset.zip((ds, _seeds(seed))),
                 lambda xy, s: (random_resized_crop(xy[0], s, spec), xy[1]),
@@ -189,7 +190,7 @@ def pipeline(
             ds = map_(ds, lambda x, y: (centre_crop(x, spec), y))
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
         ds = normalise_batches(ds, normalise)
-    elif training and augment and spec.pad:
+    elif training and augment and spec.augmentation.pad:
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
         crop_flip = crop_flip_fn(spec)
 

@@ -16,23 +16,25 @@ import tensorflow as tf
 from kzoo import checks
 from kzoo.data.locations import existing_dir, tfds_data_dir
 from kzoo.data.registry import dataset_info
+from kzoo.data.sources import TFDSSource
 from kzoo.data.splits import check_split, checked_validation_size
 
 
 def _windows(parts, val, seed):
-    """Per TFDS part, the seeded window [start, start + n) held out for validation:
-    ``val`` shared out by the parts' shares, a part too small passing on the rest."""
-    quotas = [int(round(val * share)) for _, _, share in parts]
+    """Per TFDS part (a TrainPart), the seeded window [start, start + n) held out for
+    validation, as (split, size, start, n): ``val`` shared out by the parts' validation
+    shares, a part too small passing on the rest."""
+    quotas = [int(round(val * part.validation_share)) for part in parts]
     quotas[-1] = val - sum(quotas[:-1])
-    quotas = [min(q, size) for q, (_, size, _) in zip(quotas, parts)]
+    quotas = [min(q, part.size) for q, part in zip(quotas, parts)]
     rest = val - sum(quotas)
-    for i, (_, size, _) in enumerate(parts):
-        extra = min(rest, size - quotas[i])
+    for i, part in enumerate(parts):
+        extra = min(rest, part.size - quotas[i])
         quotas[i] += extra
         rest -= extra
     rng = np.random.default_rng(seed)
     return [
-        (split, size, int(rng.integers(0, size - n + 1)), n) for (split, size, _), n in zip(parts, quotas)
+        (part.split, part.size, int(rng.integers(0, part.size - n + 1)), n) for part, n in zip(parts, quotas)
     ]
 
 
@@ -40,19 +42,19 @@ def tfds_split(name, split, validation_size=None, seed=0):
     """The TFDS split string ``load`` reads for ``split`` (public so the carving can be
     inspected: e.g. ``cifar10`` train -> ``'train[:12345]+train[17345:]'``)."""
     spec = dataset_info(name)
-    if spec.source != "tfds":
+    if not isinstance(spec.source, TFDSSource):
         raise ValueError(f"{name} is not a TFDS dataset")
     check_split(split)
     val = checked_validation_size(spec, validation_size)
     seed = checks.seed(seed, "seed")
     if split == "test":
-        return spec.test_split
+        return spec.source.test_split
     if split == "train_full" or (split == "train" and val == 0):
-        return "+".join(part for part, _, _ in spec.train_parts)
+        return "+".join(part.split for part in spec.source.train_parts)
     if split == "validation" and val == 0:
         raise ValueError(f"{name} has no validation split with validation_size=0")
     pieces = []
-    for part, size, start, n in _windows(spec.train_parts, val, seed):
+    for part, size, start, n in _windows(spec.source.train_parts, val, seed):
         if split == "validation":
             if n:
                 pieces.append(f"{part}[{start}:{start + n}]")
@@ -67,8 +69,8 @@ def tfds_split(name, split, validation_size=None, seed=0):
 
 
 def _archives_text(spec):
-    source = f" (from {spec.manual_source})" if spec.manual_source else ""
-    return f"{' and '.join(spec.manual_archives)}{source}"
+    source = f" (from {spec.source.manual_source})" if spec.source.manual_source else ""
+    return f"{' and '.join(spec.source.manual_archives)}{source}"
 
 
 def check_dirs(spec, data_dir, manual_dir):
@@ -79,24 +81,24 @@ def check_dirs(spec, data_dir, manual_dir):
             f"; create it if TFDS should download and prepare {spec.name} there (kzoo does "
             "not, so that a misspelt path does not silently get a fresh copy)"
         )
-        if spec.manual_archives and manual_dir is None:
+        if spec.source.manual_archives and manual_dir is None:
             hint += (
                 f". {spec.title or spec.name} cannot be downloaded: put {_archives_text(spec)} "
                 f"into {os.path.join(data_dir, 'downloads', 'manual')!r} or pass `manual_dir=`"
             )
         existing_dir(data_dir, "data_dir", hint)
     if manual_dir is not None:
-        hint = f"; it must hold {_archives_text(spec)}" if spec.manual_archives else ""
+        hint = f"; it must hold {_archives_text(spec)}" if spec.source.manual_archives else ""
         existing_dir(manual_dir, "manual_dir", hint)
 
 
 def _prepared(data_dir, spec):
     """Whether TFDS has already built ``spec``'s dataset under ``data_dir`` (its pinned
     version, any version when it has none)."""
-    root = os.path.join(data_dir, spec.tfds_name)
+    root = os.path.join(data_dir, spec.source.builder)
     if not os.path.isdir(root):
         return False
-    versions = [spec.tfds_version] if spec.tfds_version else os.listdir(root)
+    versions = [spec.source.version] if spec.source.version else os.listdir(root)
     return any(os.path.isfile(os.path.join(root, v, "dataset_info.json")) for v in versions)
 
 
@@ -108,7 +110,7 @@ def _check_manual_archives(spec, data_dir, manual_dir):
     if _prepared(root, spec):
         return None
     manual = os.fspath(manual_dir) if manual_dir is not None else os.path.join(root, "downloads", "manual")
-    missing = [t for t in spec.manual_archives if not os.path.isfile(os.path.join(manual, t))]
+    missing = [t for t in spec.source.manual_archives if not os.path.isfile(os.path.join(manual, t))]
     if missing:
         raise FileNotFoundError(
             f"{spec.title or spec.name} ({spec.name}) is not prepared under {root!r} and cannot be "
@@ -121,7 +123,7 @@ def _check_manual_archives(spec, data_dir, manual_dir):
 def load_split(spec, split, val, seed, data_dir, manual_dir):
     """(the split's dataset of (uint8 image, int32 label), where it was read from) for
     checked arguments."""
-    manual = _check_manual_archives(spec, data_dir, manual_dir) if spec.manual_archives else None
+    manual = _check_manual_archives(spec, data_dir, manual_dir) if spec.source.manual_archives else None
     import tensorflow_datasets as tfds  # only now: IDX users need no TFDS
 
     kwargs = {}
@@ -129,7 +131,8 @@ def load_split(spec, split, val, seed, data_dir, manual_dir):
         kwargs["download_and_prepare_kwargs"] = {
             "download_config": tfds.download.DownloadConfig(manual_dir=manual)
         }
-    builder = spec.tfds_name + (f":{spec.tfds_version}" if spec.tfds_version else "")
+    source = spec.source
+    builder = source.builder + (f":{source.version}" if source.version else "")
     ds = tfds.load(
         builder,
         split=tfds_split(spec.name, split, val, seed),

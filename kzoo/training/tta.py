@@ -23,7 +23,7 @@ def check_tta(tta, info):
     if not isinstance(tta, str):
         raise TypeError(f"`tta` must be None or one of {', '.join(map(repr, TTA_CHOICES))}, got {tta!r}")
     checks.choice(tta, "tta", TTA_CHOICES)
-    if not info.flip:
+    if not info.augmentation.flip:
         raise ValueError(
             f"`tta`={tta!r} averages over mirrored images, but {info.name!r} is not trained with "
             "flips (its images are not mirror-symmetric): use tta=None"

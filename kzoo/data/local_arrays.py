@@ -14,6 +14,7 @@ from kzoo import checks
 from kzoo.data import idx
 from kzoo.data.loading import check_dirs, read_split
 from kzoo.data.registry import dataset_info
+from kzoo.data.sources import IDXSource
 
 
 def at_hand(name, split, *, data_dir=None, limit=None):
@@ -25,7 +26,7 @@ def at_hand(name, split, *, data_dir=None, limit=None):
         raise ValueError(f"`split` must be 'train_full' or 'test', got {split!r}")
     limit = checks.integer(limit, "limit", minimum=1, optional=True)
     data_dir, _ = check_dirs(spec, data_dir, None)
-    if spec.source == "idx":
+    if isinstance(spec.source, IDXSource):
         if _idx_location(spec, data_dir) is None:
             return None
     elif not _tfds_prepared(spec, data_dir):
