@@ -145,8 +145,9 @@ def main(argv=None):
         },
         "exports": exports,
     }
-    with open(os.path.join(args.out, "record.json"), "w") as f:
-        json.dump(record, f, indent=2)
+    from kzoo import atomic
+
+    atomic.write_text(os.path.join(args.out, "record.json"), json.dumps(record, indent=2))
     _write_readme(args.out, record, steps["modules"][1])
     print(json.dumps(record["metrics"], indent=2))
 
@@ -196,8 +197,9 @@ pretraining brings.
 |---|---|---|---|---|
 {rows}
 """
-    with open(os.path.join(out, "README.md"), "w") as f:
-        f.write(text)
+    from kzoo import atomic
+
+    atomic.write_text(os.path.join(out, "README.md"), text)
 
 
 if __name__ == "__main__":

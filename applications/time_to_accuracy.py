@@ -435,7 +435,7 @@ def report(out, target, budget_minutes, baseline, readme=None):
     """``results.md``, ``fastest.json`` and ``readme.md`` from every seed's summary, and
     the paragraph in ``readme`` (a README with the markers) when given."""
     from kzoo import atomic
-    from kzoo.training.report import markdown_table
+    from kzoo.training import markdown_table
 
     entries = group(load_summaries(out))
     header = [

@@ -14,11 +14,11 @@ JAX's default precision, which lets XLA run float32 convolutions as TF32 on an H
 at the target, at ``--max-epochs``, or at its time cap. What differs from kzoo's
 TensorFlow pipeline: the augmentation is drawn in numpy (same distribution, other random
 numbers), each epoch drops its last partial batch (96 random images of 60,000; one
-train-step shape, so XLA compiles once), the data is fed to ``model.fit`` as numpy
-arrays one epoch at a time, and the schedule and the decay are restated here
-(kzoo.training, kzoo.data and their TensorFlow are never imported: this runs where only
-JAX is). The IDX files are read here with gzip + numpy for the same reason (kzoo.data's
-reader imports TensorFlow).
+train-step shape, so XLA compiles once), and the data is fed to ``model.fit`` as numpy
+arrays one epoch at a time. The schedule and the decay are kzoo's own
+(``kzoo.training.WarmupCosine``, ``apply_weight_decay``: Keras only), the IDX files are
+read and checked by ``kzoo.data.idx`` (numpy only); none of them imports TensorFlow, so
+this runs where only JAX is.
 
 Clocks: an epoch's ``seconds`` is its wall time (augmentation, ``fit``, test scoring);
 ``time_to_target_s`` sums them, the first epoch's XLA compilation included, as
@@ -33,7 +33,8 @@ every finished run (and the one in progress, ``"status": "running"``). TensorFlo
 blocked in the process (``block_tensorflow``), so a run here is the run on a JAX machine.
 
 On the device machine (JAX, no TensorFlow; Keras and its pure-Python dependencies
-carried in ``.carry/site``, Fashion-MNIST in ``.carry/fashion-mnist``)::
+carried in ``.carry/site``, Fashion-MNIST in ``.carry/fashion-mnist``; kzoo's source, a
+tracked part of the repository, travels with it and is put on ``sys.path``)::
 
     bash benchmarks/gpu_jax_prepare.sh          # here, once: fills .carry/
     # device tool: carry [".carry"], timeout_s 600
@@ -56,7 +57,6 @@ all, under the device tool's 64 MiB). Locally, for a smoke run::
 
 import argparse
 import gc
-import gzip
 import json
 import math
 import os
@@ -110,34 +110,6 @@ SUBDIRS = ("fashion-mnist", "fashion_mnist")
 # ----------------------------------------------------------------------------- data
 
 
-def read_idx(path):
-    """An IDX file of unsigned bytes (gzipped or not) as a numpy array: 0x0000, the type
-    byte 0x08, the number of dimensions, each dimension as a big-endian uint32, the bytes.
-    A ValueError naming the file when it is anything else."""
-    opener = gzip.open if path.endswith(".gz") else open
-    try:
-        with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError) as err:
-        raise ValueError(f"cannot read the IDX file {path!r}: {err}") from err
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08 or raw[3] == 0:
-        raise ValueError(
-            f"{path!r} is not an IDX file of unsigned bytes: magic {raw[:4].hex() or '(empty)'}, "
-            "expected 000008 and the number of dimensions"
-        )
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"{path!r}: truncated IDX header")
-    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, 4))
-    if len(raw) - header != math.prod(shape):
-        raise ValueError(
-            f"{path!r}: the header says shape {shape} ({math.prod(shape)} bytes), the file holds "
-            f"{len(raw) - header}"
-        )
-    return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
-
-
 def _idx_paths(folder):
     """{stem: path} of the four IDX files in ``folder`` (gzipped or not), None where absent."""
     found = {}
@@ -183,22 +155,15 @@ def find_data(data_dir=None):
 
 def load_fashion_mnist(data_dir=None, limit=None):
     """((train images, labels), (test images, labels), folder): uint8 [N, 28, 28, 1] and
-    int32 [N], the first ``limit`` of each split when given."""
+    int32 [N], the first ``limit`` of each split when given; the files of the folder
+    ``find_data`` found, read and checked by kzoo.data.idx (a ValueError naming a file
+    that is not Fashion-MNIST's)."""
+    from kzoo.data import dataset_info
+    from kzoo.data.idx import read_arrays
+
     folder = find_data(data_dir)
-    paths = _idx_paths(folder)
-    arrays = []
-    for images_stem, labels_stem in (IDX_FILES[0][0], IDX_FILES[1][0]), (IDX_FILES[2][0], IDX_FILES[3][0]):
-        images, labels = read_idx(paths[images_stem]), read_idx(paths[labels_stem])
-        if images.ndim != 3 or images.shape[1:] != IMAGE:
-            raise ValueError(f"{paths[images_stem]!r} holds {images.shape}, expected [N, 28, 28] images")
-        if labels.shape != images.shape[:1] or labels.max(initial=0) >= CLASSES:
-            raise ValueError(
-                f"{paths[labels_stem]!r} must hold {len(images)} labels in [0, {CLASSES}), "
-                f"got shape {labels.shape}"
-            )
-        n = len(images) if limit is None else min(limit, len(images))
-        arrays.append((images[:n, :, :, None], labels[:n].astype(np.int32)))
-    return arrays[0], arrays[1], folder
+    train, test = read_arrays(dataset_info("fashion_mnist"), folder)
+    return (train[0][:limit], train[1][:limit]), (test[0][:limit], test[1][:limit]), folder
 
 
 def normalise(images):
@@ -279,40 +244,11 @@ def machine(keras, jax):
     }
 
 
-def schedule_class(keras):
-    """kzoo.training.schedules.WarmupCosine, restated (that module's package imports
-    TensorFlow): linear warm-up from 0, then cosine decay to 0 at ``total_steps``."""
-    ops = keras.ops
-
-    class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
-        def __init__(self, peak_rate, total_steps, warmup_steps=0):
-            self.peak_rate, self.total_steps, self.warmup_steps = peak_rate, total_steps, warmup_steps
-
-        def __call__(self, step):
-            step = ops.cast(step, "float32")
-            decay = max(self.total_steps - self.warmup_steps, 1)
-            progress = ops.clip((step - self.warmup_steps) / decay, 0.0, 1.0)
-            cosine = 0.5 * self.peak_rate * (1.0 + ops.cos(math.pi * progress))
-            if not self.warmup_steps:
-                return cosine
-            return ops.where(
-                step < self.warmup_steps, self.peak_rate * (step + 1.0) / self.warmup_steps, cosine
-            )
-
-        def get_config(self):
-            return {
-                "peak_rate": self.peak_rate,
-                "total_steps": self.total_steps,
-                "warmup_steps": self.warmup_steps,
-            }
-
-    return WarmupCosine
-
-
 def build(keras, name, precision, steps_per_epoch, args):
     """kzoo's ``name`` under ``precision``'s dtype policy, compiled with the recipe; a name
     ``model:activation`` (``resnet56:frelu``) builds ``model`` with that activation."""
     import kzoo.models
+    from kzoo.training import WarmupCosine, apply_weight_decay
 
     name, _, activation = name.partition(":")
     options = {"activation": activation} if activation else {}
@@ -322,9 +258,8 @@ def build(keras, name, precision, steps_per_epoch, args):
     try:
         keras.utils.set_random_seed(args.seed)
         model = kzoo.models.create_model(name, input_shape=IMAGE + (1,), classes=CLASSES, **options)
-        for variable in model.trainable_variables:  # as kzoo.training.compile.apply_weight_decay
-            variable.regularizer = keras.regularizers.L2(RECIPE["weight_decay"] / 2)
-        rate = schedule_class(keras)(RECIPE["lr"], args.epochs * steps_per_epoch, RECIPE["warmup_steps"])
+        apply_weight_decay(model, RECIPE["weight_decay"])  # L2 of wd / 2 on every trainable weight
+        rate = WarmupCosine(RECIPE["lr"], args.epochs * steps_per_epoch, RECIPE["warmup_steps"])
         model.compile(
             optimizer=keras.optimizers.SGD(rate, momentum=RECIPE["momentum"], nesterov=RECIPE["nesterov"]),
             loss=keras.losses.SparseCategoricalCrossentropy(),
@@ -458,13 +393,11 @@ def train_run(keras, jax, name, precision, data, args, deadline, on_epoch):
 
 
 def write_json(result, path):
-    """Atomically: a reader (or a command killed mid-write) never sees half a file."""
+    """Atomically (kzoo.atomic): a reader, or a command killed mid-write, never sees half a file."""
+    from kzoo import atomic
+
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    atomic.write_text(path, json.dumps(result, indent=2) + "\n")
 
 
 def _names(text, known, flag, activations=()):

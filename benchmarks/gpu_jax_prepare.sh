@@ -8,6 +8,9 @@
 #                         optree (compiled: its wheels for CPython 3.10-3.13 unpacked side by
 #                         side, each Python importing its own build)
 #   .carry/fashion-mnist/ the four IDX .gz files (~30 MB)
+# kzoo itself is not carried here: its source is tracked, so the device tool sends it with
+# the working tree, and gpu_jax.py puts the repository on sys.path (it imports kzoo.models,
+# kzoo.data.idx, kzoo.training's schedule and weight decay, kzoo.atomic: Keras and numpy only).
 # The device tool carries at most 64 MiB; this is about 46.
 #   PYTHON=python3 bash benchmarks/gpu_jax_prepare.sh   # default: .venv/bin/python
 set -euo pipefail

@@ -314,26 +314,23 @@ def render(results):
 def write(results, path):
     """SUMMARY.md at ``path``, with the JSONs of the APART and OWN_FILE benchmarks found
     beside it (a file there wins over a part of ``results`` of the same name)."""
+    from kzoo import atomic  # here: rendering needs no Keras
+
     for key in (*OWN_FILE, *APART):
         beside = os.path.join(os.path.dirname(os.path.abspath(path)), f"{key}.json")
         if (key in OWN_FILE or key not in results) and os.path.exists(beside):
             with open(beside) as f:
                 results = {**results, key: json.load(f)}
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(render(results))
-    os.replace(tmp, path)
+    atomic.write_text(path, render(results))
 
 
 def save(results, folder):
     """``results`` as ``folder``/latest.json (written whole, then renamed into place) and
     SUMMARY.md generated from it beside it."""
+    from kzoo import atomic
+
     os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, "latest.json")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(json.dumps(results, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic.write_text(os.path.join(folder, "latest.json"), json.dumps(results, indent=2) + "\n")
     write(results, os.path.join(folder, "SUMMARY.md"))
 
 

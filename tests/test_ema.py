@@ -4,6 +4,7 @@ writes, its argument checks, and a MirroredStrategy run."""
 
 import json
 import os
+import stat
 import subprocess
 import sys
 
@@ -265,8 +266,14 @@ def test_resume_continues_the_average(tmp_path, every):
 def test_save_and_restore(tmp_path):
     ema = WeightEMA(0.9)
     model, _ = _interrupted_fit(ema, epochs=1)
-    ema.save(str(tmp_path))
+    umask = os.umask(0o027)
+    try:
+        ema.save(str(tmp_path))
+    finally:
+        os.umask(umask)
     assert os.listdir(tmp_path) == [STATE_FILE]  # no temporary file left
+    # written through kzoo.atomic with the mode a plain open() gives: 0666 & ~umask
+    assert stat.S_IMODE(os.stat(tmp_path / STATE_FILE).st_mode) == 0o640
     other = WeightEMA(0.9)
     other.set_model(model)
     assert other.restore(str(tmp_path)) is True

@@ -3,6 +3,7 @@ airbench's cubic ramp, BN's statistics included, the final copy at ``total_steps
 resuming from a backup to the uninterrupted run's weights, and its argument checks."""
 
 import os
+import stat
 
 import keras
 import numpy as np
@@ -117,8 +118,14 @@ def test_restore_refuses_another_models_state(tmp_path):
     look = Lookahead(STEPS)
     model, (x, y) = _model(), _data()
     model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, callbacks=[look])
-    look.save(str(tmp_path))
+    umask = os.umask(0o027)
+    try:
+        look.save(str(tmp_path))
+    finally:
+        os.umask(umask)
     assert os.listdir(tmp_path) == [STATE_FILE]
+    # written through kzoo.atomic with the mode a plain open() gives: 0666 & ~umask
+    assert stat.S_IMODE(os.stat(tmp_path / STATE_FILE).st_mode) == 0o640
     assert Lookahead(STEPS).restore(str(tmp_path / "absent")) is False
     other = Lookahead(STEPS)
     small = keras.Sequential([keras.Input((6,)), keras.layers.Dense(2)])

@@ -47,7 +47,7 @@ def _record(tag, options, path):
 @pytest.fixture(scope="module")
 def shipped(tmp_path_factory):
     """A weights directory as the package's: two tags' files and their manifest."""
-    from kzoo.serving.publish_staging import write_manifest
+    from kzoo.serving.manifest import write_manifest
 
     folder = tmp_path_factory.mktemp("weights")
     records = {}
@@ -378,7 +378,7 @@ OTHERS = {
 @pytest.fixture
 def other_builders(weights_dir):
     """Tags of the architectures in OTHERS (random weights) beside the two resnet20 ones."""
-    from kzoo.serving.publish_staging import write_manifest
+    from kzoo.serving.manifest import write_manifest
 
     records = pretrained.read_manifest(weights_dir)
     for tag, (architecture, options, shape) in OTHERS.items():

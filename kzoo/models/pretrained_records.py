@@ -2,7 +2,7 @@
 read back with every field checked, so a damaged file fails naming itself, the tag and
 the field rather than with a bare json or dataclass error.
 
-``kzoo publish`` writes the file whole (kzoo.serving.publish_staging); a record that does
+``kzoo publish`` writes the file whole (kzoo.serving.manifest); a record that does
 not read back was changed since, by hand or by another program.
 """
 
@@ -154,8 +154,3 @@ def read_manifest(directory):
             raise DamagedManifest(f"{path} is damaged: it holds two records of {record.tag!r}; {_FIX}")
         found[record.tag] = record
     return found
-
-
-def manifest_text(records):
-    """``pretrained.json``'s text: the records (``{tag: Pretrained}``), sorted by tag."""
-    return json.dumps([records[t].to_dict() for t in sorted(records)], indent=1) + "\n"

@@ -3,7 +3,7 @@
 ``publish(runs, tag)`` takes one finished run per seed of the same command, scores each
 run's weights as a builder loads them (float32, no test-time augmentation) on the test
 set, and ships the median seed: ``<tag>-<sha256[:8]>.weights.h5`` (weights only, no optimiser state)
-and its record in ``pretrained.json`` (kzoo.models.pretrained), a SavedModel for TF
+and its record in ``pretrained.json`` (kzoo.serving.manifest), a SavedModel for TF
 Serving with its ONNX and LiteRT companions under ``saved_models/`` (the SavedModel's card
 carrying the tag's activation statistics on the first 1,000 test images,
 kzoo.serving.card_stats), and the generated ``saved_models/README.md`` and
@@ -15,21 +15,17 @@ under temporary names and moved in at the end (kzoo.serving.publish_staging): a
 publication that fails, or is killed, changes nothing.
 """
 
-import contextlib
 import datetime
 import os
 import statistics
 
 from kzoo import checks
 from kzoo.models import pretrained
-from kzoo.models.pretrained_records import MANIFEST, TAG, manifest_text
-from kzoo.serving import formats
-from kzoo.serving.publish_staging import PACKAGE_MODE, Staging
+from kzoo.models.pretrained_records import TAG
+from kzoo.serving import formats, manifest
+from kzoo.serving.publish_staging import Staging
 from kzoo.serving.publish_tables import COMPANIONS, serving_name
 from kzoo.serving.versions_dir import model_dir, versions
-
-# What the runs say about the weights, compared with the record they would replace.
-_COMPARED = ("options", "dataset", "protocol", "epochs", "precision", "seeds")
 
 
 def check_tag(tag):
@@ -139,8 +135,7 @@ def publish(
         saved_models = checks.writable_dir(saved_models, "saved_models")
     data_dir = checks.path(data_dir, "data_dir", optional=True)
     architecture, found = _read_runs(runs, tag)
-    before = pretrained.read_manifest(weights_dir)  # a damaged one is refused, naming it
-    _check_replace(before.get(tag), found, replace, os.path.join(weights_dir, MANIFEST))
+    manifest.records_before(weights_dir, tag, found, replace)  # a damaged one is refused, naming it
     if saved_models is not None:
         _check_export_places(saved_models, tag, companions)
     say = print if verbose else (lambda *a, **k: None)
@@ -162,19 +157,13 @@ def publish(
             shipped = data_dir or next(c for r, c, _ in found if r is run).get("data_dir")
             staging.exports(model, record, card_record, data_dir, companions, say, stats_data_dir=shipped)
         # Read again: the records another publication added to this folder meanwhile stay.
-        before = pretrained.read_manifest(weights_dir)
-        _check_replace(before.get(tag), found, replace, os.path.join(weights_dir, MANIFEST))
-        records = {**before, tag: record}
+        replaced, records = manifest.merged(weights_dir, record, found, replace)
         if saved_models is not None:
             staging.tables(records)
-        staging.text(weights_dir, MANIFEST, manifest_text(records), PACKAGE_MODE)
+        manifest.stage(staging, weights_dir, records)
         staging.commit()
-    replaced = before.get(tag)
     if replaced is not None:
-        if replaced.file != file:  # the record no longer names it
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(os.path.join(weights_dir, replaced.file))
-        say(f"{tag}: replaced its record: {_differences(_facts(replaced), _facts(record)) or 'no change'}")
+        manifest.retire(weights_dir, replaced, record, say)
     say(f"{tag}: {os.path.join(weights_dir, file)} (sha256 {record.sha256[:12]}...), seed {metrics['seed']}")
     if weights_dir == pretrained.PACKAGE_DIR:
         pretrained.reload()
@@ -190,49 +179,6 @@ def _check_switches(companions, verbose, replace, saved_models):
         raise ValueError(
             "`companions`=False does nothing with saved_models=None (nothing is exported): leave it out"
         )
-
-
-def _facts(record):
-    """What ``record`` says about its weights, to compare with another's."""
-    return {
-        "options": record.options,
-        "dataset": record.dataset,
-        "protocol": record.protocol,
-        "epochs": record.epochs,
-        "precision": record.source.get("precision"),
-        "seeds": sorted(s.get("seed") for s in record.seeds),
-        "top1": record.top1,
-        "file": record.file,
-    }
-
-
-def _differences(old, new):
-    """ "key old -> new" for each fact that differs, in a line."""
-    return "; ".join(f"{k} {old.get(k)!r} -> {new[k]!r}" for k in new if old.get(k) != new[k])
-
-
-def _check_replace(existing, found, replace, manifest):
-    """Refuse to publish a tag ``manifest`` already records unless ``replace``, saying
-    what the new runs change."""
-    if existing is None or replace:
-        return
-    first = found[0][2]
-    runs = {
-        "options": first["model_kwargs"],
-        "dataset": first["dataset"],
-        "protocol": first["protocol"],
-        "epochs": first["epochs"],
-        "precision": first.get("precision"),
-        "seeds": sorted(m["seed"] for _, _, m in found),
-    }
-    changes = _differences(_facts(existing), runs) or (
-        f"nothing the runs record ({', '.join(_COMPARED)} are the same); the weights and scores may differ"
-    )
-    raise ValueError(
-        f"`tag`={existing.tag!r} is already published in {manifest} (top-1 {existing.top1:.4f}, "
-        f"{existing.file}); publishing it again replaces its record and removes that file. What changes: "
-        f"{changes}. Pass replace=True (kzoo publish --replace) to replace it, or publish another tag"
-    )
 
 
 def _check_export_places(saved_models, tag, companions):

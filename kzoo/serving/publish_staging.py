@@ -14,19 +14,10 @@ import shutil
 
 from kzoo import atomic
 from kzoo.models import pretrained
-from kzoo.models.pretrained_records import manifest_text
 from kzoo.serving import card_stats, versions_dir
 from kzoo.serving.card import CARD_JSON, portable_path, write_card
+from kzoo.serving.manifest import PACKAGE_MODE
 from kzoo.serving.publish_tables import COMPANIONS, newest, serving_name, tables
-
-PACKAGE_MODE = 0o644  # the weights and records ship in the package, read by every user
-
-
-def write_manifest(directory, records):
-    """``pretrained.json`` in ``directory``: the records, sorted by tag; written whole."""
-    path = os.path.join(directory, pretrained.MANIFEST)
-    atomic.write_text(path, manifest_text(records))
-    os.chmod(path, PACKAGE_MODE)
 
 
 class Staging:
