@@ -155,7 +155,7 @@ def clock(metrics, rows):
 
 def summarise(name, seed, select, command, result, protocol):
     """One seed's ``summary.json``."""
-    from kzoo.models.flops import forward_flops
+    import kzoo
 
     metrics, rows = result.metrics, result.history
     seconds, parts = clock(metrics, rows)
@@ -188,7 +188,7 @@ def summarise(name, seed, select, command, result, protocol):
         "tools": {k: protocol.get(k) for k in TOOLS},
         "precision": metrics["precision"],
         "params": metrics["params"],
-        "training_gflops_per_image": round(3 * forward_flops(result.model) / 1e9, 5),
+        "training_gflops_per_image": round(kzoo.training_flops(result.model) / 1e9, 5),
         "train_images_per_s": metrics["train_images_per_s"],
         "curve": curve,
         "hardware": metrics["hardware"],

@@ -34,7 +34,6 @@ from timing import interleaved_for, machine  # noqa: E402
 
 import kzoo  # noqa: E402
 from kzoo import atomic  # noqa: E402
-from kzoo.models.flops import forward_flops  # noqa: E402
 from kzoo.training.precision import dtype_policy  # noqa: E402
 
 PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
@@ -80,7 +79,7 @@ def measure(name, batch=32, rounds=2, seconds=1.5):
         "input_shape": list(info.input_shape),
         "classes": info.classes,
         "params": kzoo.trainable_params(models["float32"]),
-        "gflops_per_image": round(forward_flops(models["float32"]) / 1e9, 4),
+        "gflops_per_image": round(kzoo.forward_flops(models["float32"]) / 1e9, 4),
     }
     for mode in ("inference", "train"):
         if mode == "inference":

@@ -2,7 +2,8 @@
 proportional module, FReLU), with builders shaped like keras.applications.
 
 The public API is ``__all__``: every builder and the registry (``kzoo.ResNet164``,
-``kzoo.create_model``), placement's ``activation_layers``, placement on any Keras model
+``kzoo.create_model``), the counts papers print (``trainable_params``, ``forward_flops``,
+``training_flops``), placement's ``activation_layers``, placement on any Keras model
 (``kzoo.place``, ``kzoo.modules``, ``kzoo.adapt``: ``kzoo.transform``) and what happens
 inside it (``kzoo.features``, ``kzoo.taps``, ``kzoo.activation_stats``), and one function
 per step of the pipeline (``train``, ``evaluate``, ``export``); the subpackages ``data``,
@@ -69,9 +70,11 @@ from kzoo.models import (
     WideResNet52_1,
     WideResNet52_10,
     create_model,
+    forward_flops,
     list_models,
     model_info,
     trainable_params,
+    training_flops,
 )
 from kzoo.placement import activation_layers
 from kzoo.saving import load_model
@@ -188,8 +191,10 @@ __all__ = [
     "WideResNet52_10",
     "load_model",
     "trainable_params",
+    "training_flops",
     "ModelInfo",
     "create_model",
+    "forward_flops",
     "list_models",
     "model_info",
     # placement on any model

@@ -18,6 +18,7 @@ from kzoo.models.cifar_resnet import (
     ResNet1202,
 )
 from kzoo.models.common import trainable_params
+from kzoo.models.flops import forward_flops, training_flops
 from kzoo.models.imagenet_resnet import (
     ImageNetResNet,
     ResNet50,
@@ -117,8 +118,10 @@ __all__ = [
     "WideResNet52_10",
     # Utilities and the registry
     "trainable_params",
+    "training_flops",
     "ModelInfo",
     "create_model",
+    "forward_flops",
     "list_models",
     "model_info",
 ]
