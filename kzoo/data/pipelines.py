@@ -199,6 +199,7 @@ def pipeline(
             return x if erase is None else erase(x, _erasing_seed(s))
 
         if alternating:
+            batches = ds.cardinality()  # the zip below hides it: fit would count epochs wrong
             epochs, begun = _epochs_begun()
             ds = map_(
                 tf.data.Dataset.zip((ds, _seeds(seed), epochs)),
@@ -207,7 +208,7 @@ def pipeline(
                     ixy[1][1],
                 ),
             )
-            ds = ds.prefetch(AUTOTUNE)
+            ds = ds.apply(tf.data.experimental.assert_cardinality(batches)).prefetch(AUTOTUNE)
             ds._kzoo_epochs_begun = begun  # for from_epoch
             return ds
         ds = map_(tf.data.Dataset.zip((ds, _seeds(seed))), lambda xy, s: (augment_batch(xy[0], s), xy[1]))
