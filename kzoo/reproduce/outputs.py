@@ -41,7 +41,7 @@ DIVERGED = "diverged.json"
 WALL = "wall.json"
 RUNS_CSV = "runs.csv"
 RESULTS = "results.md"
-FIGURE_TEMPORARY_SUFFIX = ".tmp.png"  # kzoo.training.report.save_figure's
+FIGURE_TEMPORARY_SUFFIX = ".tmp.png"  # an older kzoo's figure temporary (now kzoo.atomic's)
 
 
 def default_out(study, scale, epochs=None):
@@ -219,8 +219,8 @@ def clear_temporaries(out):
     """Remove what writes killed before their rename left under ``out``, in every folder
     of it (the study's, each job's, each job's backup): kzoo's ``.tmp-*`` temporaries
     whose writer is gone (``kzoo.atomic.remove_stale``: a live writer's are never
-    touched) and the ``*.tmp.png`` of a figure's write (``writing`` holds the folder, so
-    no figure of this study is being written)."""
+    touched) and the ``*.tmp.png`` an older kzoo's figure writes used (``writing`` holds
+    the folder, so no figure of this study is being written)."""
     out = checks.existing_dir(out, "out")
     for folder, dirs, files in os.walk(out):
         atomic.remove_stale(folder)
