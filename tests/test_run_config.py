@@ -30,6 +30,8 @@ def test_the_options_are_resolved_once():
     assert default.dataset == "fashion_mnist" and isinstance(default.command, str) and default.command
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.seed = 4
+    with pytest.raises(TypeError):  # options by keyword only: no bare values in a row
+        RunConfig("resnet20", "fashion_mnist")
 
 
 def test_the_record_round_trips_as_config_json_stores_it():

@@ -46,6 +46,7 @@ class RunConfig:
     ``command`` this process's command line when None. Nothing is read or written."""
 
     model: object
+    _: dataclasses.KW_ONLY  # every other option by keyword
     dataset: str | None = None
     protocol: object = "fashion_mnist_demo"
     model_kwargs: dict | None = None
@@ -126,14 +127,14 @@ class RunConfig:
         )
         return cls(
             model,
-            dataset,
-            protocol,
-            model_kwargs,
-            mixed_precision,
-            xla,
-            seed,
-            data_dir,
-            command,
+            dataset=dataset,
+            protocol=protocol,
+            model_kwargs=model_kwargs,
+            precision=mixed_precision,
+            xla=xla,
+            seed=seed,
+            data_dir=data_dir,
+            command=command,
             out=out,
             verbose=verbose,
             test=test,
@@ -195,14 +196,14 @@ class RunConfig:
             fields = {**fields, "milestones": tuple(fields["milestones"])}
         return cls(
             config["model"],
-            config["dataset"],
-            Protocol(**fields),
-            config["model_kwargs"],
-            config["precision"],
-            config["xla"],
-            config["seed"],
-            config["data_dir"],
-            config["command"],
+            dataset=config["dataset"],
+            protocol=Protocol(**fields),
+            model_kwargs=config["model_kwargs"],
+            precision=config["precision"],
+            xla=config["xla"],
+            seed=config["seed"],
+            data_dir=config["data_dir"],
+            command=config["command"],
             **options,
         )
 

@@ -69,14 +69,14 @@ class PlacementHyperModel(keras_tuner.HyperModel):
         # The trials' run: each trains it with its own settings, in its own folder, never testing.
         self.run_config = RunConfig(
             self.info.name,
-            dataset,
-            protocol,
-            _checked_model_kwargs(model_kwargs),
-            mixed_precision,
-            xla,
-            seed,
-            data_dir,
-            command,
+            dataset=dataset,
+            protocol=protocol,
+            model_kwargs=_checked_model_kwargs(model_kwargs),
+            precision=mixed_precision,
+            xla=xla,
+            seed=seed,
+            data_dir=data_dir,
+            command=command,
             verbose=verbose,
             test=False,
         )
