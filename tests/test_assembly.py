@@ -54,8 +54,8 @@ def test_builders_assemble(name, monkeypatch):
     monkeypatch.setattr(assembly, "assemble", lambda **kw: calls.append(kw) or real(**kw))
     info = kzoo.model_info(name)
     shape = info.input_shape if name == "mlp12" else (None, None, info.input_shape[-1])
-    kzoo.create_model(name, include_top=False, input_shape=shape, pooling=None)
-    assert len(calls) == 1 and calls[0]["name"] == kzoo.create_model(name).name
+    model = kzoo.create_model(name, include_top=False, input_shape=shape, pooling=None)
+    assert len(calls) == 1 and calls[0]["name"] == model.name
 
 
 def test_contributing_example_is_inception_py():

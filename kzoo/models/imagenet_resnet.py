@@ -12,11 +12,10 @@ import functools
 
 from keras import layers
 
-from kzoo.models import assembly, common
+from kzoo.models import assembly, common, residual_net
 from kzoo.models.blocks import keras_resnet, residual
 from kzoo.models.named_builders import member_of
 from kzoo.models.registry import register_model
-from kzoo.placement import ActivationPlacement
 
 STACKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3), 200: (3, 24, 36, 3)}
 FILTERS = (64, 128, 256, 512)
@@ -101,9 +100,7 @@ def ImageNetResNet(
     residual.check_options(stochastic_depth=stochastic_depth)
     if name is None:
         name = f"resnet{depth}{'v2' if preact else ''}"
-    act = ActivationPlacement(activation, erase, proportion)
-    if preact and act.erases("last"):
-        preact = False
+    act, preact = residual_net.placement(activation, erase, proportion, preact)
     survival = residual.survival_probabilities(sum(STACKS[depth]), stochastic_depth)
     return assembly.assemble(
         placement=act,
